@@ -1,0 +1,3 @@
+from mlcheck.cli import main
+
+raise SystemExit(main())

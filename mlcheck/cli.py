@@ -1,0 +1,192 @@
+"""The `mlcheck` command: data, train, serve, gate.
+
+Exit codes: 0 every gate passed; 1 a gate failed (the model is blocked); 2 the run could not
+decide (bad usage or configuration, unreadable data, a service that did not start, no tests).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+
+from mlcheck.errors import ConfigError, MlcheckError
+from mlcheck.options import RunOptions, add_gate_options
+
+__all__ = ["main"]
+
+EXIT_PASS, EXIT_FAIL, EXIT_ERROR = 0, 1, 2
+DEFAULT_SUITES = ("suites/model_quality",)
+RUN_ID_ENV = "MLCHECK_RUN_ID"
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text.replace("_", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {value}")
+    return value
+
+
+def _port(text: str) -> int:
+    value = _positive_int(text)
+    if value > 65535:
+        raise argparse.ArgumentTypeError(f"expected a port in 1..65535, got {value}")
+    return value
+
+
+def cmd_data(args: argparse.Namespace) -> int:
+    from mlcheck.data.bank import generate
+    from mlcheck.data.io import write_table
+
+    path = write_table(generate(args.rows, args.seed), args.out, "--out")
+    print(f"wrote {args.rows:,} rows (seed {args.seed}) to {path}")
+    return EXIT_PASS
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from mlcheck.data.io import read_table
+    from mlcheck.training import train_xgboost
+
+    frame = read_table(args.data, "--data")
+    out = train_xgboost(frame, args.out, target=args.target, seed=args.seed, rounds=args.rounds)
+    print(f"saved an XGBoost MLflow model trained on {len(frame):,} rows to {out}")
+    return EXIT_PASS
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from mlcheck.models import resolve_model_uri
+    from mlcheck.serving import app as serving
+
+    model = args.model
+    if model == "demo":
+        resolve_model_uri(model)  # train the demo once, before any worker starts
+    os.environ[serving.ENV_MODEL] = model
+    os.environ[serving.ENV_MAX_ROWS] = str(args.max_rows)
+    os.environ[serving.ENV_MAX_BODY] = str(args.max_body_bytes)
+    os.environ[serving.ENV_THRESHOLD] = str(args.decision_threshold)
+    serving.app_from_env()  # fail here, with exit 2, if the model does not load
+    uvicorn.run(
+        "mlcheck.serving.app:app_from_env",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level,
+        access_log=False,
+    )
+    return EXIT_PASS
+
+
+def _gate_exit_code(pytest_code: int, report_dir: Path, run_id: str) -> tuple[int, str]:
+    """The gate's exit code from pytest's and the gate.json this run wrote."""
+    if pytest_code == 5:
+        return EXIT_ERROR, "no tests were collected: check the SUITE paths"
+    if pytest_code in (3, 4):
+        return EXIT_ERROR, f"pytest stopped with exit code {pytest_code} (usage or internal error)"
+    gate_json = report_dir / "gate.json"
+    try:
+        data = json.loads(gate_json.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return EXIT_ERROR, f"{gate_json} was not written: the gate plugin did not run"
+    if data.get("context", {}).get("run_id") != run_id:
+        return EXIT_ERROR, f"{gate_json} is from another run: the gate plugin did not run"
+    code = int(data.get("exit_code", EXIT_ERROR))
+    if code == EXIT_PASS and pytest_code != 0:
+        return EXIT_ERROR, f"pytest exited {pytest_code} although every gate passed"
+    return code, data.get("verdict", "ERROR")
+
+
+def cmd_gate(args: argparse.Namespace, extra: Sequence[str]) -> int:
+    options = RunOptions.from_getter(lambda name: getattr(args, name, None))
+    suites = args.suites or list(DEFAULT_SUITES)
+    missing = [s for s in suites if not Path(s.split("::")[0]).exists()]
+    if missing:
+        raise ConfigError(
+            f"SUITE={missing[0]!r} does not exist; run from the mlcheck project root "
+            f"or pass suite paths (default: {' '.join(DEFAULT_SUITES)})"
+        )
+    report_dir = Path(options.report_dir)
+    report_dir.mkdir(parents=True, exist_ok=True)
+    run_id = uuid.uuid4().hex
+    command = [
+        sys.executable, "-m", "pytest", *suites, *options.as_pytest_args(),
+        f"--html={report_dir / 'report.html'}", "--self-contained-html",
+        f"--junitxml={report_dir / 'junit.xml'}", "-p", "no:cacheprovider", "-rfE", *extra,
+    ]
+    env = dict(os.environ, **{RUN_ID_ENV: run_id})
+    pytest_code = subprocess.call(command, env=env)
+    code, why = _gate_exit_code(pytest_code, report_dir, run_id)
+    print(f"mlcheck gate: exit {code} ({why})", file=sys.stderr)
+    return code
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mlcheck",
+        description="Decide whether a machine-learning model may ship: quality, schema, drift "
+        "and latency gates run as pytest suites against a real serving core.",
+        epilog="Exit codes: 0 pass, 1 a gate failed (blocked), 2 could not decide.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    data = sub.add_parser("data", help="generate demo bank-marketing data (CSV or Parquet)")
+    data.add_argument("--rows", type=_positive_int, default=20_000, help="rows to generate (1 to 10,000,000; default 20000)")
+    data.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    data.add_argument("--out", required=True, metavar="PATH", help="output file, .csv or .parquet")
+    data.set_defaults(handler=cmd_data)
+
+    train = sub.add_parser("train", help="train an XGBoost model and save it as an MLflow model directory")
+    train.add_argument("--data", required=True, metavar="PATH", help="training data, .csv or .parquet")
+    train.add_argument("--target", default="y", metavar="COLUMN", help="0/1 label column (default y)")
+    train.add_argument("--out", required=True, metavar="DIR", help="new directory for the MLflow model")
+    train.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
+    train.add_argument("--rounds", type=_positive_int, default=300, help="boosting rounds (default 300)")
+    train.set_defaults(handler=cmd_train)
+
+    serve = sub.add_parser("serve", help="serve a model over HTTP (/predict, /health, /ready, /model/info, /metrics)")
+    serve.add_argument("--model", default="demo", metavar="URI", help="model URI (default: demo)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=_port, default=8000, help="port (default 8000)")
+    serve.add_argument("--max-rows", type=_positive_int, default=1000, help="most rows per request (default 1000)")
+    serve.add_argument("--max-body-bytes", type=_positive_int, default=1_048_576, help="largest request body (default 1 MiB)")
+    serve.add_argument("--decision-threshold", type=float, default=0.5, help="probability at which class 1 is predicted (default 0.5)")
+    serve.add_argument("--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"])
+    serve.set_defaults(handler=cmd_serve)
+
+    gate = sub.add_parser(
+        "gate",
+        help="run the gate suites and exit 0 pass / 1 blocked / 2 could not decide",
+        description="Run the gate suites with pytest; arguments after -- go to pytest. "
+        "Reports (gate.json, summary.md, report.html, junit.xml) go to --report-dir.",
+    )
+    gate.add_argument("suites", nargs="*", metavar="SUITE", help=f"suite paths (default: {' '.join(DEFAULT_SUITES)})")
+    add_gate_options(gate.add_argument, "")
+    gate.set_defaults(handler=cmd_gate)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    extra: list[str] = []
+    if "--" in argv:
+        index = argv.index("--")
+        argv, extra = argv[:index], argv[index + 1 :]
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "gate":
+            return cmd_gate(args, extra)
+        return int(args.handler(args))
+    except MlcheckError as exc:
+        print(f"mlcheck {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        return EXIT_ERROR

@@ -1,0 +1,99 @@
+"""The input features a model expects: names, kinds and, for categories, the allowed values."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "FeatureKind",
+    "FeatureSpec",
+    "encode_frame",
+    "features_from_json",
+    "features_to_json",
+    "infer_features",
+]
+
+
+class FeatureKind(str, Enum):
+    NUMERIC = "numeric"
+    INTEGER = "integer"
+    CATEGORICAL = "categorical"
+    BOOLEAN = "boolean"
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """One input column. `categories` is None when the allowed values are not known."""
+
+    name: str
+    kind: FeatureKind
+    categories: tuple[str, ...] | None = None
+
+    @property
+    def is_categorical(self) -> bool:
+        return self.kind is FeatureKind.CATEGORICAL
+
+
+def features_to_json(features: Iterable[FeatureSpec]) -> list[dict[str, Any]]:
+    return [
+        {"name": f.name, "kind": f.kind.value, "categories": list(f.categories or []) or None}
+        for f in features
+    ]
+
+
+def features_from_json(items: Iterable[Mapping[str, Any]]) -> tuple[FeatureSpec, ...]:
+    return tuple(
+        FeatureSpec(
+            name=item["name"],
+            kind=FeatureKind(item["kind"]),
+            categories=tuple(item["categories"]) if item.get("categories") else None,
+        )
+        for item in items
+    )
+
+
+def infer_features(frame: pd.DataFrame, exclude: Iterable[str] = ()) -> tuple[FeatureSpec, ...]:
+    """Feature specs from a frame's dtypes; category sets come from the values seen."""
+    skip = set(exclude)
+    specs = []
+    for name in frame.columns:
+        if name in skip:
+            continue
+        column = frame[name]
+        if isinstance(column.dtype, pd.CategoricalDtype):
+            cats = tuple(str(c) for c in column.cat.categories)
+            specs.append(FeatureSpec(str(name), FeatureKind.CATEGORICAL, cats))
+        elif pd.api.types.is_bool_dtype(column):
+            specs.append(FeatureSpec(str(name), FeatureKind.BOOLEAN))
+        elif pd.api.types.is_integer_dtype(column):
+            specs.append(FeatureSpec(str(name), FeatureKind.INTEGER))
+        elif pd.api.types.is_numeric_dtype(column):
+            specs.append(FeatureSpec(str(name), FeatureKind.NUMERIC))
+        else:
+            cats = tuple(sorted(str(v) for v in column.dropna().unique()))
+            specs.append(FeatureSpec(str(name), FeatureKind.CATEGORICAL, cats))
+    return tuple(specs)
+
+
+def encode_frame(frame: pd.DataFrame, features: Iterable[FeatureSpec]) -> np.ndarray:
+    """A float32 matrix in feature order; categories become their index, unknown ones NaN."""
+    features = tuple(features)
+    matrix = np.empty((len(frame), len(features)), dtype=np.float32)
+    for i, spec in enumerate(features):
+        column = frame[spec.name]
+        if spec.is_categorical:
+            codes = pd.Categorical(column.astype("string"), categories=list(spec.categories or ()))
+            values = codes.codes.astype(np.float32)
+            values[values < 0] = np.nan
+            matrix[:, i] = values
+        else:
+            matrix[:, i] = pd.to_numeric(column, errors="coerce").to_numpy(
+                dtype=np.float32, na_value=np.nan
+            )
+    return matrix

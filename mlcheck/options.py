@@ -1,0 +1,85 @@
+"""The gate options, defined once for both `--mlcheck-*` pytest flags and `mlcheck gate`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["GATE_OPTIONS", "OptionSpec", "RunOptions", "add_gate_options"]
+
+
+@dataclass(frozen=True)
+class OptionSpec:
+    name: str
+    metavar: str
+    default: str | None
+    help: str
+
+    @property
+    def dest(self) -> str:
+        return self.name.replace("-", "_")
+
+
+GATE_OPTIONS = (
+    OptionSpec(
+        "model", "URI", "demo",
+        "model to gate: 'demo' (the bundled XGBoost demo, trained on first use), a local MLflow "
+        "model directory, models:/NAME@ALIAS, models:/NAME/VERSION or runs:/RUN_ID/PATH "
+        "(default: demo)",
+    ),
+    OptionSpec(
+        "reference", "PATH", None,
+        "reference data (CSV or Parquet) the current data is compared with; "
+        "default: the demo reference data when --model is demo",
+    ),
+    OptionSpec(
+        "current", "PATH", None,
+        "current, labelled data (CSV or Parquet) the model is judged on; "
+        "default: the demo current data when --model is demo",
+    ),
+    OptionSpec("target", "COLUMN", None, "label column of the data (default: the policy's, else 'y')"),
+    OptionSpec(
+        "policy", "PATH", None,
+        "gate policy TOML (default: checks/gates.toml if present, else built-in demo thresholds)",
+    ),
+    OptionSpec("report-dir", "DIR", "reports", "where reports are written (default: reports)"),
+)
+
+
+def add_gate_options(add: Callable[..., Any], prefix: str) -> None:
+    """Register every gate option with `add` (argparse's add_argument or pytest's addoption)."""
+    for spec in GATE_OPTIONS:
+        add(
+            f"--{prefix}{spec.name}",
+            dest=f"{prefix.replace('-', '_')}{spec.dest}",
+            metavar=spec.metavar,
+            default=spec.default,
+            help=spec.help,
+        )
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """The parsed gate options of one run."""
+
+    model: str = "demo"
+    reference: str | None = None
+    current: str | None = None
+    target: str | None = None
+    policy: str | None = None
+    report_dir: str = "reports"
+
+    @classmethod
+    def from_getter(cls, get: Callable[[str], Any], prefix: str = "") -> RunOptions:
+        dest_prefix = prefix.replace("-", "_")
+        values = {spec.dest: get(f"{dest_prefix}{spec.dest}") for spec in GATE_OPTIONS}
+        return cls(**{k: v for k, v in values.items() if v is not None})
+
+    def as_pytest_args(self) -> list[str]:
+        args = []
+        for spec in GATE_OPTIONS:
+            value = getattr(self, spec.dest)
+            if value is not None:
+                args.append(f"--mlcheck-{spec.name}={value}")
+        return args

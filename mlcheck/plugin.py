@@ -1,0 +1,225 @@
+"""The pytest plugin: `--mlcheck-*` options, fixtures for the gate inputs, and the gate report.
+
+Suites opt in to gate reporting with `enable_gate_reports(config)` in their conftest; then
+every test becomes a gate record (a recorded `GateResult`, or PASS/FAIL/ERROR from the test's
+own outcome), and the session ends with `reports/gate.json`, `summary.md`, the gate table in
+the terminal and in the pytest-html report, and exit status 2 when a gate could not decide.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mlcheck.errors import MlcheckError
+from mlcheck.inputs import GateInputs
+from mlcheck.options import RunOptions, add_gate_options
+from mlcheck.results import GateResult, Outcome, SuiteResult
+
+RUN_ID_ENV = "MLCHECK_RUN_ID"
+
+
+@dataclass
+class _State:
+    inputs: GateInputs
+    enabled: bool = False
+    results: dict[str, list[GateResult]] = field(default_factory=dict)
+    suite: SuiteResult | None = None
+
+
+STATE = pytest.StashKey[_State]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("mlcheck", "mlcheck quality gates")
+    add_gate_options(group.addoption, "mlcheck-")
+
+
+def _config_state(config: pytest.Config) -> _State:
+    """The run's state, made on first use (a suite's conftest may ask before our configure)."""
+    if STATE not in config.stash:
+        options = RunOptions.from_getter(config.getoption, "mlcheck-")
+        config.stash[STATE] = _State(inputs=GateInputs(options))
+    return config.stash[STATE]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    _config_state(config)
+    config.addinivalue_line(
+        "markers", "mlcheck_gate(name): the gate name this test reports (may use {param})"
+    )
+
+
+def enable_gate_reports(config: pytest.Config) -> None:
+    """Turn on gate records and reports; call it from a suite's `pytest_configure(tryfirst)`."""
+    state = _config_state(config)
+    state.enabled = True
+    report_dir = Path(state.inputs.options.report_dir)
+    if not getattr(config.option, "htmlpath", None):
+        config.option.htmlpath = str(report_dir / "report.html")
+        config.option.self_contained_html = True
+
+
+def _state(request: pytest.FixtureRequest) -> _State:
+    return request.config.stash[STATE]
+
+
+@pytest.fixture(scope="session")
+def mlcheck_inputs(request: pytest.FixtureRequest) -> GateInputs:
+    """The run's inputs, loaded on first use."""
+    return _state(request).inputs
+
+
+@pytest.fixture(scope="session")
+def mlcheck_policy(mlcheck_inputs: GateInputs) -> Any:
+    return mlcheck_inputs.policy
+
+
+@pytest.fixture(scope="session")
+def mlcheck_model(mlcheck_inputs: GateInputs) -> Any:
+    return mlcheck_inputs.model
+
+
+@pytest.fixture(scope="session")
+def mlcheck_current(mlcheck_inputs: GateInputs) -> Any:
+    return mlcheck_inputs.current
+
+
+@pytest.fixture(scope="session")
+def mlcheck_reference(mlcheck_inputs: GateInputs) -> Any:
+    return mlcheck_inputs.reference
+
+
+@pytest.fixture(scope="session")
+def mlcheck_served_model(mlcheck_inputs: GateInputs) -> Iterator[Any]:
+    """The model served by a real `mlcheck serve` subprocess on a free 127.0.0.1 port."""
+    from mlcheck.models import resolve_model_uri
+    from mlcheck.serving.process import ServedModel
+
+    model = mlcheck_inputs.model  # fail here with the loading error, not in a subprocess log
+    uri = str(resolve_model_uri(model.info.uri)) if model.info.uri == "demo" else model.info.uri
+    with ServedModel(uri) as served:
+        yield served
+
+
+@pytest.fixture
+def record_gate(request: pytest.FixtureRequest) -> Callable[[GateResult], GateResult]:
+    """Record a gate result for this test (it lands in gate.json); returns it for the assert."""
+    results = _state(request).results.setdefault(request.node.nodeid, [])
+
+    def record(result: GateResult) -> GateResult:
+        results.append(result)
+        return result
+
+    return record
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Parametrize `quality_metric` and `slice_column` from the policy."""
+    wanted = {"quality_metric", "slice_column"} & set(metafunc.fixturenames)
+    if not wanted:
+        return
+    try:
+        quality = metafunc.config.stash[STATE].inputs.policy.quality
+    except MlcheckError:
+        for name in wanted:  # the fixtures raise the policy error again, as an ERROR gate
+            metafunc.parametrize(name, ["policy-error"])
+        return
+    if "quality_metric" in wanted:
+        metafunc.parametrize("quality_metric", [t.metric for t in quality.thresholds])
+    if "slice_column" in wanted:
+        columns = list(quality.slices.columns) if quality.slices else []
+        metafunc.parametrize("slice_column", columns)
+
+
+def _gate_name(item: pytest.Item) -> str:
+    marker = item.get_closest_marker("mlcheck_gate")
+    if marker is not None and marker.args:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        try:
+            return str(marker.args[0]).format(**params)
+        except (KeyError, IndexError):
+            return str(marker.args[0])
+    return item.nodeid
+
+
+def _reason(excinfo: pytest.ExceptionInfo[BaseException]) -> str:
+    exc = excinfo.value
+    if isinstance(exc, MlcheckError):
+        return str(exc)
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text} (an unexpected error; see the test report)"
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    state = item.config.stash[STATE]
+    if not state.enabled:
+        return report
+    results = state.results.setdefault(item.nodeid, [])
+    name = _gate_name(item)
+    if report.when == "setup":
+        if report.failed and call.excinfo is not None:
+            results.append(GateResult.error(name, _reason(call.excinfo)))
+        elif report.skipped:
+            reason = str(report.longrepr[-1]) if isinstance(report.longrepr, tuple) else ""
+            results.append(GateResult(name, Outcome.SKIP, "-", reason=reason))
+    elif report.when == "call":
+        excinfo = call.excinfo
+        if report.failed and excinfo is not None:
+            if not isinstance(excinfo.value, AssertionError):
+                results.append(GateResult.error(name, _reason(excinfo)))
+            elif not any(r.outcome is Outcome.FAIL for r in results):
+                message = str(excinfo.value).strip().splitlines()
+                results.append(
+                    GateResult(name, Outcome.FAIL, "assertion", reason=message[0] if message else "")
+                )
+        elif report.skipped and not results:
+            reason = str(report.longrepr[-1]) if isinstance(report.longrepr, tuple) else ""
+            results.append(GateResult(name, Outcome.SKIP, "-", reason=reason))
+        elif report.passed and not results:
+            results.append(GateResult(name, Outcome.PASS, "checks"))
+    elif report.when == "teardown" and report.failed and call.excinfo is not None:
+        results.append(GateResult.error(name, "teardown: " + _reason(call.excinfo)))
+    return report
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    state = session.config.stash.get(STATE, None)
+    if state is None or not state.enabled:
+        return
+    gates = [gate for results in state.results.values() for gate in results]
+    context = state.inputs.context()
+    context["run_id"] = os.environ.get(RUN_ID_ENV, "")
+    state.suite = SuiteResult.of(gates, **context)
+    from mlcheck.reports import write_reports
+
+    write_reports(state.suite, state.inputs.options.report_dir)
+    if state.suite.verdict is Outcome.ERROR and session.exitstatus in (0, 1):
+        session.exitstatus = 2
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    state = config.stash.get(STATE, None)
+    if state is None or state.suite is None:
+        return
+    from mlcheck.reports import to_text
+
+    terminalreporter.write_sep("=", "mlcheck gates")
+    terminalreporter.write_line(to_text(state.suite, state.inputs.options.report_dir))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_html_results_summary(prefix: list[str], summary: list[str], postfix: list[str], session: pytest.Session) -> None:
+    state = session.config.stash.get(STATE, None)
+    if state is None or state.suite is None:
+        return
+    from mlcheck.reports import to_html_table
+
+    prefix.append(to_html_table(state.suite))

@@ -1,0 +1,96 @@
+"""Running the serving core as a subprocess on a free loopback port (for suites and tools)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+
+from mlcheck.errors import InfrastructureError
+
+__all__ = ["ServedModel", "free_port"]
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class ServedModel:
+    """`mlcheck serve` in a subprocess; `start()` returns once `/ready` answers 200."""
+
+    model: str
+    host: str = "127.0.0.1"
+    port: int = 0
+    startup_timeout: float = 120.0
+    extra_args: tuple[str, ...] = ()
+    _process: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
+    _log: Path | None = field(default=None, init=False, repr=False)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def logs(self) -> str:
+        if self._log is None or not self._log.exists():
+            return ""
+        return self._log.read_text(errors="replace")
+
+    def start(self) -> ServedModel:
+        self.port = self.port or free_port(self.host)
+        fd, log = tempfile.mkstemp(prefix="mlcheck-serve-", suffix=".log")
+        self._log = Path(log)
+        command = [
+            sys.executable, "-m", "mlcheck", "serve", "--model", self.model,
+            "--host", self.host, "--port", str(self.port), *self.extra_args,
+        ]
+        with os.fdopen(fd, "wb") as out:
+            self._process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + self.startup_timeout
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise InfrastructureError(
+                    f"the serving core for model={self.model!r} exited with code "
+                    f"{self._process.returncode} before it was ready:\n{self.logs()[-2000:]}"
+                )
+            try:
+                with urllib.request.urlopen(f"{self.url}/ready", timeout=2) as response:
+                    if response.status == 200:
+                        return self
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            time.sleep(0.2)
+        self.stop()
+        raise InfrastructureError(
+            f"the serving core for model={self.model!r} was not ready at {self.url}/ready "
+            f"within {self.startup_timeout:.0f} s:\n{self.logs()[-2000:]}"
+        )
+
+    def stop(self) -> None:
+        process, self._process = self._process, None
+        if process is None or process.poll() is not None:
+            return
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+    def __enter__(self) -> ServedModel:
+        return self.start()
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
