@@ -1,0 +1,69 @@
+"""Shared fixtures of the unit tests: small models made once per session, no servers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mlcheck.data.bank import BANK_FEATURES, generate
+from mlcheck.training import train_xgboost
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def small_bank() -> pd.DataFrame:
+    return generate(3000, seed=11)
+
+
+@pytest.fixture(scope="session")
+def small_model_dir(tmp_path_factory: pytest.TempPathFactory, small_bank: pd.DataFrame) -> Path:
+    """A quick XGBoost demo-like model (40 rounds on 3,000 rows)."""
+    out = tmp_path_factory.mktemp("models") / "xgb"
+    return train_xgboost(small_bank, out, target="y", rounds=40, features=BANK_FEATURES)
+
+
+@pytest.fixture(scope="session")
+def other_data() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Data unlike the demo's: two numbers and a colour, label column `label`."""
+    def make(seed: int, rows: int) -> pd.DataFrame:
+        rng = np.random.default_rng(seed)
+        x1, x2 = rng.normal(size=rows), rng.normal(size=rows)
+        colour = rng.choice(["red", "green", "blue"], size=rows)
+        logit = 2.5 * x1 - 1.5 * x2 + (colour == "red") * 1.0
+        label = (rng.random(rows) < 1 / (1 + np.exp(-logit))).astype(int)
+        return pd.DataFrame({"x1": x1, "x2": x2, "colour": colour, "label": label})
+
+    return make(1, 3000), make(2, 3000)
+
+
+@pytest.fixture(scope="session")
+def sklearn_model_dir(tmp_path_factory: pytest.TempPathFactory, other_data) -> Path:
+    """A scikit-learn pipeline saved with mlflow.sklearn.save_model and a signature."""
+    import mlflow.sklearn
+    from mlflow.models import infer_signature
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    train, _ = other_data
+    features = train.drop(columns=["label"])
+    pipeline = Pipeline(
+        [
+            ("encode", ColumnTransformer([("colour", OneHotEncoder(), ["colour"])], remainder="passthrough")),
+            ("classify", LogisticRegression()),
+        ]
+    ).fit(features, train["label"])
+    out = tmp_path_factory.mktemp("models") / "sklearn"
+    mlflow.sklearn.save_model(
+        pipeline,
+        str(out),
+        signature=infer_signature(features, pipeline.predict_proba(features)[:, 1]),
+        serialization_format="cloudpickle",
+        pip_requirements=["scikit-learn"],
+    )
+    return out

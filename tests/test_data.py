@@ -1,0 +1,67 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from mlcheck.data.bank import BANK_FEATURES, TARGET, generate
+from mlcheck.data.io import read_table, write_table
+from mlcheck.errors import ConfigError, DataError
+
+
+def test_generator_is_deterministic_per_seed():
+    pd.testing.assert_frame_equal(generate(2000, 3), generate(2000, 3))
+    assert not generate(2000, 3).equals(generate(2000, 4))
+
+
+def test_generator_schema_types_ranges_and_categories():
+    frame = generate(50_000, 1)
+    assert list(frame.columns) == [f.name for f in BANK_FEATURES] + [TARGET]
+    for spec in BANK_FEATURES:
+        column = frame[spec.name]
+        assert column.notna().all(), spec.name
+        if spec.is_categorical:
+            assert tuple(column.cat.categories) == spec.categories
+        else:
+            assert pd.api.types.is_integer_dtype(column), spec.name
+    assert frame["age"].between(18, 95).all()
+    assert frame["balance"].between(-8019, 102127).all()
+    assert (frame["campaign"] >= 1).all()
+    assert ((frame["pdays"] == -1) == (frame["poutcome"] == "unknown")).all()
+    assert ((frame["pdays"] == -1) == (frame["previous"] == 0)).all()
+    assert set(frame[TARGET].unique()) == {0, 1}
+    assert 0.08 < frame[TARGET].mean() < 0.15  # imbalanced like the real campaign
+
+
+def test_generator_has_the_signal_a_model_learns():
+    frame = generate(20_000, 2)
+    long_calls = frame["duration"] > frame["duration"].quantile(0.9)
+    assert frame.loc[long_calls, TARGET].mean() > 3 * frame.loc[~long_calls, TARGET].mean()
+    success = frame["poutcome"] == "success"
+    assert frame.loc[success, TARGET].mean() > 2.5 * frame.loc[~success, TARGET].mean()
+
+
+@pytest.mark.parametrize("rows", [0, -5, 10_000_001, "100", 2.5])
+def test_generator_refuses_bad_sizes(rows):
+    with pytest.raises(ConfigError, match="rows="):
+        generate(rows, 0)
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_tables_round_trip(tmp_path, suffix):
+    frame = generate(500, 0)
+    path = write_table(frame, tmp_path / f"data{suffix}")
+    back = read_table(path)
+    assert back.shape == frame.shape
+    np.testing.assert_array_equal(back["job"].astype(str), frame["job"].astype(str))
+
+
+def test_reading_bad_files_names_the_argument(tmp_path):
+    with pytest.raises(DataError, match=r"--current='.*missing.csv' does not exist"):
+        read_table(tmp_path / "missing.csv", "--current")
+    (tmp_path / "empty.csv").write_text("")
+    with pytest.raises(DataError, match="is empty"):
+        read_table(tmp_path / "empty.csv", "--current")
+    (tmp_path / "header.csv").write_text("a,b\n")
+    with pytest.raises(DataError, match="has no rows"):
+        read_table(tmp_path / "header.csv", "--current")
+    with pytest.raises(ConfigError, match=r"extension '.txt'.*CSV or Parquet"):
+        read_table(tmp_path / "data.txt", "--reference")

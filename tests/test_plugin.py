@@ -1,0 +1,102 @@
+"""The pytest plugin end to end with pytester: gate records, gate.json and exit statuses."""
+
+import json
+
+import pytest
+
+pytest_plugins = ["pytester"]
+
+CONFTEST = """
+import pytest
+from mlcheck.plugin import enable_gate_reports
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config):
+    enable_gate_reports(config)
+"""
+
+SUITE = """
+import pytest
+from mlcheck.errors import DataError
+from mlcheck.results import Comparison, GateResult, Outcome
+
+def test_recorded_pass(record_gate):
+    result = record_gate(GateResult("demo.pass", Outcome.PASS, "m", 1.0, 0.5, Comparison.GE))
+    assert result.passed, result.message
+
+def test_recorded_fail(record_gate):
+    result = record_gate(GateResult("demo.fail", Outcome.FAIL, "m", 0.1, 0.5, Comparison.GE))
+    assert result.passed, result.message
+
+@pytest.fixture
+def broken():
+    raise DataError("--current='x.csv' does not exist; pass a CSV")
+
+@pytest.mark.mlcheck_gate("demo.broken")
+def test_cannot_decide(broken):
+    pass
+
+def test_plain_assert():
+    assert 1 + 1 == 2
+"""
+
+
+def _gate_json(pytester):
+    return json.loads((pytester.path / "reports" / "gate.json").read_text())
+
+
+def test_gates_are_recorded_and_errors_exit_2(pytester):
+    pytester.makeconftest(CONFTEST)
+    pytester.makepyfile(test_suite=SUITE)
+    result = pytester.runpytest_subprocess("-p", "no:locust", "-p", "no:cacheprovider")
+    assert result.ret == 2
+    result.stdout.fnmatch_lines(
+        [
+            "*mlcheck gates*",
+            "*demo.fail: m=0.1000 >= 0.5000 FAIL*",
+            "*demo.broken: -=n/a ERROR (--current='x.csv' does not exist; pass a CSV)*",
+            "ERROR · 2 passed, 1 failed, 1 error*exit 2",
+        ]
+    )
+    data = _gate_json(pytester)
+    assert data["version"] == 1 and data["verdict"] == "ERROR" and data["exit_code"] == 2
+    outcomes = {g["name"]: g["outcome"] for g in data["gates"]}
+    assert outcomes == {
+        "demo.pass": "PASS",
+        "demo.fail": "FAIL",
+        "demo.broken": "ERROR",
+        "test_suite.py::test_plain_assert": "PASS",
+    }
+    html = (pytester.path / "reports" / "report.html").read_text()
+    assert "mlcheck-gate-table" in html and "demo.fail" in html
+    assert "| demo.fail | m | 0.1000 |" in (pytester.path / "reports" / "summary.md").read_text()
+
+
+def test_a_failed_gate_exits_1(pytester):
+    pytester.makeconftest(CONFTEST)
+    pytester.makepyfile(test_suite="\n".join(SUITE.split("@pytest.fixture")[0].splitlines()))
+    result = pytester.runpytest_subprocess("-p", "no:locust", "-p", "no:cacheprovider")
+    assert result.ret == 1
+    assert _gate_json(pytester)["verdict"] == "FAIL"
+
+
+def test_plain_test_runs_are_left_alone(pytester):
+    pytester.makepyfile("def test_x():\n    assert True\n")
+    result = pytester.runpytest_subprocess("-p", "no:locust", "-p", "no:cacheprovider")
+    assert result.ret == 0
+    assert not (pytester.path / "reports").exists()
+
+
+def test_options_are_listed_in_help(pytester):
+    result = pytester.runpytest_subprocess("--help")
+    result.stdout.fnmatch_lines(
+        [
+            "mlcheck quality gates:",
+            "*--mlcheck-model=URI*",
+            "*--mlcheck-reference=PATH*",
+            "*--mlcheck-current=PATH*",
+            "*--mlcheck-target=COLUMN*",
+            "*--mlcheck-policy=PATH*",
+            "*--mlcheck-report-dir=DIR*",
+        ]
+    )
