@@ -118,9 +118,18 @@ def cmd_gate(args: argparse.Namespace, extra: Sequence[str]) -> int:
     report_dir.mkdir(parents=True, exist_ok=True)
     run_id = uuid.uuid4().hex
     command = [
-        sys.executable, "-m", "pytest", *suites, *options.as_pytest_args(),
-        f"--html={report_dir / 'report.html'}", "--self-contained-html",
-        f"--junitxml={report_dir / 'junit.xml'}", "-p", "no:cacheprovider", "-rfE", *extra,
+        sys.executable,
+        "-m",
+        "pytest",
+        *suites,
+        *options.as_pytest_args(),
+        f"--html={report_dir / 'report.html'}",
+        "--self-contained-html",
+        f"--junitxml={report_dir / 'junit.xml'}",
+        "-p",
+        "no:cacheprovider",
+        "-rfE",
+        *extra,
     ]
     env = dict(os.environ, **{RUN_ID_ENV: run_id})
     pytest_code = subprocess.call(command, env=env)
@@ -139,27 +148,58 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     data = sub.add_parser("data", help="generate demo bank-marketing data (CSV or Parquet)")
-    data.add_argument("--rows", type=_positive_int, default=20_000, help="rows to generate (1 to 10,000,000; default 20000)")
+    data.add_argument(
+        "--rows",
+        type=_positive_int,
+        default=20_000,
+        help="rows to generate (1 to 10,000,000; default 20000)",
+    )
     data.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     data.add_argument("--out", required=True, metavar="PATH", help="output file, .csv or .parquet")
     data.set_defaults(handler=cmd_data)
 
-    train = sub.add_parser("train", help="train an XGBoost model and save it as an MLflow model directory")
-    train.add_argument("--data", required=True, metavar="PATH", help="training data, .csv or .parquet")
-    train.add_argument("--target", default="y", metavar="COLUMN", help="0/1 label column (default y)")
-    train.add_argument("--out", required=True, metavar="DIR", help="new directory for the MLflow model")
+    train = sub.add_parser(
+        "train", help="train an XGBoost model and save it as an MLflow model directory"
+    )
+    train.add_argument(
+        "--data", required=True, metavar="PATH", help="training data, .csv or .parquet"
+    )
+    train.add_argument(
+        "--target", default="y", metavar="COLUMN", help="0/1 label column (default y)"
+    )
+    train.add_argument(
+        "--out", required=True, metavar="DIR", help="new directory for the MLflow model"
+    )
     train.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
-    train.add_argument("--rounds", type=_positive_int, default=300, help="boosting rounds (default 300)")
+    train.add_argument(
+        "--rounds", type=_positive_int, default=300, help="boosting rounds (default 300)"
+    )
     train.set_defaults(handler=cmd_train)
 
-    serve = sub.add_parser("serve", help="serve a model over HTTP (/predict, /health, /ready, /model/info, /metrics)")
+    serve = sub.add_parser(
+        "serve", help="serve a model over HTTP (/predict, /health, /ready, /model/info, /metrics)"
+    )
     serve.add_argument("--model", default="demo", metavar="URI", help="model URI (default: demo)")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=_port, default=8000, help="port (default 8000)")
-    serve.add_argument("--max-rows", type=_positive_int, default=1000, help="most rows per request (default 1000)")
-    serve.add_argument("--max-body-bytes", type=_positive_int, default=1_048_576, help="largest request body (default 1 MiB)")
-    serve.add_argument("--decision-threshold", type=float, default=0.5, help="probability at which class 1 is predicted (default 0.5)")
-    serve.add_argument("--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"])
+    serve.add_argument(
+        "--max-rows", type=_positive_int, default=1000, help="most rows per request (default 1000)"
+    )
+    serve.add_argument(
+        "--max-body-bytes",
+        type=_positive_int,
+        default=1_048_576,
+        help="largest request body (default 1 MiB)",
+    )
+    serve.add_argument(
+        "--decision-threshold",
+        type=float,
+        default=0.5,
+        help="probability at which class 1 is predicted (default 0.5)",
+    )
+    serve.add_argument(
+        "--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"]
+    )
     serve.set_defaults(handler=cmd_serve)
 
     gate = sub.add_parser(
@@ -168,7 +208,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run the gate suites with pytest; arguments after -- go to pytest. "
         "Reports (gate.json, summary.md, report.html, junit.xml) go to --report-dir.",
     )
-    gate.add_argument("suites", nargs="*", metavar="SUITE", help=f"suite paths (default: {' '.join(DEFAULT_SUITES)})")
+    gate.add_argument(
+        "suites",
+        nargs="*",
+        metavar="SUITE",
+        help=f"suite paths (default: {' '.join(DEFAULT_SUITES)})",
+    )
     add_gate_options(gate.add_argument, "")
     gate.set_defaults(handler=cmd_gate)
     return parser

@@ -59,7 +59,9 @@ def demo_data_path(kind: str) -> Path:
     path = directory / f"{kind}.parquet"
     with _locked(directory):
         if not path.exists():
-            print(f"mlcheck: generating demo {kind} data ({DEMO_ROWS[kind]:,} rows)", file=sys.stderr)
+            print(
+                f"mlcheck: generating demo {kind} data ({DEMO_ROWS[kind]:,} rows)", file=sys.stderr
+            )
             tmp = path.with_suffix(".tmp.parquet")
             write_table(generate(DEMO_ROWS[kind], DEMO_SEEDS[kind]), tmp)
             tmp.replace(path)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 import numpy as np
@@ -20,7 +20,7 @@ __all__ = [
 ]
 
 
-class FeatureKind(str, Enum):
+class FeatureKind(StrEnum):
     NUMERIC = "numeric"
     INTEGER = "integer"
     CATEGORICAL = "categorical"

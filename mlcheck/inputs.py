@@ -19,7 +19,7 @@ __all__ = ["GateInputs"]
 
 
 class GateInputs:
-    """Resolves options into loaded objects; every failure is an `MlcheckError` naming the option."""
+    """Options resolved into loaded objects; each failure is an `MlcheckError` naming the option."""
 
     def __init__(self, options: RunOptions) -> None:
         self.options = options
@@ -67,10 +67,15 @@ class GateInputs:
 
     def context(self) -> dict[str, Any]:
         """What the run was about, for report headers; never raises."""
-        ctx: dict[str, Any] = {"model": self.options.model, "policy": self.options.policy or "default"}
+        ctx: dict[str, Any] = {
+            "model": self.options.model,
+            "policy": self.options.policy or "default",
+        }
         for kind in ("reference", "current"):
             frame = self.__dict__.get(kind)
-            label = getattr(self.options, kind) or ("demo" if self.options.model == "demo" else None)
+            label = getattr(self.options, kind) or (
+                "demo" if self.options.model == "demo" else None
+            )
             if label:
                 ctx[kind] = f"{label} ({len(frame):,} rows)" if frame is not None else label
         model = self.__dict__.get("model")

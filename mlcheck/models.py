@@ -200,7 +200,9 @@ def resolve_model_uri(uri: str) -> Path:
         return _download(uri)
     path = Path(uri.removeprefix("file://")).expanduser()
     if not path.exists():
-        raise ConfigError(f"model={uri!r} is neither a known URI nor an existing path; pass {ACCEPTED_URIS}")
+        raise ConfigError(
+            f"model={uri!r} is neither a known URI nor an existing path; pass {ACCEPTED_URIS}"
+        )
     if not (path / "MLmodel").is_file():
         raise ConfigError(
             f"model={uri!r} is not an MLflow model directory (it has no MLmodel file); "
@@ -253,7 +255,9 @@ def load_model(uri: str) -> Predictor:
     try:
         mlflow_model = Model.load(str(path))
     except Exception as exc:
-        raise ConfigError(f"model={uri!r}: the MLmodel file at {str(path)!r} is unreadable: {exc}") from exc
+        raise ConfigError(
+            f"model={uri!r}: the MLmodel file at {str(path)!r} is unreadable: {exc}"
+        ) from exc
     features = _features_of(mlflow_model)
     flavors = mlflow_model.flavors
     version = _registry_version(uri) or ("demo" if uri == "demo" else None)

@@ -23,24 +23,34 @@ class OptionSpec:
 
 GATE_OPTIONS = (
     OptionSpec(
-        "model", "URI", "demo",
+        "model",
+        "URI",
+        "demo",
         "model to gate: 'demo' (the bundled XGBoost demo, trained on first use), a local MLflow "
         "model directory, models:/NAME@ALIAS, models:/NAME/VERSION or runs:/RUN_ID/PATH "
         "(default: demo)",
     ),
     OptionSpec(
-        "reference", "PATH", None,
+        "reference",
+        "PATH",
+        None,
         "reference data (CSV or Parquet) the current data is compared with; "
         "default: the demo reference data when --model is demo",
     ),
     OptionSpec(
-        "current", "PATH", None,
+        "current",
+        "PATH",
+        None,
         "current, labelled data (CSV or Parquet) the model is judged on; "
         "default: the demo current data when --model is demo",
     ),
-    OptionSpec("target", "COLUMN", None, "label column of the data (default: the policy's, else 'y')"),
     OptionSpec(
-        "policy", "PATH", None,
+        "target", "COLUMN", None, "label column of the data (default: the policy's, else 'y')"
+    ),
+    OptionSpec(
+        "policy",
+        "PATH",
+        None,
         "gate policy TOML (default: checks/gates.toml if present, else built-in demo thresholds)",
     ),
     OptionSpec("report-dir", "DIR", "reports", "where reports are written (default: reports)"),

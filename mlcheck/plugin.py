@@ -178,7 +178,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             elif not any(r.outcome is Outcome.FAIL for r in results):
                 message = str(excinfo.value).strip().splitlines()
                 results.append(
-                    GateResult(name, Outcome.FAIL, "assertion", reason=message[0] if message else "")
+                    GateResult(
+                        name, Outcome.FAIL, "assertion", reason=message[0] if message else ""
+                    )
                 )
         elif report.skipped and not results:
             reason = str(report.longrepr[-1]) if isinstance(report.longrepr, tuple) else ""
@@ -216,7 +218,9 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
 
 
 @pytest.hookimpl(optionalhook=True)
-def pytest_html_results_summary(prefix: list[str], summary: list[str], postfix: list[str], session: pytest.Session) -> None:
+def pytest_html_results_summary(
+    prefix: list[str], summary: list[str], postfix: list[str], session: pytest.Session
+) -> None:
     state = session.config.stash.get(STATE, None)
     if state is None or state.suite is None:
         return

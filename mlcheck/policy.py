@@ -82,14 +82,18 @@ class _Reader:
     def where(self, key: str) -> str:
         return f"{self.source}: {self.section}.{key}" if self.section else f"{self.source}: {key}"
 
-    def number(self, key: str, default: float, low: float, high: float, integer: bool = False) -> Any:
+    def number(
+        self, key: str, default: float, low: float, high: float, integer: bool = False
+    ) -> Any:
         value = self.table.pop(key, default)
         kind = "an integer" if integer else "a number"
         ok_type = isinstance(value, int) if integer else isinstance(value, int | float)
         if isinstance(value, bool) or not ok_type or (not integer and math.isnan(value)):
             raise ConfigError(f"{self.where(key)}={value!r} must be {kind} in [{low}, {high}]")
         if not low <= value <= high:
-            raise ConfigError(f"{self.where(key)}={value!r} is out of range; allowed: [{low}, {high}]")
+            raise ConfigError(
+                f"{self.where(key)}={value!r} is out of range; allowed: [{low}, {high}]"
+            )
         return value
 
     def text(self, key: str, default: str) -> str:
@@ -151,7 +155,9 @@ def _slices(reader: _Reader) -> SlicePolicy | None:
         return None
     metric = table.text("metric", defaults.metric)
     if metric not in METRICS:
-        raise ConfigError(f"{table.where('metric')}={metric!r} is unknown; known: {', '.join(METRICS)}")
+        raise ConfigError(
+            f"{table.where('metric')}={metric!r} is unknown; known: {', '.join(METRICS)}"
+        )
     policy = SlicePolicy(
         columns=table.strings("columns", defaults.columns),
         metric=metric,

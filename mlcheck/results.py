@@ -6,7 +6,7 @@ import json
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from mlcheck.errors import DataError
@@ -16,7 +16,7 @@ __all__ = ["GATE_JSON_VERSION", "Comparison", "GateResult", "Outcome", "SuiteRes
 GATE_JSON_VERSION = 1
 
 
-class Outcome(str, Enum):
+class Outcome(StrEnum):
     """What a gate decided. ERROR means it could not decide (fail closed)."""
 
     PASS = "PASS"
@@ -30,7 +30,7 @@ class Outcome(str, Enum):
         return self in (Outcome.FAIL, Outcome.ERROR)
 
 
-class Comparison(str, Enum):
+class Comparison(StrEnum):
     """How a value is held against its threshold."""
 
     GE = ">="

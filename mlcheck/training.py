@@ -11,7 +11,13 @@ import numpy as np
 import pandas as pd
 
 from mlcheck.errors import ConfigError, DataError
-from mlcheck.features import FeatureKind, FeatureSpec, encode_frame, features_to_json, infer_features
+from mlcheck.features import (
+    FeatureKind,
+    FeatureSpec,
+    encode_frame,
+    features_to_json,
+    infer_features,
+)
 
 __all__ = ["METADATA_KEY", "mlflow_signature", "train_xgboost"]
 

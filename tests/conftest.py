@@ -29,6 +29,7 @@ def small_model_dir(tmp_path_factory: pytest.TempPathFactory, small_bank: pd.Dat
 @pytest.fixture(scope="session")
 def other_data() -> tuple[pd.DataFrame, pd.DataFrame]:
     """Data unlike the demo's: two numbers and a colour, label column `label`."""
+
     def make(seed: int, rows: int) -> pd.DataFrame:
         rng = np.random.default_rng(seed)
         x1, x2 = rng.normal(size=rows), rng.normal(size=rows)
@@ -54,7 +55,12 @@ def sklearn_model_dir(tmp_path_factory: pytest.TempPathFactory, other_data) -> P
     features = train.drop(columns=["label"])
     pipeline = Pipeline(
         [
-            ("encode", ColumnTransformer([("colour", OneHotEncoder(), ["colour"])], remainder="passthrough")),
+            (
+                "encode",
+                ColumnTransformer(
+                    [("colour", OneHotEncoder(), ["colour"])], remainder="passthrough"
+                ),
+            ),
             ("classify", LogisticRegression()),
         ]
     ).fit(features, train["label"])

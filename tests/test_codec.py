@@ -6,9 +6,20 @@ from mlcheck.data.bank import BANK_FEATURES
 from mlcheck.serving.codec import RequestError, decode_request
 
 RECORD = {
-    "age": 36, "job": "management", "marital": "single", "education": "tertiary",
-    "default": "no", "balance": 5195, "housing": "yes", "loan": "no", "contact": "cellular",
-    "duration": 224, "campaign": 2, "pdays": -1, "previous": 0, "poutcome": "unknown",
+    "age": 36,
+    "job": "management",
+    "marital": "single",
+    "education": "tertiary",
+    "default": "no",
+    "balance": 5195,
+    "housing": "yes",
+    "loan": "no",
+    "contact": "cellular",
+    "duration": 224,
+    "campaign": 2,
+    "pdays": -1,
+    "previous": 0,
+    "poutcome": "unknown",
 }
 
 
@@ -46,7 +57,11 @@ def test_every_problem_is_reported_at_once():
     del bad["loan"]
     with pytest.raises(RequestError) as caught:
         _decode({"instances": [RECORD, bad]})
-    assert {(p["row"], p["field"]) for p in caught.value.problems} == {(1, "age"), (1, "job"), (1, "loan")}
+    assert {(p["row"], p["field"]) for p in caught.value.problems} == {
+        (1, "age"),
+        (1, "job"),
+        (1, "loan"),
+    }
 
 
 def test_limits_and_malformed_bodies():

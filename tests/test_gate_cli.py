@@ -15,7 +15,18 @@ pytestmark = pytest.mark.slow
 
 
 def gate(*args, report_dir):
-    command = [sys.executable, "-m", "mlcheck", "gate", *args, "--report-dir", str(report_dir), "--", "-p", "no:locust"]
+    command = [
+        sys.executable,
+        "-m",
+        "mlcheck",
+        "gate",
+        *args,
+        "--report-dir",
+        str(report_dir),
+        "--",
+        "-p",
+        "no:locust",
+    ]
     return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
 
 
@@ -60,12 +71,18 @@ def test_sklearn_model_on_other_data_runs_by_configuration(tmp_path, sklearn_mod
     policy = tmp_path / "gates.toml"
     policy.write_text(
         '[data]\ntarget = "label"\n[quality.min]\naccuracy = 0.75\nroc_auc = 0.80\n'
-        '[quality.max]\nlog_loss = 0.6\n[quality.slices]\ncolumns = ["colour"]\nmin_size = 100\nmax_gap = 0.1\n'
+        "[quality.max]\nlog_loss = 0.6\n"
+        '[quality.slices]\ncolumns = ["colour"]\nmin_size = 100\nmax_gap = 0.1\n'
     )
     args = [
-        "--model", str(sklearn_model_dir), "--policy", str(policy),
-        "--reference", str(write_table(reference, tmp_path / "ref.csv")),
-        "--current", str(write_table(current, tmp_path / "cur.csv")),
+        "--model",
+        str(sklearn_model_dir),
+        "--policy",
+        str(policy),
+        "--reference",
+        str(write_table(reference, tmp_path / "ref.csv")),
+        "--current",
+        str(write_table(current, tmp_path / "cur.csv")),
     ]
     run = gate(*args, report_dir=tmp_path / "r")
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
@@ -86,16 +103,46 @@ def test_bad_policy_and_empty_suite_cannot_decide(tmp_path):
 
 
 def test_usage_errors_exit_2():
-    run = subprocess.run([sys.executable, "-m", "mlcheck", "gate", "suites/nope"], cwd=ROOT, capture_output=True, text=True)
+    run = subprocess.run(
+        [sys.executable, "-m", "mlcheck", "gate", "suites/nope"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     assert run.returncode == 2 and "SUITE='suites/nope' does not exist" in run.stderr
-    run = subprocess.run([sys.executable, "-m", "mlcheck", "data", "--rows", "0", "--out", "x.csv"], cwd=ROOT, capture_output=True, text=True)
+    run = subprocess.run(
+        [sys.executable, "-m", "mlcheck", "data", "--rows", "0", "--out", "x.csv"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     assert run.returncode == 2 and "expected a number >= 1" in run.stderr
 
 
 def test_help_lists_commands_and_exit_codes():
-    run = subprocess.run([sys.executable, "-m", "mlcheck", "--help"], capture_output=True, text=True, check=True)
-    for word in ("data", "train", "serve", "gate", "Exit codes: 0 pass, 1 a gate failed (blocked), 2 could not decide."):
+    run = subprocess.run(
+        [sys.executable, "-m", "mlcheck", "--help"], capture_output=True, text=True, check=True
+    )
+    for word in (
+        "data",
+        "train",
+        "serve",
+        "gate",
+        "Exit codes: 0 pass, 1 a gate failed (blocked), 2 could not decide.",
+    ):
         assert word in run.stdout
-    run = subprocess.run([sys.executable, "-m", "mlcheck", "gate", "--help"], capture_output=True, text=True, check=True)
-    for option in ("--model URI", "--reference PATH", "--current PATH", "--target COLUMN", "--policy PATH", "--report-dir DIR"):
+    run = subprocess.run(
+        [sys.executable, "-m", "mlcheck", "gate", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    for option in (
+        "--model URI",
+        "--reference PATH",
+        "--current PATH",
+        "--target COLUMN",
+        "--policy PATH",
+        "--report-dir DIR",
+    ):
         assert option in run.stdout

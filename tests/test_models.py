@@ -30,7 +30,9 @@ def test_xgboost_fast_path_matches_frame_and_records(small_model_dir, small_bank
     assert model.info.feature_names[:2] == ("age", "job")
     rows = small_bank.head(50)
     from_frame = model.predict_proba(rows)
-    from_records = model.predict_proba({c: rows[c].astype(object).tolist() for c in model.info.feature_names})
+    from_records = model.predict_proba(
+        {c: rows[c].astype(object).tolist() for c in model.info.feature_names}
+    )
     np.testing.assert_allclose(from_frame, from_records, rtol=0, atol=1e-7)
     assert ((from_frame >= 0) & (from_frame <= 1)).all()
 
@@ -53,8 +55,10 @@ def test_custom_pyfunc_model_is_scored(tmp_path, other_data):
 
     frame = other_data[0].drop(columns=["label"])
     mlflow.pyfunc.save_model(
-        str(tmp_path / "m"), python_model=Constant(),
-        signature=infer_signature(frame, np.zeros(len(frame))), pip_requirements=["mlflow"],
+        str(tmp_path / "m"),
+        python_model=Constant(),
+        signature=infer_signature(frame, np.zeros(len(frame))),
+        pip_requirements=["mlflow"],
     )
     model = load_model(str(tmp_path / "m"))
     assert model.info.flavor == "pyfunc"

@@ -23,14 +23,32 @@ def test_missing_sections_use_defaults():
 @pytest.mark.parametrize(
     ("text", "match"),
     [
-        ("[quality]\nbootstrap_resample = 100", r"quality.bootstrap_resample is not a known key.*bootstrap_resamples"),
-        ("[quality.min]\naccuracy = 1.5", r"quality.min.accuracy=1.5 is out of range; allowed: \[0.0, 1.0\]"),
+        (
+            "[quality]\nbootstrap_resample = 100",
+            r"quality.bootstrap_resample is not a known key.*bootstrap_resamples",
+        ),
+        (
+            "[quality.min]\naccuracy = 1.5",
+            r"quality.min.accuracy=1.5 is out of range; allowed: \[0.0, 1.0\]",
+        ),
         ("[quality.min]\naccuracy = 'high'", r"quality.min.accuracy='high' must be a number"),
-        ("[quality.min]\nlog_loss = 0.2", r"log_loss is lower-is-better; put its threshold under \[quality.max\]"),
-        ("[quality.max]\nauc = 0.2", r"quality.max.auc names an unknown metric; known: accuracy, roc_auc"),
+        (
+            "[quality.min]\nlog_loss = 0.2",
+            r"log_loss is lower-is-better; put its threshold under \[quality.max\]",
+        ),
+        (
+            "[quality.max]\nauc = 0.2",
+            r"quality.max.auc names an unknown metric; known: accuracy, roc_auc",
+        ),
         ("[quality]\nconfidence = 1.5", r"quality.confidence=1.5 is out of range"),
-        ("[quality]\nbootstrap_resamples = 10", r"bootstrap_resamples=10 is out of range; allowed: \[100, 100000\]"),
-        ("[quality.slices]\ncolumns = 'job'", r"quality.slices.columns='job' must be a list of column names"),
+        (
+            "[quality]\nbootstrap_resamples = 10",
+            r"bootstrap_resamples=10 is out of range; allowed: \[100, 100000\]",
+        ),
+        (
+            "[quality.slices]\ncolumns = 'job'",
+            r"quality.slices.columns='job' must be a list of column names",
+        ),
         ("[quality.slices]\nmetric = 'auc'", r"quality.slices.metric='auc' is unknown"),
         ("[drfit]\nx = 1", r"drfit is not a known key"),
     ],

@@ -10,7 +10,9 @@ from tests.test_codec import RECORD
 
 @pytest.fixture(scope="module")
 def client(small_model_dir):
-    app = create_app(load_model(str(small_model_dir)), ServingConfig(max_rows=5, max_body_bytes=4096))
+    app = create_app(
+        load_model(str(small_model_dir)), ServingConfig(max_rows=5, max_body_bytes=4096)
+    )
     with TestClient(app) as client:
         yield client
 

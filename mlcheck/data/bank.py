@@ -24,8 +24,18 @@ MAX_ROWS = 10_000_000
 TARGET = "y"
 
 JOBS = (
-    "admin.", "blue-collar", "entrepreneur", "housemaid", "management", "retired",
-    "self-employed", "services", "student", "technician", "unemployed", "unknown",
+    "admin.",
+    "blue-collar",
+    "entrepreneur",
+    "housemaid",
+    "management",
+    "retired",
+    "self-employed",
+    "services",
+    "student",
+    "technician",
+    "unemployed",
+    "unknown",
 )
 JOB_SHARE = (0.114, 0.215, 0.033, 0.027, 0.209, 0.050, 0.035, 0.092, 0.021, 0.168, 0.029, 0.007)
 MARITAL = ("married", "single", "divorced")
@@ -69,8 +79,8 @@ def _choice_rows(rng: np.random.Generator, probabilities: np.ndarray) -> np.ndar
     return np.minimum((uniform > cumulative).sum(axis=1), probabilities.shape[1] - 1)
 
 
-def _categorical(codes: np.ndarray, categories: tuple[str, ...]) -> pd.Categorical:
-    return pd.Categorical.from_codes(codes.astype(np.int8), categories=list(categories))
+def _categorical(codes: np.ndarray, categories: tuple[str, ...]) -> pd.Categorical[str]:
+    return pd.Categorical.from_codes(codes.astype(np.int8), categories=pd.Index(categories))
 
 
 def _check_size(rows: int, seed: int) -> None:

@@ -33,10 +33,7 @@ def read_table(path: str | Path, argument: str = "path") -> pd.DataFrame:
             "pass the path of a CSV or Parquet file"
         )
     try:
-        if suffix == ".csv":
-            frame = pd.read_csv(path, low_memory=False)
-        else:
-            frame = pd.read_parquet(path)
+        frame = pd.read_csv(path, low_memory=False) if suffix == ".csv" else pd.read_parquet(path)
     except pd.errors.EmptyDataError as exc:
         raise DataError(f"{argument}={str(path)!r} is empty; it needs a header and rows") from exc
     except (OSError, ValueError, pd.errors.ParserError) as exc:

@@ -81,7 +81,8 @@ def metric_gates(
                     metric=rule.metric,
                     threshold=rule.threshold,
                     comparison=rule.comparison,
-                    reason="undefined on this data (a single class?); evaluate on rows with both labels",
+                    reason="undefined on this data (a single class?); "
+                    "evaluate on rows with both labels",
                     details=details,
                 )
             )
@@ -152,7 +153,12 @@ def _slice_gate(
         comparison=Comparison.LE,
         reason=f"worst slice {column.name}={large[worst]!r} ({int(counts[large[worst]])} rows, "
         f"{rules.metric}={per_slice[worst]:.4f} vs {overall:.4f} overall)",
-        details={"overall": overall, "slices": table, "too_small": small, "min_size": rules.min_size},
+        details={
+            "overall": overall,
+            "slices": table,
+            "too_small": small,
+            "min_size": rules.min_size,
+        },
     )
 
 

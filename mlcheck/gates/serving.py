@@ -22,7 +22,8 @@ def serving_parity_gate(
     names = model.info.feature_names
     if names is None:
         raise ConfigError(
-            f"model={model.info.uri!r} has no input signature; serving needs one to validate requests"
+            f"model={model.info.uri!r} has no input signature; "
+            "serving needs one to validate requests"
         )
     sample = frame.head(rows)
     records = records_from_frame(sample, names)

@@ -189,9 +189,13 @@ def bootstrap_metrics(
     estimates = {}
     for name in names:
         values = np.concatenate(draws[name])
-        low, high = np.nanquantile(values, [alpha, 1.0 - alpha]) if np.isfinite(values).any() else (
-            np.nan,
-            np.nan,
+        low, high = (
+            np.nanquantile(values, [alpha, 1.0 - alpha])
+            if np.isfinite(values).any()
+            else (
+                np.nan,
+                np.nan,
+            )
         )
         estimates[name] = MetricEstimate(
             name, float(point[name][0]), float(low), float(high), resamples

@@ -30,7 +30,9 @@ __all__ = ["ServingConfig", "app_from_env", "create_app"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
-ASGIApp = Callable[[Scope, Callable[[], Awaitable[Message]], Callable[[Message], Awaitable[None]]], Awaitable[None]]
+ASGIApp = Callable[
+    [Scope, Callable[[], Awaitable[Message]], Callable[[Message], Awaitable[None]]], Awaitable[None]
+]
 
 ROUTES = ("/predict", "/health", "/ready", "/model/info", "/metrics")
 
@@ -83,12 +85,18 @@ class _Instrumented:
 async def _read_body(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise RequestError(413, [{"row": None, "field": "body", "error": f"is {declared} bytes; the limit is {limit}"}])
+        raise RequestError(
+            413,
+            [{"row": None, "field": "body", "error": f"is {declared} bytes; the limit is {limit}"}],
+        )
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise RequestError(413, [{"row": None, "field": "body", "error": f"exceeds the limit of {limit} bytes"}])
+            raise RequestError(
+                413,
+                [{"row": None, "field": "body", "error": f"exceeds the limit of {limit} bytes"}],
+            )
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -118,7 +126,11 @@ def create_app(predictor: Predictor, config: ServingConfig | None = None) -> Sta
         except Exception as exc:  # a model that raises must not crash the server
             metrics.errors.labels("model").inc()
             return JSONResponse(
-                {"detail": [{"row": None, "field": "model", "error": f"{type(exc).__name__}: {exc}"}]},
+                {
+                    "detail": [
+                        {"row": None, "field": "model", "error": f"{type(exc).__name__}: {exc}"}
+                    ]
+                },
                 status_code=500,
             )
         classes = (scores >= config.decision_threshold).astype(np.int64)
@@ -187,7 +199,9 @@ def app_from_env() -> Starlette:
     """The uvicorn factory: loads the model `MLCHECK_SERVE_MODEL` names (in each worker)."""
     uri = os.environ.get(ENV_MODEL)
     if not uri:
-        raise ConfigError(f"{ENV_MODEL} is not set; start the server with `mlcheck serve --model URI`")
+        raise ConfigError(
+            f"{ENV_MODEL} is not set; start the server with `mlcheck serve --model URI`"
+        )
     config = ServingConfig(
         max_rows=int(os.environ.get(ENV_MAX_ROWS, "1000")),
         max_body_bytes=int(os.environ.get(ENV_MAX_BODY, "1048576")),

@@ -69,9 +69,7 @@ def decode_request(
     if isinstance(payload, dict) and "instances" in payload:
         extra = sorted(set(payload) - {"instances"})
         if extra:
-            raise RequestError(
-                422, [_problem(None, extra[0], "is not allowed beside 'instances'")]
-            )
+            raise RequestError(422, [_problem(None, extra[0], "is not allowed beside 'instances'")])
         records = payload["instances"]
         if not isinstance(records, list) or not records:
             raise RequestError(

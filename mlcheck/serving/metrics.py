@@ -10,7 +10,20 @@ __all__ = ["LATENCY_BUCKETS", "ServingMetrics"]
 
 #: Seconds; fine below 10 ms where a healthy model answers, coarse up to the 500 ms threshold.
 LATENCY_BUCKETS = (
-    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
 )
 CONFIDENCE_BUCKETS = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0)
 
@@ -23,30 +36,46 @@ class ServingMetrics:
         self.registry = registry or CollectorRegistry(auto_describe=True)
         r = self.registry
         self.requests = Counter(
-            "http_requests", "HTTP requests by endpoint, method and status",
-            ["endpoint", "method", "status"], registry=r,
+            "http_requests",
+            "HTTP requests by endpoint, method and status",
+            ["endpoint", "method", "status"],
+            registry=r,
         )
         self.latency = Histogram(
-            "http_request_duration_seconds", "HTTP request latency in seconds",
-            ["endpoint", "method"], buckets=LATENCY_BUCKETS, registry=r,
+            "http_request_duration_seconds",
+            "HTTP request latency in seconds",
+            ["endpoint", "method"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
         )
         self.predictions = Counter("ml_predictions", "Rows predicted", registry=r)
         self.by_class = Counter(
-            "ml_predictions_by_class", "Rows predicted, by predicted class",
-            ["prediction_class"], registry=r,
+            "ml_predictions_by_class",
+            "Rows predicted, by predicted class",
+            ["prediction_class"],
+            registry=r,
         )
         self.confidence = Histogram(
-            "ml_prediction_confidence", "Probability of the predicted class",
-            buckets=CONFIDENCE_BUCKETS, registry=r,
+            "ml_prediction_confidence",
+            "Probability of the predicted class",
+            buckets=CONFIDENCE_BUCKETS,
+            registry=r,
         )
         self.errors = Counter(
-            "ml_prediction_errors", "Predict requests that got no prediction, by reason",
-            ["reason"], registry=r,
+            "ml_prediction_errors",
+            "Predict requests that got no prediction, by reason",
+            ["reason"],
+            registry=r,
         )
         self.model_info = Gauge(
-            "ml_model_info", "The served model (value 1)", ["uri", "flavor", "version"], registry=r,
+            "ml_model_info",
+            "The served model (value 1)",
+            ["uri", "flavor", "version"],
+            registry=r,
         )
-        self.model_load = Gauge("ml_model_load_seconds", "Seconds the model took to load", registry=r)
+        self.model_load = Gauge(
+            "ml_model_load_seconds", "Seconds the model took to load", registry=r
+        )
 
     def set_model(self, info: ModelInfo) -> None:
         self.model_info.labels(info.uri, info.flavor, info.version or "").set(1)

@@ -51,8 +51,17 @@ class ServedModel:
         fd, log = tempfile.mkstemp(prefix="mlcheck-serve-", suffix=".log")
         self._log = Path(log)
         command = [
-            sys.executable, "-m", "mlcheck", "serve", "--model", self.model,
-            "--host", self.host, "--port", str(self.port), *self.extra_args,
+            sys.executable,
+            "-m",
+            "mlcheck",
+            "serve",
+            "--model",
+            self.model,
+            "--host",
+            self.host,
+            "--port",
+            str(self.port),
+            *self.extra_args,
         ]
         with os.fdopen(fd, "wb") as out:
             self._process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
