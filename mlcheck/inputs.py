@@ -67,9 +67,10 @@ class GateInputs:
 
     def context(self) -> dict[str, Any]:
         """What the run was about, for report headers; never raises."""
+        policy = self.__dict__.get("policy")
         ctx: dict[str, Any] = {
             "model": self.options.model,
-            "policy": self.options.policy or "default",
+            "policy": policy.source if policy is not None else self.options.policy or "default",
         }
         for kind in ("reference", "current"):
             frame = self.__dict__.get(kind)

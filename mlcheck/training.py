@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mlcheck.data.labels import binary_labels
 from mlcheck.errors import ConfigError, DataError
 from mlcheck.features import (
     FeatureKind,
@@ -42,17 +43,10 @@ def mlflow_signature(features: Sequence[FeatureSpec]) -> Any:
 
 
 def _check_target(frame: pd.DataFrame, target: str) -> np.ndarray:
-    if target not in frame.columns:
-        raise DataError(
-            f"target={target!r} is not a column of the training data; "
-            f"columns are {', '.join(map(str, frame.columns))}"
-        )
-    labels = pd.to_numeric(frame[target], errors="coerce")
-    if labels.isna().any() or not labels.isin([0, 1]).all():
-        raise DataError(f"target={target!r} must hold only 0 and 1 (a binary label)")
-    if labels.nunique() < 2:
+    labels = binary_labels(frame, target, "training data")
+    if len(np.unique(labels)) < 2:
         raise DataError(f"target={target!r} has a single class; training needs both 0 and 1")
-    return labels.to_numpy(dtype=np.float32)
+    return labels.astype(np.float32)
 
 
 def train_xgboost(

@@ -65,3 +65,16 @@ def test_reading_bad_files_names_the_argument(tmp_path):
         read_table(tmp_path / "header.csv", "--current")
     with pytest.raises(ConfigError, match=r"extension '.txt'.*CSV or Parquet"):
         read_table(tmp_path / "data.txt", "--reference")
+
+
+def test_labels_must_be_present_and_binary():
+    from mlcheck.data.labels import binary_labels
+
+    frame = pd.DataFrame({"y": [0, 1, 2], "x": [1, 2, 3]})
+    with pytest.raises(
+        DataError, match=r"target='y' must hold only 0 and 1; found values such as \[2\]"
+    ):
+        binary_labels(frame, "y", "current data")
+    with pytest.raises(DataError, match="target='label' is not a column of the current data"):
+        binary_labels(frame, "label", "current data")
+    assert binary_labels(frame.head(2), "y", "current data").tolist() == [0, 1]

@@ -63,3 +63,23 @@ def test_custom_pyfunc_model_is_scored(tmp_path, other_data):
     model = load_model(str(tmp_path / "m"))
     assert model.info.flavor == "pyfunc"
     np.testing.assert_allclose(model.predict_proba(frame.head(5)), 0.25)
+
+
+def test_registry_alias_uri_loads_the_aliased_version(tmp_path, small_model_dir, monkeypatch):
+    import mlflow
+    from mlflow import MlflowClient
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    try:
+        client = MlflowClient()
+        client.create_registered_model("bank")
+        version = client.create_model_version("bank", str(small_model_dir), run_id=None)
+        client.set_registered_model_alias("bank", "challenger", version.version)
+        model = load_model("models:/bank@challenger")
+        assert model.info.flavor == "xgboost" and model.info.version == str(version.version)
+        assert load_model("models:/bank/1").info.version == "1"
+        with pytest.raises(ConfigError, match="'models:/bank@champion' could not be found"):
+            load_model("models:/bank@champion")
+    finally:
+        mlflow.set_tracking_uri(None)

@@ -8,6 +8,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
+from mlcheck.data.labels import binary_labels
 from mlcheck.errors import DataError
 from mlcheck.gates.stats import METRICS, bootstrap_metrics, metric_values
 from mlcheck.models import Predictor
@@ -21,25 +22,14 @@ def labels_and_scores(
     model: Predictor, frame: pd.DataFrame, target: str
 ) -> tuple[np.ndarray, np.ndarray]:
     """The 0/1 labels of `frame[target]` and the model's P(class 1) for every row."""
-    if target not in frame.columns:
-        raise DataError(
-            f"target={target!r} is not a column of the current data; its columns are "
-            f"{', '.join(map(str, frame.columns))}. Pass --target (or --mlcheck-target)"
-        )
-    labels = pd.to_numeric(frame[target], errors="coerce")
-    if labels.isna().any() or not labels.isin([0, 1]).all():
-        bad = frame.loc[labels.isna() | ~labels.isin([0, 1]), target].head(3).tolist()
-        raise DataError(
-            f"target={target!r} must hold only 0 and 1; found values such as {bad}. "
-            "Encode the positive class as 1"
-        )
+    labels = binary_labels(frame, target, "current data")
     scores = model.predict_proba(frame.drop(columns=[target]))
     if len(scores) != len(frame) or not np.isfinite(scores).all():
         raise DataError(
             f"model={model.info.uri!r} returned {len(scores)} scores for {len(frame)} rows "
             "or non-finite values; check that the data matches the model's features"
         )
-    return labels.to_numpy(dtype=np.int64), scores
+    return labels, scores
 
 
 def metric_gates(

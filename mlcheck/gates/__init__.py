@@ -1,0 +1,1 @@
+"""Gates: plain functions that return `GateResult`s and never import pytest."""
