@@ -1,4 +1,4 @@
-"""Renderers: a suite result as a terminal table, Markdown and an HTML table. They compute nothing."""
+"""Renderers of a suite result: terminal table, Markdown, HTML table. They compute nothing."""
 
 from __future__ import annotations
 
@@ -16,7 +16,9 @@ def gate_rows(suite: SuiteResult) -> list[tuple[str, ...]]:
     rows: list[tuple[str, ...]] = []
     for gate in suite.gates:
         interval = (
-            f"[{format_number(gate.interval[0])}, {format_number(gate.interval[1])}]" if gate.interval else ""
+            f"[{format_number(gate.interval[0])}, {format_number(gate.interval[1])}]"
+            if gate.interval
+            else ""
         )
         threshold = (
             f"{gate.comparison.value} {format_number(gate.threshold)}"
@@ -57,7 +59,10 @@ def to_text(suite: SuiteResult, report_dir: str = "reports") -> str:
     rows = [HEADER, *gate_rows(suite)]
     widths = [max(len(row[i]) for row in rows) for i in range(len(HEADER))]
     lines = [_title(suite)]
-    lines += [" " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows]
+    lines += [
+        " " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    ]
     problems = _problems(suite)
     if problems:
         lines.append("")
@@ -71,8 +76,19 @@ def _md_cell(text: str) -> str:
 
 
 def to_markdown(suite: SuiteResult, report_dir: str = "reports") -> str:
-    icons = {"PASS": "✅ PASS", "FAIL": "❌ FAIL", "ERROR": "⛔ ERROR", "WARN": "⚠️ WARN", "SKIP": "⏭ SKIP"}
-    lines = [f"### {_title(suite)}", "", "| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
+    icons = {
+        "PASS": "✅ PASS",
+        "FAIL": "❌ FAIL",
+        "ERROR": "⛔ ERROR",
+        "WARN": "⚠️ WARN",
+        "SKIP": "⏭ SKIP",
+    }
+    lines = [
+        f"### {_title(suite)}",
+        "",
+        "| " + " | ".join(HEADER) + " |",
+        "|" + "---|" * len(HEADER),
+    ]
     for row in gate_rows(suite):
         cells = [*row[:-1], icons[row[-1]]]
         lines.append("| " + " | ".join(_md_cell(c) for c in cells) + " |")
@@ -85,7 +101,13 @@ def to_markdown(suite: SuiteResult, report_dir: str = "reports") -> str:
 
 
 def to_html_table(suite: SuiteResult, header: Sequence[str] = HEADER) -> str:
-    colours = {"PASS": "#1a7f37", "FAIL": "#cf222e", "ERROR": "#8250df", "WARN": "#9a6700", "SKIP": "#57606a"}
+    colours = {
+        "PASS": "#1a7f37",
+        "FAIL": "#cf222e",
+        "ERROR": "#8250df",
+        "WARN": "#9a6700",
+        "SKIP": "#57606a",
+    }
     head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
     body = []
     for gate, row in zip(suite.gates, gate_rows(suite), strict=True):
