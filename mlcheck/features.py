@@ -29,11 +29,14 @@ class FeatureKind(StrEnum):
 
 @dataclass(frozen=True)
 class FeatureSpec:
-    """One input column. `categories` is None when the allowed values are not known."""
+    """One input column. `categories` (and the bounds) are None when they are not known."""
 
     name: str
     kind: FeatureKind
     categories: tuple[str, ...] | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+    nullable: bool = False
 
     @property
     def is_categorical(self) -> bool:
@@ -42,7 +45,14 @@ class FeatureSpec:
 
 def features_to_json(features: Iterable[FeatureSpec]) -> list[dict[str, Any]]:
     return [
-        {"name": f.name, "kind": f.kind.value, "categories": list(f.categories or []) or None}
+        {
+            "name": f.name,
+            "kind": f.kind.value,
+            "categories": list(f.categories or []) or None,
+            "minimum": f.minimum,
+            "maximum": f.maximum,
+            "nullable": f.nullable,
+        }
         for f in features
     ]
 
@@ -53,6 +63,9 @@ def features_from_json(items: Iterable[Mapping[str, Any]]) -> tuple[FeatureSpec,
             name=item["name"],
             kind=FeatureKind(item["kind"]),
             categories=tuple(item["categories"]) if item.get("categories") else None,
+            minimum=item.get("minimum"),
+            maximum=item.get("maximum"),
+            nullable=bool(item.get("nullable", False)),
         )
         for item in items
     )

@@ -38,7 +38,7 @@ def _problem(row: int | None, field: str, error: str) -> dict[str, Any]:
 def _check_value(spec: FeatureSpec, value: Any) -> str | None:
     """None if `value` fits the feature, else what is wrong with it."""
     if value is None:
-        return "must not be null"
+        return None if spec.nullable else "must not be null"
     kind = spec.kind
     if kind is FeatureKind.CATEGORICAL:
         if not isinstance(value, str):
@@ -55,6 +55,10 @@ def _check_value(spec: FeatureSpec, value: Any) -> str | None:
         return f"must be finite, got {value!r}"
     if kind is FeatureKind.INTEGER and isinstance(value, float) and not value.is_integer():
         return f"must be an integer, got {value!r}"
+    if spec.minimum is not None and value < spec.minimum:
+        return f"must be >= {spec.minimum:g}, got {value!r}"
+    if spec.maximum is not None and value > spec.maximum:
+        return f"must be <= {spec.maximum:g}, got {value!r}"
     return None
 
 

@@ -1,0 +1,173 @@
+"""Drift gates: per-column drift, dataset drift share, prediction drift and target drift.
+
+The statistics live in `drift_stats` (vectorised, Evidently's defaults); this module turns
+them into gate results under the policy, and makes a missing or mistyped column an ERROR
+that names it instead of a crash.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from mlcheck.errors import DataError
+from mlcheck.features import FeatureKind, FeatureSpec, infer_features
+from mlcheck.gates.drift_stats import METHODS, ColumnDrift, column_drift, dataset_drift, frame_drift
+from mlcheck.policy import DriftPolicy
+from mlcheck.results import Comparison, GateResult, Outcome
+
+__all__ = ["column_kinds", "drift_gates", "prediction_drift_gate", "target_drift_gate"]
+
+
+def column_kinds(
+    features: Sequence[FeatureSpec] | None, reference: pd.DataFrame, exclude: Sequence[str] = ()
+) -> dict[str, str]:
+    """numeric/categorical per input column: the model's features, else the reference's dtypes."""
+    specs = features if features is not None else infer_features(reference, exclude=exclude)
+    return {
+        f.name: "numeric" if f.kind in (FeatureKind.NUMERIC, FeatureKind.INTEGER) else "categorical"
+        for f in specs
+        if f.name not in exclude
+    }
+
+
+def _comparison(method: str) -> Comparison:
+    """How a passing statistic compares with its threshold: the opposite of the drift rule.
+
+    p-values drift below the threshold (KS also at it); distances at or above it.
+    """
+    spec = METHODS[method]
+    if spec.is_p_value:
+        return Comparison.GT if spec.inclusive else Comparison.GE
+    return Comparison.LT if spec.inclusive else Comparison.LE
+
+
+def _gate(
+    name: str, drift: ColumnDrift, outcome_if_drifted: Outcome, warn: float | None
+) -> GateResult:
+    outcome = outcome_if_drifted if drift.drifted else Outcome.PASS
+    if (
+        outcome is Outcome.PASS
+        and warn is not None
+        and not METHODS[drift.method].is_p_value
+        and drift.statistic >= warn
+    ):
+        outcome = Outcome.WARN
+    return GateResult(
+        name=name,
+        outcome=outcome,
+        metric=drift.method,
+        value=drift.statistic,
+        threshold=drift.threshold,
+        comparison=_comparison(drift.method),
+        reason=f"column {drift.column!r} drifted ({drift.kind}, {drift.method})"
+        if drift.drifted
+        else "",
+        details={
+            "column": drift.column,
+            "kind": drift.kind,
+            "reference_rows": drift.reference_rows,
+            "current_rows": drift.current_rows,
+            "warn": warn,
+        },
+    )
+
+
+def _unusable(column: str, kind: str, reference: pd.DataFrame, current: pd.DataFrame) -> str | None:
+    """Why a column cannot be compared, or None."""
+    for label, frame in (("current", current), ("reference", reference)):
+        if column not in frame.columns:
+            return f"column {column!r} is missing from the {label} data; the schema gate lists them"
+        if frame[column].dropna().empty:
+            return f"column {column!r} has no values in the {label} data"
+        dtype = frame[column].dtype
+        numeric = pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype)
+        if kind == "numeric" and not numeric:
+            return (
+                f"column {column!r} should be numeric but is {dtype} in the {label} data; "
+                "fix the data (the schema gate shows the bad values)"
+            )
+    return None
+
+
+def drift_gates(
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    kinds: Mapping[str, str],
+    policy: DriftPolicy,
+) -> list[GateResult]:
+    """One gate per column plus the dataset share gate."""
+    if current.empty or reference.empty:
+        raise DataError("drift needs rows in both the reference and the current data")
+    results: dict[str, GateResult] = {}
+    usable: dict[str, str] = {}
+    for column, kind in kinds.items():
+        problem = _unusable(column, kind, reference, current)
+        if problem is None:
+            usable[column] = kind
+        else:
+            results[column] = GateResult.error(f"drift.{column}", problem, metric="drift")
+    overrides = {
+        c: (rule.method, rule.threshold) for c, rule in policy.columns.items() if c in usable
+    }
+    drifted_outcome = Outcome.FAIL if policy.column_outcome == "fail" else Outcome.WARN
+    drifts = frame_drift(reference, current, usable, overrides, fdr=policy.fdr) if usable else []
+    for drift in drifts:
+        rule = policy.columns.get(drift.column)
+        results[drift.column] = _gate(
+            f"drift.{drift.column}", drift, drifted_outcome, rule.warn if rule else None
+        )
+    ordered = [results[c] for c in kinds]
+    if len(drifts) < len(kinds):
+        ordered.append(
+            GateResult.error(
+                "drift.dataset",
+                f"{len(kinds) - len(drifts)} of {len(kinds)} columns could not be compared "
+                "(see their drift gates)",
+                metric="drifted share",
+            )
+        )
+        return ordered
+    share, drifted = dataset_drift(drifts, policy.dataset_share)
+    names = [d.column for d in drifts if d.drifted]
+    ordered.append(
+        GateResult(
+            name="drift.dataset",
+            outcome=Outcome.FAIL if drifted else Outcome.PASS,
+            metric="drifted share",
+            value=share,
+            threshold=policy.dataset_share,
+            comparison=Comparison.LT,
+            reason=f"drifted: {', '.join(names)}" if names else "",
+            details={"drifted_columns": names, "columns": len(drifts)},
+        )
+    )
+    return ordered
+
+
+def prediction_drift_gate(
+    reference_scores: np.ndarray, current_scores: np.ndarray, policy: DriftPolicy
+) -> GateResult:
+    """Drift of the model's scores, as a numeric column."""
+    drift = column_drift(
+        pd.Series(reference_scores, name="prediction"),
+        pd.Series(current_scores, name="prediction"),
+        "numeric",
+    )
+    outcome = Outcome.FAIL if policy.column_outcome == "fail" else Outcome.WARN
+    return _gate("drift.prediction", drift, outcome, None)
+
+
+def target_drift_gate(
+    reference: pd.DataFrame, current: pd.DataFrame, target: str, policy: DriftPolicy
+) -> GateResult:
+    """Drift of the label column, as a categorical column; SKIP when a side has no labels."""
+    if target not in reference.columns or target not in current.columns:
+        return GateResult(
+            "drift.target", Outcome.SKIP, "drift", reason=f"no {target!r} column in both data sets"
+        )
+    drift = column_drift(reference[target].astype(str), current[target].astype(str), "categorical")
+    outcome = Outcome.FAIL if policy.column_outcome == "fail" else Outcome.WARN
+    return _gate("drift.target", drift, outcome, None)

@@ -1,0 +1,51 @@
+"""The Evidently data-drift HTML report (`reports/drift.html`), on a sample of the rows.
+
+Evidently draws the report a person reads; mlcheck's own drift gates decide. Rows beyond
+`max_rows` are sampled (seeded) because Evidently's report grows slow and large with size.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+
+import pandas as pd
+
+__all__ = ["write_drift_report"]
+
+
+def _sample(frame: pd.DataFrame, max_rows: int, seed: int) -> pd.DataFrame:
+    return frame.sample(n=max_rows, random_state=seed) if len(frame) > max_rows else frame
+
+
+def write_drift_report(
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    kinds: Mapping[str, str],
+    path: str | Path,
+    max_rows: int = 50_000,
+    seed: int = 0,
+) -> Path:
+    """Write Evidently's DataDriftPreset report for the columns in `kinds`; returns the path."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from evidently import DataDefinition, Dataset, Report
+        from evidently.presets import DataDriftPreset
+
+        columns = [c for c in kinds if c in reference.columns and c in current.columns]
+        definition = DataDefinition(
+            numerical_columns=[c for c in columns if kinds[c] == "numeric"],
+            categorical_columns=[c for c in columns if kinds[c] == "categorical"],
+        )
+        datasets = [
+            Dataset.from_pandas(_sample(frame[columns], max_rows, seed), data_definition=definition)
+            for frame in (reference, current)
+        ]
+        snapshot = Report([DataDriftPreset()]).run(
+            current_data=datasets[1], reference_data=datasets[0]
+        )
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        snapshot.save_html(str(path))
+    return path

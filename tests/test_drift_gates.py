@@ -1,0 +1,139 @@
+"""Drift gates on the named scenarios, the null calibration, and never a crash on bad data."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mlcheck.data.bank import BANK_FEATURES, generate
+from mlcheck.data.scenarios import apply_scenario
+from mlcheck.errors import DataError
+from mlcheck.gates.drift import column_kinds, drift_gates, prediction_drift_gate, target_drift_gate
+from mlcheck.gates.quality import labels_and_scores, metric_gates
+from mlcheck.models import load_model
+from mlcheck.policy import ColumnDriftRule, DriftPolicy, QualityPolicy, load_policy
+from mlcheck.results import Outcome
+from tests.conftest import ROOT
+
+KINDS = column_kinds(BANK_FEATURES, None)
+POLICY = load_policy(ROOT / "checks" / "gates.toml")
+
+
+@pytest.fixture(scope="module")
+def frames():
+    return generate(20_000, 1), generate(20_000, 2)
+
+
+@pytest.fixture(scope="module")
+def model(small_model_dir):
+    return load_model(str(small_model_dir))
+
+
+def _blocked(reference, current, model):
+    gates = drift_gates(reference, current, KINDS, POLICY.drift)
+    gates.append(target_drift_gate(reference, current, "y", POLICY.drift))
+    ref_scores = model.predict_proba(reference.drop(columns="y"))
+    gates.append(
+        prediction_drift_gate(
+            ref_scores, model.predict_proba(current.drop(columns="y")), POLICY.drift
+        )
+    )
+    return {g.name: g for g in gates if not g.passed}
+
+
+def test_a_clean_sample_passes_every_drift_gate(frames, model):
+    assert _blocked(*frames, model) == {}
+
+
+@pytest.mark.parametrize(
+    ("scenario", "expected"),
+    [
+        ("covariate_shift", {"drift.age", "drift.duration", "drift.prediction"}),
+        ("gradual_drift", {"drift.duration", "drift.campaign"}),
+        ("sudden_shift", {"drift.duration", "drift.contact"}),
+        ("category_frequency_shift", {"drift.job"}),
+        ("prior_shift", {"drift.target", "drift.prediction"}),
+    ],
+)
+def test_each_drift_scenario_is_blocked_by_its_gate(frames, model, scenario, expected):
+    reference, current = frames
+    blocked = _blocked(reference, apply_scenario(current, scenario, 1.0), model)
+    assert expected <= set(blocked), sorted(blocked)
+    for name in expected:
+        gate = blocked[name]
+        column = name.removeprefix("drift.")
+        assert gate.outcome is Outcome.FAIL and gate.value is not None
+        assert gate.message.startswith(f"{name}: {gate.metric}=")
+        assert (
+            f" {gate.threshold:.4f} FAIL" in gate.message or f"{gate.threshold:g}" in gate.message
+        )
+        assert (
+            repr(column if column not in ("target", "prediction") else gate.details["column"])
+            in gate.reason
+        )
+
+
+def test_concept_drift_is_caught_by_quality_not_by_input_drift(frames, model):
+    reference, current = frames
+    drifted = apply_scenario(current, "concept_drift", 1.0)
+    blocked = _blocked(reference, drifted, model)
+    assert not any(name.removeprefix("drift.") in KINDS for name in blocked)
+    labels, scores = labels_and_scores(model, drifted, "y")
+    quality = {g.name: g for g in metric_gates(labels, scores, QualityPolicy())}
+    assert quality["quality.accuracy"].outcome is Outcome.FAIL
+
+
+def test_psi_override_fails_and_warns_at_its_own_levels(frames):
+    reference, current = frames
+    rule = POLICY.drift.columns["age"]
+    assert (rule.method, rule.threshold, rule.warn) == ("psi", 0.3, 0.2)
+    older = current.assign(age=(current["age"] + 8).clip(18, 95))
+    gate = drift_gates(reference, older, {"age": "numeric"}, POLICY.drift)[0]
+    assert (gate.metric, gate.outcome, gate.threshold) == ("psi", Outcome.FAIL, 0.3)
+    soft = DriftPolicy(columns={"age": ColumnDriftRule("psi", 0.3, warn=0.1)})
+    a_little_older = current.assign(age=(current["age"] + 4).clip(18, 95))
+    gate = drift_gates(reference, a_little_older, {"age": "numeric"}, soft)[0]
+    assert gate.outcome is Outcome.WARN and 0.1 <= gate.value < 0.3 and gate.passed
+
+
+def test_dataset_drift_is_calibrated_under_the_null():
+    """50 seeded null resamples: the dataset gate raises at most alpha = 5% of the time."""
+    raised = 0
+    reference = generate(1000, 1)
+    for seed in range(50):
+        current = generate(1000, 1000 + seed)
+        gates = drift_gates(reference, current, KINDS, DriftPolicy())
+        dataset = gates[-1]
+        assert dataset.name == "drift.dataset"
+        raised += dataset.outcome is Outcome.FAIL
+    assert raised / 50 <= 0.05
+
+
+def test_missing_column_wrong_type_or_empty_file_never_crash(frames):
+    reference, current = frames
+    broken = apply_scenario(current, "schema_break", 1.0)
+    gates = {g.name: g for g in drift_gates(reference, broken, KINDS, POLICY.drift)}
+    assert gates["drift.duration"].outcome is Outcome.ERROR
+    assert "'duration' is missing from the current data" in gates["drift.duration"].reason
+    assert (
+        gates["drift.age"].outcome is Outcome.ERROR
+        and "should be numeric" in gates["drift.age"].reason
+    )
+    assert gates["drift.dataset"].outcome is Outcome.ERROR
+    assert gates["drift.job"].outcome is Outcome.FAIL
+    with pytest.raises(DataError, match="needs rows"):
+        drift_gates(reference, current.iloc[:0], KINDS, POLICY.drift)
+    empty_column = current.assign(age=np.nan)
+    gates = {g.name: g for g in drift_gates(reference, empty_column, KINDS, POLICY.drift)}
+    assert gates["drift.age"].outcome is Outcome.ERROR and "no values" in gates["drift.age"].reason
+
+
+def test_target_drift_skips_without_labels(frames):
+    reference, current = frames
+    gate = target_drift_gate(reference, current.drop(columns="y"), "y", POLICY.drift)
+    assert gate.outcome is Outcome.SKIP
+
+
+def test_kinds_come_from_the_model_or_the_reference():
+    assert KINDS["age"] == "numeric" and KINDS["job"] == "categorical"
+    inferred = column_kinds(None, pd.DataFrame({"a": [1.0], "b": ["x"], "y": [1]}), exclude=["y"])
+    assert inferred == {"a": "numeric", "b": "categorical"}
