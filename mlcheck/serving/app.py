@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -44,6 +44,7 @@ class ServingConfig:
     max_rows: int = 1000
     max_body_bytes: int = 1_048_576
     decision_threshold: float = 0.5
+    schema: str | None = None
 
     def __post_init__(self) -> None:
         if self.max_rows < 1:
@@ -111,6 +112,10 @@ def create_app(predictor: Predictor, config: ServingConfig | None = None) -> Sta
             "save it with signature=mlflow.models.infer_signature(X, y)"
         )
     features = info.features
+    if config.schema:
+        from mlcheck.gates.schema import features_from_schema, load_schema
+
+        features = features_from_schema(load_schema(config.schema), features)
     metrics = ServingMetrics()
     metrics.set_model(info)
 
@@ -166,6 +171,7 @@ def create_app(predictor: Predictor, config: ServingConfig | None = None) -> Sta
                 "flavor": info.flavor,
                 "version": info.version,
                 "features": features_to_json(features),
+                "schema": config.schema,
                 "load_seconds": info.load_seconds,
                 "max_rows": config.max_rows,
                 "decision_threshold": config.decision_threshold,
@@ -173,7 +179,7 @@ def create_app(predictor: Predictor, config: ServingConfig | None = None) -> Sta
         )
 
     async def metrics_endpoint(request: Request) -> Response:
-        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+        return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
     app = Starlette(
         routes=[
@@ -193,6 +199,7 @@ ENV_MODEL = "MLCHECK_SERVE_MODEL"
 ENV_MAX_ROWS = "MLCHECK_SERVE_MAX_ROWS"
 ENV_MAX_BODY = "MLCHECK_SERVE_MAX_BODY_BYTES"
 ENV_THRESHOLD = "MLCHECK_SERVE_DECISION_THRESHOLD"
+ENV_SCHEMA = "MLCHECK_SERVE_SCHEMA"
 
 
 def app_from_env() -> Starlette:
@@ -206,5 +213,6 @@ def app_from_env() -> Starlette:
         max_rows=int(os.environ.get(ENV_MAX_ROWS, "1000")),
         max_body_bytes=int(os.environ.get(ENV_MAX_BODY, "1048576")),
         decision_threshold=float(os.environ.get(ENV_THRESHOLD, "0.5")),
+        schema=os.environ.get(ENV_SCHEMA) or None,
     )
     return create_app(load_model(uri), config)

@@ -2,11 +2,25 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
+import os
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+    multiprocess,
+)
 
 from mlcheck.models import ModelInfo
 
-__all__ = ["LATENCY_BUCKETS", "ServingMetrics"]
+__all__ = ["LATENCY_BUCKETS", "MULTIPROC_ENV", "ServingMetrics"]
+
+#: Set (to an empty folder) before the workers start, it makes every worker write its
+#: metrics there so /metrics adds them up, whichever worker answers the scrape.
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 #: Seconds; fine below 10 ms where a healthy model answers, coarse up to the 500 ms threshold.
 LATENCY_BUCKETS = (
@@ -72,10 +86,22 @@ class ServingMetrics:
             "The served model (value 1)",
             ["uri", "flavor", "version"],
             registry=r,
+            multiprocess_mode="max",
         )
         self.model_load = Gauge(
-            "ml_model_load_seconds", "Seconds the model took to load", registry=r
+            "ml_model_load_seconds",
+            "Seconds the model took to load",
+            registry=r,
+            multiprocess_mode="max",
         )
+
+    def exposition(self) -> bytes:
+        """What /metrics serves: this process's metrics, or all workers' in multiprocess mode."""
+        if os.environ.get(MULTIPROC_ENV):
+            registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry)
+            return generate_latest(registry)
+        return generate_latest(self.registry)
 
     def set_model(self, info: ModelInfo) -> None:
         self.model_info.labels(info.uri, info.flavor, info.version or "").set(1)

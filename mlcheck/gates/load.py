@@ -1,0 +1,152 @@
+"""Load gates: locust's measured p95/p99 latency, failure ratio and throughput vs the policy.
+
+Locust patches the standard library with gevent, so it always runs as a subprocess
+(`run_locust`); the locustfile (`suites/load.py`) calls `load_gates` itself to print each
+threshold and set its exit code, and writes the stats this module reads back.
+Locust's percentiles are bucketed (rounded response times), so they are coarser than exact.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from mlcheck.errors import InfrastructureError
+from mlcheck.policy import LoadPolicy
+from mlcheck.results import Comparison, GateResult, Outcome
+
+__all__ = ["LOCUSTFILE", "LoadStats", "load_gates", "locust_command", "run_locust"]
+
+LOCUSTFILE = Path("suites") / "load.py"
+
+
+@dataclass(frozen=True)
+class LoadStats:
+    """What one locust run measured, over every request it sent."""
+
+    requests: int
+    failures: int
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    rps: float
+    users: int = 0
+    workers: int = 0
+
+    @property
+    def failure_ratio(self) -> float:
+        return self.failures / self.requests if self.requests else 1.0
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> LoadStats:
+        return cls(**json.loads(text))
+
+
+def _gate(
+    name: str, metric: str, value: float, threshold: float, comparison: Comparison, stats: LoadStats
+) -> GateResult:
+    return GateResult(
+        name=name,
+        outcome=Outcome.PASS if comparison.holds(value, threshold) else Outcome.FAIL,
+        metric=metric,
+        value=value,
+        threshold=threshold,
+        comparison=comparison,
+        details=asdict(stats),
+    )
+
+
+def load_gates(stats: LoadStats, policy: LoadPolicy) -> list[GateResult]:
+    """p95, p99, failure ratio and requests per second, each against its threshold."""
+    if stats.requests == 0:
+        return [
+            GateResult.error(
+                "load.locust",
+                "locust sent no request: check --host and that the serving core answers",
+                metric="requests",
+            )
+        ]
+    return [
+        _gate("load.p95", "p95_ms", stats.p95_ms, policy.p95_ms, Comparison.LE, stats),
+        _gate("load.p99", "p99_ms", stats.p99_ms, policy.p99_ms, Comparison.LE, stats),
+        _gate(
+            "load.failures",
+            "failure_ratio",
+            stats.failure_ratio,
+            policy.max_failure_ratio,
+            Comparison.LE,
+            stats,
+        ),
+        _gate("load.throughput", "rps", stats.rps, policy.min_rps, Comparison.GE, stats),
+    ]
+
+
+def locust_command(
+    url: str,
+    policy: LoadPolicy,
+    report_dir: Path,
+    result: Path,
+    policy_file: Path | None = None,
+    current: Path | None = None,
+    workers: int | None = None,
+    locustfile: Path = LOCUSTFILE,
+) -> list[str]:
+    """The headless locust command line for one bounded run."""
+    workers = policy.workers if workers is None else workers
+    command = [
+        sys.executable,
+        "-m",
+        "locust",
+        "-f",
+        str(locustfile),
+        "--headless",
+        "--host",
+        url,
+        "-u",
+        str(policy.users),
+        "-r",
+        str(policy.spawn_rate),
+        "-t",
+        f"{policy.run_time_s:g}s",
+        "--stop-timeout",
+        "5",
+        "--only-summary",
+        "--html",
+        str(report_dir / "load.html"),
+        "--csv",
+        str(report_dir / "load"),
+        "--mlcheck-result",
+        str(result),
+    ]
+    if policy_file is not None:
+        command += ["--mlcheck-policy", str(policy_file)]
+    if current is not None:
+        command += ["--mlcheck-current", str(current)]
+    if workers:
+        command += ["--processes", str(workers)]
+    return command
+
+
+def run_locust(command: list[str], result: Path, run_time_s: float) -> tuple[LoadStats, int, str]:
+    """Run locust; returns its stats, exit code and output. Bounded by the run time + 60 s."""
+    result.unlink(missing_ok=True)
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    try:
+        done = subprocess.run(
+            command, capture_output=True, text=True, timeout=run_time_s + 60, env=env
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise InfrastructureError(f"locust did not stop within {run_time_s + 60:.0f} s") from exc
+    output = done.stdout + done.stderr
+    if not result.is_file():
+        raise InfrastructureError(
+            f"locust exited with code {done.returncode} and wrote no stats:\n{output[-3000:]}"
+        )
+    return LoadStats.from_json(result.read_text()), done.returncode, output

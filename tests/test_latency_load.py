@@ -1,0 +1,185 @@
+"""Latency and load gates end to end: real uvicorn, real locust (as a subprocess)."""
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from mlcheck.data.bank import BANK_FEATURES
+from mlcheck.demo import demo_data_path, demo_model_path
+from mlcheck.gates.load import load_gates, locust_command, run_locust
+from mlcheck.gates.metrics_count import predict_requests_counted, request_count_gate
+from mlcheck.policy import LoadPolicy
+from mlcheck.serving.process import ServedModel
+from mlcheck.training import mlflow_signature
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.slow
+
+FAST_LOAD = LoadPolicy(users=8, spawn_rate=8, run_time_s=5, min_rps=5)
+
+MODEL_CODE = """
+import time
+import numpy as np
+import mlflow
+from mlflow.pyfunc import PythonModel
+
+
+class Model(PythonModel):
+    def predict(self, context, model_input, params=None):
+        {body}
+
+
+mlflow.models.set_model(Model())
+"""
+
+
+def _pyfunc(tmp_path, name, body):
+    """An MLflow pyfunc model from code (no pickle), with the demo's signature."""
+    import mlflow.pyfunc
+
+    code = tmp_path / f"{name}.py"
+    code.write_text(MODEL_CODE.format(body=textwrap.indent(body, " " * 8).strip()))
+    out = tmp_path / name
+    mlflow.pyfunc.save_model(
+        str(out),
+        python_model=str(code),
+        signature=mlflow_signature(BANK_FEATURES),
+        pip_requirements=["mlflow"],
+    )
+    return out
+
+
+@pytest.fixture(scope="module")
+def slow_model(tmp_path_factory):
+    body = "time.sleep(0.05)\nreturn np.full(len(model_input), 0.3)"
+    return _pyfunc(tmp_path_factory.mktemp("slow"), "slow", body)
+
+
+@pytest.fixture(scope="module")
+def failing_model(tmp_path_factory):
+    body = (
+        "if (model_input['age'] > 60).any():\n"
+        "    raise ValueError('age out of the range this model knows')\n"
+        "return np.full(len(model_input), 0.3)"
+    )
+    return _pyfunc(tmp_path_factory.mktemp("failing"), "failing", body)
+
+
+@pytest.fixture
+def tight_policy(tmp_path):
+    path = tmp_path / "gates.toml"
+    path.write_text(
+        "[latency]\nhttp_p95_ms = 25\nhttp_requests = 120\n"
+        "[load]\nusers = 8\nspawn_rate = 8\nrun_time_s = 5\np95_ms = 25\nmin_rps = 5\n"
+    )
+    return path
+
+
+def _gate(*args, report_dir):
+    command = [sys.executable, "-m", "mlcheck", "gate", *args, "--report-dir", str(report_dir)]
+    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+
+
+def test_slow_model_is_blocked_by_http_latency_and_load(tmp_path, slow_model, tight_policy):
+    run = _gate(
+        "suites/latency/test_latency.py::test_http_latency",
+        "suites/latency/test_load.py",
+        "--model",
+        str(slow_model),
+        "--current",
+        str(demo_data_path("current")),
+        "--policy",
+        str(tight_policy),
+        report_dir=tmp_path,
+    )
+    assert run.returncode == 1, run.stdout[-3000:] + run.stderr[-2000:]
+    gates = {g["name"]: g for g in json.loads((tmp_path / "gate.json").read_text())["gates"]}
+    for name in ("latency.http.p95", "load.p95"):
+        assert gates[name]["outcome"] == "FAIL"
+        assert gates[name]["value"] >= 50 and gates[name]["threshold"] == 25
+    assert "latency.http.p95: p95_ms=" in run.stdout and "<= 25 FAIL" in run.stdout
+    assert (tmp_path / "load.html").is_file() and (tmp_path / "load_stats.csv").is_file()
+
+
+def test_standalone_locust_exits_non_zero_on_a_slow_model(tmp_path, slow_model, tight_policy):
+    with ServedModel(str(slow_model)) as served:
+        run = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "locust",
+                "-f",
+                "suites/load.py",
+                "--headless",
+                "-u",
+                "5",
+                "-r",
+                "5",
+                "-t",
+                "4s",
+                "--host",
+                served.url,
+                "--mlcheck-policy",
+                str(tight_policy),
+                "--mlcheck-current",
+                str(demo_data_path("current")),
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert run.returncode == 1, run.stderr[-3000:]
+    assert "load.p95: p95_ms=" in run.stderr and "<= 25 FAIL" in run.stderr
+    assert "load.failures: failure_ratio=0 <= 0.0500 PASS" in run.stderr
+
+
+def test_a_model_that_raises_is_blocked_by_the_failure_ratio(tmp_path, failing_model):
+    with ServedModel(str(failing_model)) as served:
+        command = locust_command(
+            served.url,
+            FAST_LOAD,
+            tmp_path,
+            tmp_path / "load.json",
+            current=demo_data_path("current"),
+        )
+        stats, code, _ = run_locust(command, tmp_path / "load.json", FAST_LOAD.run_time_s)
+    gates = {g.name: g for g in load_gates(stats, FAST_LOAD)}
+    assert code == 1 and gates["load.failures"].outcome.value == "FAIL"
+    assert stats.failure_ratio > 0.05
+
+
+def test_two_serving_workers_count_every_request(tmp_path):
+    with ServedModel(str(demo_model_path()), extra_args=("--workers", "2")) as served:
+        before = predict_requests_counted(served.url)
+        command = locust_command(
+            served.url,
+            FAST_LOAD,
+            tmp_path,
+            tmp_path / "load.json",
+            current=demo_data_path("current"),
+        )
+        stats, code, output = run_locust(command, tmp_path / "load.json", FAST_LOAD.run_time_s)
+        counted = predict_requests_counted(served.url) - before
+    assert code == 0, output[-3000:]
+    assert stats.requests > 100
+    gate = request_count_gate(stats.requests, counted)
+    assert gate.passed, gate.message
+
+
+def test_locust_with_worker_processes(tmp_path):
+    with ServedModel(str(demo_model_path())) as served:
+        command = locust_command(
+            served.url,
+            FAST_LOAD,
+            tmp_path,
+            tmp_path / "load.json",
+            current=demo_data_path("current"),
+            workers=2,
+        )
+        stats, code, output = run_locust(command, tmp_path / "load.json", FAST_LOAD.run_time_s)
+    assert code == 0, output[-3000:]
+    assert stats.workers == 2 and stats.requests > 100
