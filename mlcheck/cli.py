@@ -15,13 +15,14 @@ import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
+from mlcheck.data.scenarios import SCENARIOS
 from mlcheck.errors import ConfigError, MlcheckError
 from mlcheck.options import RunOptions, add_gate_options
 
 __all__ = ["main"]
 
 EXIT_PASS, EXIT_FAIL, EXIT_ERROR = 0, 1, 2
-DEFAULT_SUITES = ("suites/model_quality",)
+DEFAULT_SUITES = ("suites",)
 RUN_ID_ENV = "MLCHECK_RUN_ID"
 
 
@@ -45,9 +46,16 @@ def _port(text: str) -> int:
 def cmd_data(args: argparse.Namespace) -> int:
     from mlcheck.data.bank import generate
     from mlcheck.data.io import write_table
+    from mlcheck.data.scenarios import apply_scenario
 
-    path = write_table(generate(args.rows, args.seed), args.out, "--out")
-    print(f"wrote {args.rows:,} rows (seed {args.seed}) to {path}")
+    frame = apply_scenario(generate(args.rows, args.seed), args.scenario, args.strength, args.seed)
+    path = write_table(frame, args.out, "--out")
+    change = (
+        f", scenario {args.scenario} at strength {args.strength:g}"
+        if args.scenario != "none"
+        else ""
+    )
+    print(f"wrote {len(frame):,} rows (seed {args.seed}{change}) to {path}")
     return EXIT_PASS
 
 
@@ -74,16 +82,39 @@ def cmd_serve(args: argparse.Namespace) -> int:
     os.environ[serving.ENV_MAX_ROWS] = str(args.max_rows)
     os.environ[serving.ENV_MAX_BODY] = str(args.max_body_bytes)
     os.environ[serving.ENV_THRESHOLD] = str(args.decision_threshold)
+    os.environ[serving.ENV_SCHEMA] = str(Path(args.schema).resolve()) if args.schema else ""
     serving.app_from_env()  # fail here, with exit 2, if the model does not load
+    if args.workers > 1:
+        _multiprocess_metrics_dir()
     uvicorn.run(
         "mlcheck.serving.app:app_from_env",
         factory=True,
         host=args.host,
         port=args.port,
+        workers=args.workers,
         log_level=args.log_level,
         access_log=False,
     )
     return EXIT_PASS
+
+
+def _multiprocess_metrics_dir() -> None:
+    """An empty folder for the workers' metric files (Prometheus multiprocess mode).
+
+    The workers are new processes that read it when they first import prometheus_client.
+    """
+    import tempfile
+
+    from mlcheck.serving.metrics import MULTIPROC_ENV
+
+    given = os.environ.get(MULTIPROC_ENV)
+    if given:
+        folder = Path(given)
+        folder.mkdir(parents=True, exist_ok=True)
+        for stale in folder.glob("*.db"):
+            stale.unlink()
+    else:
+        os.environ[MULTIPROC_ENV] = tempfile.mkdtemp(prefix="mlcheck-metrics-")
 
 
 def _gate_exit_code(pytest_code: int, report_dir: Path, run_id: str) -> tuple[int, str]:
@@ -134,8 +165,56 @@ def cmd_gate(args: argparse.Namespace, extra: Sequence[str]) -> int:
     env = dict(os.environ, **{RUN_ID_ENV: run_id})
     pytest_code = subprocess.call(command, env=env)
     code, why = _gate_exit_code(pytest_code, report_dir, run_id)
+    if code == EXIT_ERROR and why not in ("ERROR",):
+        _write_run_error(report_dir, options, run_id, why)
+    _append_step_summary(report_dir)
     print(f"mlcheck gate: exit {code} ({why})", file=sys.stderr)
     return code
+
+
+def _write_run_error(report_dir: Path, options: RunOptions, run_id: str, why: str) -> None:
+    """Reports that say ERROR with the reason, when pytest stopped before the plugin wrote them."""
+    from mlcheck.reports import write_reports
+    from mlcheck.results import GateResult, SuiteResult
+
+    gate = GateResult.error("mlcheck.run", why)
+    suite = SuiteResult.of(
+        [gate], model=options.model, policy=options.policy or "default", run_id=run_id
+    )
+    write_reports(suite, report_dir)
+
+
+def _append_step_summary(report_dir: Path) -> None:
+    """On GitHub Actions, add the gate table to the job's summary page."""
+    target = os.environ.get("GITHUB_STEP_SUMMARY")
+    summary = report_dir / "summary.md"
+    if target and summary.is_file():
+        with open(target, "a", encoding="utf-8") as out:
+            out.write(summary.read_text(encoding="utf-8") + "\n")
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from mlcheck.errors import DataError
+    from mlcheck.reports import write_reports
+    from mlcheck.results import SuiteResult
+
+    source = Path(args.source)
+    try:
+        suite = SuiteResult.from_json(source.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise DataError(f"--from={str(source)!r} cannot be read ({exc}); pass a gate.json") from exc
+    except (ValueError, KeyError) as exc:
+        raise DataError(f"--from={str(source)!r} is not a gate.json: {exc}") from exc
+    out = Path(args.out) if args.out else source.parent
+    if out.resolve() == source.parent.resolve():
+        from mlcheck.reports import to_markdown, write_index
+
+        (out / "summary.md").write_text(to_markdown(suite, str(out)), encoding="utf-8")
+        written = [out / "summary.md", write_index(suite, out)]
+    else:
+        written = write_reports(suite, out)
+    print(f"rendered {', '.join(str(p) for p in written)} ({suite.verdict.value})")
+    return EXIT_PASS
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -156,6 +235,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     data.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     data.add_argument("--out", required=True, metavar="PATH", help="output file, .csv or .parquet")
+    data.add_argument(
+        "--scenario",
+        default="none",
+        choices=list(SCENARIOS),
+        help="a named change to the rows, for gate tests (default none); see the README",
+    )
+    data.add_argument(
+        "--strength",
+        type=float,
+        default=1.0,
+        help="how strong the scenario is: 0 none, 1 caught at the demo policy (default 1)",
+    )
     data.set_defaults(handler=cmd_data)
 
     train = sub.add_parser(
@@ -198,6 +289,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="probability at which class 1 is predicted (default 0.5)",
     )
     serve.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=1,
+        help="uvicorn worker processes (default 1); with more, /metrics adds up every worker's "
+        "counts (Prometheus multiprocess mode)",
+    )
+    serve.add_argument(
+        "--schema",
+        metavar="PATH",
+        help="pandera schema (.py defining SCHEMA, or .yaml) that requests must also satisfy: "
+        "ranges, categories, nullability (default: the model's signature only)",
+    )
+    serve.add_argument(
         "--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"]
     )
     serve.set_defaults(handler=cmd_serve)
@@ -216,6 +320,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_gate_options(gate.add_argument, "")
     gate.set_defaults(handler=cmd_gate)
+
+    report = sub.add_parser(
+        "report", help="re-render summary.md and index.html (with plots) from a gate.json"
+    )
+    report.add_argument("--from", dest="source", required=True, metavar="PATH", help="a gate.json")
+    report.add_argument(
+        "--out", metavar="DIR", help="where to write (default: the gate.json's folder)"
+    )
+    report.set_defaults(handler=cmd_report)
     return parser
 
 

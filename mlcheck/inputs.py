@@ -65,6 +65,48 @@ class GateInputs:
 
         return labels_and_scores(self.model, self.current, self.target)
 
+    @cached_property
+    def reference_scores(self) -> np.ndarray:
+        """Model scores of the reference data (for prediction drift)."""
+        return self.model.predict_proba(self.reference.drop(columns=[self.target], errors="ignore"))
+
+    @cached_property
+    def schema(self) -> Any:
+        """The policy's pandera schema, or one inferred from the reference and saved to reports/."""
+        from mlcheck.gates.schema import infer_schema, load_schema, save_schema
+
+        if self.policy.schema.file is not None:
+            return load_schema(self.policy.schema.file)
+        schema = infer_schema(self.reference, self.target)
+        save_schema(schema, Path(self.options.report_dir) / "schema.yaml")
+        return schema
+
+    @property
+    def load_workers(self) -> int:
+        """Locust worker processes: the option, else the policy's `[load] workers`."""
+        given = self.options.load_workers
+        if given is None:
+            return self.policy.load.workers
+        if not given.isdigit() or int(given) > 64:
+            raise ConfigError(f"--load-workers={given!r} must be a whole number from 0 to 64")
+        return int(given)
+
+    def records(self, rows: int) -> list[dict[str, Any]]:
+        """The first `rows` current rows as JSON records of the model's features."""
+        from mlcheck.serving.client import records_from_frame
+
+        names = self.model.info.feature_names or [
+            c for c in self.current.columns if c != self.target
+        ]
+        return records_from_frame(self.current.head(rows), names)
+
+    @cached_property
+    def kinds(self) -> dict[str, str]:
+        """numeric/categorical of each model input (drift methods are chosen by kind)."""
+        from mlcheck.gates.drift import column_kinds
+
+        return column_kinds(self.model.info.features, self.reference, exclude=[self.target])
+
     def context(self) -> dict[str, Any]:
         """What the run was about, for report headers; never raises."""
         policy = self.__dict__.get("policy")

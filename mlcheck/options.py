@@ -54,6 +54,20 @@ GATE_OPTIONS = (
         "gate policy TOML (default: checks/gates.toml if present, else built-in demo thresholds)",
     ),
     OptionSpec("report-dir", "DIR", "reports", "where reports are written (default: reports)"),
+    OptionSpec(
+        "stack",
+        "BACKEND",
+        "auto",
+        "real Prometheus and MLflow for the run: auto (containers when a Docker engine "
+        "answers, else local processes), containers, processes or off (default: auto)",
+    ),
+    OptionSpec(
+        "load-workers",
+        "N",
+        None,
+        "locust worker processes for the load gate (default: the policy's [load] workers; 0 = "
+        "no workers)",
+    ),
 )
 
 
@@ -79,6 +93,8 @@ class RunOptions:
     target: str | None = None
     policy: str | None = None
     report_dir: str = "reports"
+    load_workers: str | None = None
+    stack: str = "auto"
 
     @classmethod
     def from_getter(cls, get: Callable[[str], Any], prefix: str = "") -> RunOptions:

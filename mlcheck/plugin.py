@@ -103,7 +103,9 @@ def mlcheck_served_model(mlcheck_inputs: GateInputs) -> Iterator[Any]:
 
     model = mlcheck_inputs.model  # fail here with the loading error, not in a subprocess log
     uri = str(resolve_model_uri(model.info.uri)) if model.info.uri == "demo" else model.info.uri
-    with ServedModel(uri) as served:
+    schema = mlcheck_inputs.policy.schema.file
+    extra = ("--schema", str(schema)) if schema is not None else ()
+    with ServedModel(uri, extra_args=extra) as served:
         yield served
 
 
@@ -175,7 +177,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         if report.failed and excinfo is not None:
             if not isinstance(excinfo.value, AssertionError):
                 results.append(GateResult.error(name, _reason(excinfo)))
-            elif not any(r.outcome is Outcome.FAIL for r in results):
+            elif not any(r.outcome.blocks for r in results):
                 message = str(excinfo.value).strip().splitlines()
                 results.append(
                     GateResult(
@@ -202,9 +204,20 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     state.suite = SuiteResult.of(gates, **context)
     from mlcheck.reports import write_reports
 
-    write_reports(state.suite, state.inputs.options.report_dir)
+    write_reports(state.suite, state.inputs.options.report_dir, index=False)
     if state.suite.verdict is Outcome.ERROR and session.exitstatus in (0, 1):
         session.exitstatus = 2
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """index.html last: it links the reports that exist, pytest-html's among them."""
+    state = config.stash.get(STATE, None)
+    if state is None or state.suite is None:
+        return
+    from mlcheck.reports import write_index
+
+    write_index(state.suite, state.inputs.options.report_dir)
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:

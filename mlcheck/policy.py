@@ -64,9 +64,94 @@ class QualityPolicy:
 
 
 @dataclass(frozen=True)
+class SchemaPolicy:
+    """`file`: a `.py` defining SCHEMA or a pandera `.yaml`; None infers one from the reference."""
+
+    file: Path | None = None
+
+
+@dataclass(frozen=True)
+class DataQualityPolicy:
+    max_missing_rate: float = 0.05
+    max_outlier_rate: float = 0.10
+    outlier_quantile: float = 0.001
+    max_duplicate_rate: float = 0.05
+    allow_new_categories: bool = False
+    allow_constant_columns: bool = False
+
+
+@dataclass(frozen=True)
+class ColumnDriftRule:
+    """A column's own drift method and threshold; `warn` marks a softer level (e.g. PSI 0.2)."""
+
+    method: str | None = None
+    threshold: float | None = None
+    warn: float | None = None
+
+
+@dataclass(frozen=True)
+class DriftPolicy:
+    dataset_share: float = 0.5
+    column_outcome: str = "fail"
+    fdr: bool = False
+    prediction: bool = True
+    target: bool = True
+    report_rows: int = 50_000
+    columns: Mapping[str, ColumnDriftRule] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LatencyPolicy:
+    """In-process predict timing (pytest-benchmark) and a bounded HTTP run against the server."""
+
+    single_p95_ms: float = 50.0
+    batch_p95_ms: float = 250.0
+    batch_rows: int = 1000
+    http_requests: int = 400
+    http_concurrency: int = 4
+    http_p95_ms: float = 500.0
+    http_p99_ms: float = 200.0
+    http_max_error_rate: float = 0.05
+
+
+@dataclass(frozen=True)
+class LoadPolicy:
+    """A bounded locust run: users, mix of single and batch requests, and its thresholds."""
+
+    users: int = 20
+    spawn_rate: float = 10.0
+    run_time_s: float = 20.0
+    batch_share: float = 0.2
+    batch_rows: int = 50
+    p95_ms: float = 500.0
+    p99_ms: float = 1000.0
+    max_failure_ratio: float = 0.05
+    min_rps: float = 20.0
+    workers: int = 0
+
+
+@dataclass(frozen=True)
+class StackPolicy:
+    """The real services of a run and the gates read from Prometheus after the load."""
+
+    prometheus_image: str = "mlcheck/prometheus:local"
+    mlflow_image: str = "mlcheck/mlflow:local"
+    scrape_interval_s: float = 1.0
+    p95_ms: float = 500.0
+    max_error_ratio: float = 0.05
+    alert_wait_s: float = 60.0
+
+
+@dataclass(frozen=True)
 class Policy:
     target: str = "y"
     quality: QualityPolicy = QualityPolicy()
+    schema: SchemaPolicy = SchemaPolicy()
+    data_quality: DataQualityPolicy = DataQualityPolicy()
+    drift: DriftPolicy = DriftPolicy()
+    latency: LatencyPolicy = LatencyPolicy()
+    load: LoadPolicy = LoadPolicy()
+    stack: StackPolicy = StackPolicy()
     source: str = "built-in defaults"
     raw: Mapping[str, Any] = field(default_factory=dict)
 
@@ -95,6 +180,20 @@ class _Reader:
                 f"{self.where(key)}={value!r} is out of range; allowed: [{low}, {high}]"
             )
         return value
+
+    def flag(self, key: str, default: bool) -> bool:
+        value = self.table.pop(key, default)
+        if not isinstance(value, bool):
+            raise ConfigError(f"{self.where(key)}={value!r} must be true or false")
+        return value
+
+    def choice(self, key: str, default: str, allowed: tuple[str, ...]) -> str:
+        value = self.table.pop(key, default)
+        if value not in allowed:
+            raise ConfigError(
+                f"{self.where(key)}={value!r} is not allowed; use one of: {', '.join(allowed)}"
+            )
+        return str(value)
 
     def text(self, key: str, default: str) -> str:
         value = self.table.pop(key, default)
@@ -187,17 +286,171 @@ def _quality(reader: _Reader | None) -> QualityPolicy:
     return policy
 
 
-def parse_policy(data: Mapping[str, Any], source: str = "policy") -> Policy:
-    """A `Policy` from parsed TOML; `source` names the file in error messages."""
+def _schema(reader: _Reader | None, base: Path) -> SchemaPolicy:
+    if reader is None:
+        return SchemaPolicy()
+    file = reader.table.pop("file", "")
+    if not isinstance(file, str):
+        raise ConfigError(f"{reader.where('file')}={file!r} must be a path (or empty to infer)")
+    reader.finish(("file",))
+    return SchemaPolicy(file=(base / file) if file else None)
+
+
+def _data_quality(reader: _Reader | None) -> DataQualityPolicy:
+    d = DataQualityPolicy()
+    if reader is None:
+        return d
+    policy = DataQualityPolicy(
+        max_missing_rate=float(reader.number("max_missing_rate", d.max_missing_rate, 0.0, 1.0)),
+        max_outlier_rate=float(reader.number("max_outlier_rate", d.max_outlier_rate, 0.0, 1.0)),
+        outlier_quantile=float(reader.number("outlier_quantile", d.outlier_quantile, 0.0, 0.25)),
+        max_duplicate_rate=float(
+            reader.number("max_duplicate_rate", d.max_duplicate_rate, 0.0, 1.0)
+        ),
+        allow_new_categories=reader.flag("allow_new_categories", d.allow_new_categories),
+        allow_constant_columns=reader.flag("allow_constant_columns", d.allow_constant_columns),
+    )
+    reader.finish(
+        (
+            "max_missing_rate",
+            "max_outlier_rate",
+            "outlier_quantile",
+            "max_duplicate_rate",
+            "allow_new_categories",
+            "allow_constant_columns",
+        )
+    )
+    return policy
+
+
+def _column_rule(reader: _Reader) -> ColumnDriftRule:
+    from mlcheck.gates.drift_stats import METHODS
+
+    method = reader.table.pop("method", None)
+    if method is not None and method not in METHODS:
+        raise ConfigError(
+            f"{reader.where('method')}={method!r} is unknown; known: {', '.join(METHODS)}"
+        )
+    threshold = reader.table.pop("threshold", None)
+    warn = reader.table.pop("warn", None)
+    for key, value in (("threshold", threshold), ("warn", warn)):
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int | float) or value < 0
+        ):
+            raise ConfigError(f"{reader.where(key)}={value!r} must be a number >= 0")
+    reader.finish(("method", "threshold", "warn"))
+    return ColumnDriftRule(
+        method=method,
+        threshold=float(threshold) if threshold is not None else None,
+        warn=float(warn) if warn is not None else None,
+    )
+
+
+def _drift(reader: _Reader | None) -> DriftPolicy:
+    d = DriftPolicy()
+    if reader is None:
+        return d
+    columns: dict[str, ColumnDriftRule] = {}
+    table = reader.table_of("columns")
+    if table is not None:
+        for name in list(table.table):
+            sub_reader = table.table_of(name)
+            assert sub_reader is not None
+            columns[name] = _column_rule(sub_reader)
+    policy = DriftPolicy(
+        dataset_share=float(reader.number("dataset_share", d.dataset_share, 0.0, 1.0)),
+        column_outcome=reader.choice("column_outcome", d.column_outcome, ("fail", "warn")),
+        fdr=reader.flag("fdr", d.fdr),
+        prediction=reader.flag("prediction", d.prediction),
+        target=reader.flag("target", d.target),
+        report_rows=reader.number("report_rows", d.report_rows, 0, 10_000_000, integer=True),
+        columns=columns,
+    )
+    reader.finish(
+        ("dataset_share", "column_outcome", "fdr", "prediction", "target", "report_rows", "columns")
+    )
+    return policy
+
+
+_RANGES: dict[str, tuple[float, float, bool]] = {
+    # key: (low, high, integer)
+    "single_p95_ms": (0.001, 60_000, False),
+    "batch_p95_ms": (0.001, 600_000, False),
+    "batch_rows": (1, 100_000, True),
+    "http_requests": (10, 1_000_000, True),
+    "http_concurrency": (1, 256, True),
+    "http_p95_ms": (0.001, 600_000, False),
+    "http_p99_ms": (0.001, 600_000, False),
+    "http_max_error_rate": (0.0, 1.0, False),
+    "users": (1, 10_000, True),
+    "spawn_rate": (0.1, 10_000, False),
+    "run_time_s": (1, 3600, False),
+    "batch_share": (0.0, 1.0, False),
+    "p95_ms": (0.001, 600_000, False),
+    "p99_ms": (0.001, 600_000, False),
+    "max_failure_ratio": (0.0, 1.0, False),
+    "min_rps": (0.0, 1_000_000, False),
+    "workers": (0, 64, True),
+}
+
+
+def _stack(reader: _Reader | None) -> StackPolicy:
+    d = StackPolicy()
+    if reader is None:
+        return d
+    policy = StackPolicy(
+        prometheus_image=reader.text("prometheus_image", d.prometheus_image),
+        mlflow_image=reader.text("mlflow_image", d.mlflow_image),
+        scrape_interval_s=float(reader.number("scrape_interval_s", d.scrape_interval_s, 0.1, 60)),
+        p95_ms=float(reader.number("p95_ms", d.p95_ms, 0.001, 600_000)),
+        max_error_ratio=float(reader.number("max_error_ratio", d.max_error_ratio, 0.0, 1.0)),
+        alert_wait_s=float(reader.number("alert_wait_s", d.alert_wait_s, 1, 600)),
+    )
+    reader.finish(tuple(StackPolicy.__dataclass_fields__))
+    return policy
+
+
+def _numbers(reader: _Reader | None, defaults: Any) -> Any:
+    """A dataclass of numbers from a table, each key checked against `_RANGES`."""
+    if reader is None:
+        return defaults
+    names = tuple(defaults.__dataclass_fields__)
+    values = {}
+    for name in names:
+        low, high, integer = _RANGES[name]
+        value = reader.number(name, getattr(defaults, name), low, high, integer=integer)
+        values[name] = value if integer else float(value)
+    reader.finish(names)
+    return type(defaults)(**values)
+
+
+def parse_policy(
+    data: Mapping[str, Any], source: str = "policy", base: Path | None = None
+) -> Policy:
+    """A `Policy` from parsed TOML; `source` names the file in error messages.
+
+    Relative paths in the policy (the schema file) are taken from `base`, the policy's folder.
+    """
     root = _Reader(source, "", data)
     data_table = root.table_of("data")
     target = "y"
     if data_table is not None:
         target = data_table.text("target", "y")
         data_table.finish(("target",))
-    quality = _quality(root.table_of("quality"))
-    root.finish(("data", "quality"))
-    return Policy(target=target, quality=quality, source=source, raw=dict(data))
+    policy = Policy(
+        target=target,
+        quality=_quality(root.table_of("quality")),
+        schema=_schema(root.table_of("schema"), base or Path.cwd()),
+        data_quality=_data_quality(root.table_of("data_quality")),
+        drift=_drift(root.table_of("drift")),
+        latency=_numbers(root.table_of("latency"), LatencyPolicy()),
+        load=_numbers(root.table_of("load"), LoadPolicy()),
+        stack=_stack(root.table_of("stack")),
+        source=source,
+        raw=dict(data),
+    )
+    root.finish(("data", "quality", "schema", "data_quality", "drift", "latency", "load", "stack"))
+    return policy
 
 
 def load_policy(path: str | Path | None = None) -> Policy:
@@ -216,4 +469,4 @@ def load_policy(path: str | Path | None = None) -> Policy:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"policy={str(path)!r} is not valid TOML: {exc}") from exc
-    return parse_policy(data, source=str(path))
+    return parse_policy(data, source=str(path), base=path.parent)

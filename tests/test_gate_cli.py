@@ -35,13 +35,36 @@ def verdict(report_dir):
 
 
 def test_demo_gate_passes_with_no_configuration(tmp_path):
-    run = gate(report_dir=tmp_path)
+    run = gate("--stack", "off", report_dir=tmp_path)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     data = verdict(tmp_path)
     assert data["verdict"] == "PASS"
     names = {g["name"] for g in data["gates"]}
-    assert {"quality.accuracy", "quality.roc_auc", "quality.slice.job", "serving.parity"} <= names
-    assert (tmp_path / "report.html").exists() and (tmp_path / "junit.xml").exists()
+    expected = {
+        "quality.accuracy",
+        "quality.roc_auc",
+        "quality.slice.job",
+        "serving.parity",
+        "schema.inputs",
+        "data_quality.missing",
+        "drift.age",
+        "drift.dataset",
+        "drift.prediction",
+        "latency.predict.single",
+        "latency.http.p95",
+        "load.p95",
+        "load.metrics_count",
+    }
+    assert expected <= names
+    for report in (
+        "report.html",
+        "junit.xml",
+        "index.html",
+        "summary.md",
+        "drift.html",
+        "load.html",
+    ):
+        assert (tmp_path / report).is_file(), report
 
 
 def test_shuffled_label_model_is_blocked(tmp_path):
@@ -49,7 +72,14 @@ def test_shuffled_label_model_is_blocked(tmp_path):
     train["y"] = train["y"].sample(frac=1.0, random_state=0).to_numpy()
     model = train_xgboost(train, tmp_path / "shuffled", rounds=30)
     current = write_table(generate(5000, seed=22), tmp_path / "current.parquet")
-    run = gate("--model", str(model), "--current", str(current), report_dir=tmp_path / "r")
+    run = gate(
+        "suites/model_quality",
+        "--model",
+        str(model),
+        "--current",
+        str(current),
+        report_dir=tmp_path / "r",
+    )
     assert run.returncode == 1, run.stdout[-3000:] + run.stderr[-3000:]
     assert "quality.roc_auc: roc_auc=0." in run.stdout and ">= 0.8500 FAIL" in run.stdout
     failed = {g["name"]: g for g in verdict(tmp_path / "r")["gates"] if g["outcome"] == "FAIL"}
@@ -71,7 +101,7 @@ def test_sklearn_model_on_other_data_runs_by_configuration(tmp_path, sklearn_mod
     policy = tmp_path / "gates.toml"
     policy.write_text(
         '[data]\ntarget = "label"\n[quality.min]\naccuracy = 0.75\nroc_auc = 0.80\n'
-        "[quality.max]\nlog_loss = 0.6\n"
+        "[quality.max]\nlog_loss = 0.6\n[load]\nrun_time_s = 5\n"
         '[quality.slices]\ncolumns = ["colour"]\nmin_size = 100\nmax_gap = 0.1\n'
     )
     args = [
@@ -88,6 +118,8 @@ def test_sklearn_model_on_other_data_runs_by_configuration(tmp_path, sklearn_mod
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     names = {g["name"]: g["outcome"] for g in verdict(tmp_path / "r")["gates"]}
     assert names["quality.slice.colour"] == "PASS" and names["serving.parity"] == "PASS"
+    assert names["drift.colour"] == "PASS" and names["schema.inputs"] == "PASS"
+    assert (tmp_path / "r" / "schema.yaml").is_file()  # inferred: the policy names no schema
 
 
 def test_bad_policy_and_empty_suite_cannot_decide(tmp_path):
@@ -146,3 +178,32 @@ def test_help_lists_commands_and_exit_codes():
         "--report-dir DIR",
     ):
         assert option in run.stdout
+
+
+def _scenario_file(tmp_path, scenario):
+    from mlcheck.data.scenarios import apply_scenario
+
+    frame = apply_scenario(generate(20_000, seed=2), scenario, 1.0)
+    return write_table(frame, tmp_path / f"{scenario}.parquet")
+
+
+def test_drifted_data_is_blocked_with_the_column_method_and_threshold(tmp_path):
+    current = _scenario_file(tmp_path, "covariate_shift")
+    run = gate("suites/drift", "--current", str(current), report_dir=tmp_path / "r")
+    assert run.returncode == 1, run.stdout[-3000:]
+    assert "drift.duration: wasserstein=" in run.stdout and "< 0.1000 FAIL" in run.stdout
+    assert "drift.age: psi=" in run.stdout and "< 0.3000 FAIL" in run.stdout
+
+
+def test_a_broken_schema_fails_the_schema_gate_and_drift_cannot_decide(tmp_path):
+    current = _scenario_file(tmp_path, "schema_break")
+    run = gate(
+        "suites/schema", "suites/drift", "--current", str(current), report_dir=tmp_path / "r"
+    )
+    assert run.returncode == 2, run.stdout[-3000:]
+    gates = {g["name"]: g for g in verdict(tmp_path / "r")["gates"]}
+    assert gates["schema.inputs"]["outcome"] == "FAIL"
+    assert gates["schema.inputs"]["reason"].startswith("duration: column is missing")
+    assert gates["drift.duration"]["outcome"] == "ERROR"
+    assert "'duration' is missing from the current data" in gates["drift.duration"]["reason"]
+    assert "ERROR" in (tmp_path / "r" / "index.html").read_text()

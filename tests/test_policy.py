@@ -70,3 +70,43 @@ def test_missing_or_invalid_policy_file(tmp_path):
 def test_slices_can_be_disabled():
     policy = parse_policy(tomllib.loads("[quality.slices]\nenabled = false"))
     assert policy.quality.slices is None
+
+
+def test_project_policy_sections_for_schema_quality_and_drift():
+    policy = load_policy(ROOT / "checks" / "gates.toml")
+    assert policy.schema.file == ROOT / "checks" / "schema.py"
+    assert (
+        policy.data_quality.max_missing_rate == 0.05
+        and policy.data_quality.max_outlier_rate == 0.10
+    )
+    rule = policy.drift.columns["age"]
+    assert (rule.method, rule.threshold, rule.warn) == ("psi", 0.3, 0.2)
+    assert policy.drift.dataset_share == 0.5
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        (
+            "[drift.columns.age]\nmethod = 'psi2'",
+            r"drift.columns.age.method='psi2' is unknown; known: ",
+        ),
+        (
+            "[drift.columns.age]\nthreshold = -1",
+            r"drift.columns.age.threshold=-1 must be a number >= 0",
+        ),
+        (
+            "[drift]\ncolumn_outcome = 'block'",
+            r"drift.column_outcome='block' is not allowed; use one of: fail, warn",
+        ),
+        ("[drift]\nfdr = 'yes'", r"drift.fdr='yes' must be true or false"),
+        (
+            "[data_quality]\nmax_missing_rate = 5",
+            r"data_quality.max_missing_rate=5 is out of range",
+        ),
+        ("[schema]\nfile = 3", r"schema.file=3 must be a path"),
+    ],
+)
+def test_bad_drift_and_quality_settings(text, match):
+    with pytest.raises(ConfigError, match=match):
+        parse_policy(tomllib.loads(text), source="gates.toml")

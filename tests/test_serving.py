@@ -5,6 +5,7 @@ from starlette.testclient import TestClient
 
 from mlcheck.models import load_model
 from mlcheck.serving.app import ServingConfig, create_app
+from tests.conftest import ROOT
 from tests.test_codec import RECORD
 
 
@@ -57,3 +58,16 @@ def test_metrics_count_requests_predictions_and_errors(client):
     assert 'ml_model_info{flavor="xgboost"' in text
     assert 'http_request_duration_seconds_bucket{endpoint="/predict"' in text
     assert "_created" not in text
+
+
+def test_requests_are_held_to_the_schema_file(small_model_dir):
+    schema = str(ROOT / "checks" / "schema.py")
+    app = create_app(load_model(str(small_model_dir)), ServingConfig(schema=schema))
+    with TestClient(app) as client:
+        too_old = client.post("/predict", json=dict(RECORD, age=150))
+        assert too_old.status_code == 422
+        assert too_old.json()["detail"] == [
+            {"row": 0, "field": "age", "error": "must be <= 100, got 150"}
+        ]
+        assert client.post("/predict", json=dict(RECORD, age=None)).status_code == 200
+        assert client.get("/model/info").json()["schema"] == schema
