@@ -66,7 +66,40 @@ def cmd_train(args: argparse.Namespace) -> int:
     frame = read_table(args.data, "--data")
     out = train_xgboost(frame, args.out, target=args.target, seed=args.seed, rounds=args.rounds)
     print(f"saved an XGBoost MLflow model trained on {len(frame):,} rows to {out}")
+    if args.register:
+        from mlcheck.registry import register_model
+
+        version = register_model(out, args.register, args.alias)
+        alias = f" as @{args.alias}" if args.alias else ""
+        print(f"registered {args.register} version {version}{alias}")
+    elif args.alias:
+        raise ConfigError(f"--alias={args.alias!r} needs --register NAME (the model to alias)")
     return EXIT_PASS
+
+
+def cmd_promote(args: argparse.Namespace) -> int:
+    """Move --to to the version --from names, only when its gate passed."""
+    from mlcheck.registry import promote, version_of
+    from mlcheck.results import SuiteResult
+
+    if args.gate_json:
+        path = Path(args.gate_json)
+        try:
+            suite = SuiteResult.from_json(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError, KeyError) as exc:
+            raise ConfigError(
+                f"--gate-json={str(path)!r} is not a readable gate.json: {exc}"
+            ) from exc
+    else:
+        version_of(args.name, args.source_alias)  # a missing name or alias: exit 2 before gating
+        args.model = f"models:/{args.name}@{args.source_alias}"
+        cmd_gate(args, [])
+        suite = SuiteResult.from_json(
+            (Path(args.report_dir) / "gate.json").read_text(encoding="utf-8")
+        )
+    promotion = promote(args.name, suite, args.source_alias, args.target_alias)
+    print(f"mlcheck promote: {promotion.message}")
+    return promotion.exit_code
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -265,6 +298,12 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--rounds", type=_positive_int, default=300, help="boosting rounds (default 300)"
     )
+    train.add_argument(
+        "--register",
+        metavar="NAME",
+        help="also register the model in MLflow under NAME (MLFLOW_TRACKING_URI names the server)",
+    )
+    train.add_argument("--alias", help="alias for the new version, e.g. challenger")
     train.set_defaults(handler=cmd_train)
 
     serve = sub.add_parser(
@@ -320,6 +359,40 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_gate_options(gate.add_argument, "")
     gate.set_defaults(handler=cmd_gate)
+
+    promote = sub.add_parser(
+        "promote",
+        help="move a registry alias (challenger -> champion) only when the gate passed",
+        description="Gate models:/NAME@FROM (or read --gate-json) and, on PASS, point alias TO "
+        "at that version; the decision is tagged on the version. Exit 0 promoted (or already "
+        "there), 1 the gate failed (alias untouched), 2 could not decide.",
+    )
+    promote.add_argument("--name", required=True, help="registered model name")
+    promote.add_argument(
+        "--from",
+        dest="source_alias",
+        metavar="FROM",
+        default="challenger",
+        help="alias to promote (default challenger)",
+    )
+    promote.add_argument(
+        "--to",
+        dest="target_alias",
+        metavar="TO",
+        default="champion",
+        help="alias to move (default champion)",
+    )
+    promote.add_argument(
+        "--gate-json", metavar="PATH", help="use this gate run instead of running the gate"
+    )
+    promote.add_argument(
+        "suites",
+        nargs="*",
+        metavar="SUITE",
+        help=f"suites when gating (default: {' '.join(DEFAULT_SUITES)})",
+    )
+    add_gate_options(promote.add_argument, "", skip=("model",))
+    promote.set_defaults(handler=cmd_promote)
 
     report = sub.add_parser(
         "report", help="re-render summary.md and index.html (with plots) from a gate.json"

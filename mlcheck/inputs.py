@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,23 @@ class GateInputs:
             f"--{kind} is required when --model={self.options.model!r} is not 'demo'; "
             f"pass the {kind} data as a CSV or Parquet file (--mlcheck-{kind} in pytest)"
         )
+
+    @cached_property
+    def champion(self) -> Predictor | None:
+        """The model to compare with: --champion, else NAME@champion for a models:/NAME@ALIAS.
+
+        A champion that is not registered yet is None (the comparison is skipped); one that
+        was asked for by name must load.
+        """
+        if self.options.champion:
+            return load_model(self.options.champion)
+        match = re.match(r"^models:/([^/@]+)@([\w-]+)$", self.options.model)
+        if match is None or match.group(2) == "champion":
+            return None
+        try:
+            return load_model(f"models:/{match.group(1)}@champion")
+        except ConfigError:
+            return None
 
     @cached_property
     def current(self) -> pd.DataFrame:

@@ -167,6 +167,14 @@ def _download(uri: str) -> Path:
     try:
         return Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(target)))
     except MlflowException as exc:
+        if getattr(exc, "error_code", "") not in (
+            "RESOURCE_DOES_NOT_EXIST",
+            "INVALID_PARAMETER_VALUE",
+        ):
+            raise InfrastructureError(
+                f"model={uri!r}: the MLflow server at {mlflow.get_tracking_uri()!r} failed: "
+                f"{exc.message}. Check that it is up (MLFLOW_TRACKING_URI)"
+            ) from exc
         raise ConfigError(
             f"model={uri!r} could not be found in the MLflow server at "
             f"{mlflow.get_tracking_uri()!r}: {exc.message}. Check the name and alias or "

@@ -48,6 +48,13 @@ GATE_OPTIONS = (
         "target", "COLUMN", None, "label column of the data (default: the policy's, else 'y')"
     ),
     OptionSpec(
+        "champion",
+        "URI",
+        None,
+        "model the challenger is compared with (default: models:/NAME@champion when --model is "
+        "models:/NAME@ALIAS and that alias exists; else no comparison)",
+    ),
+    OptionSpec(
         "policy",
         "PATH",
         None,
@@ -71,9 +78,11 @@ GATE_OPTIONS = (
 )
 
 
-def add_gate_options(add: Callable[..., Any], prefix: str) -> None:
-    """Register every gate option with `add` (argparse's add_argument or pytest's addoption)."""
+def add_gate_options(add: Callable[..., Any], prefix: str, skip: tuple[str, ...] = ()) -> None:
+    """Register the gate options with `add` (argparse's add_argument or pytest's addoption)."""
     for spec in GATE_OPTIONS:
+        if spec.name in skip:
+            continue
         add(
             f"--{prefix}{spec.name}",
             dest=f"{prefix.replace('-', '_')}{spec.dest}",
@@ -91,6 +100,7 @@ class RunOptions:
     reference: str | None = None
     current: str | None = None
     target: str | None = None
+    champion: str | None = None
     policy: str | None = None
     report_dir: str = "reports"
     load_workers: str | None = None

@@ -131,6 +131,20 @@ class LoadPolicy:
 
 
 @dataclass(frozen=True)
+class ComparePolicy:
+    """Non-inferiority margins of the challenger vs the champion, per metric."""
+
+    margins: tuple[tuple[str, float], ...] = (
+        ("roc_auc", 0.01),
+        ("accuracy", 0.01),
+        ("log_loss", 0.02),
+    )
+    bootstrap_resamples: int = 1000
+    confidence: float = 0.95
+    seed: int = 0
+
+
+@dataclass(frozen=True)
 class StackPolicy:
     """The real services of a run and the gates read from Prometheus after the load."""
 
@@ -152,6 +166,7 @@ class Policy:
     latency: LatencyPolicy = LatencyPolicy()
     load: LoadPolicy = LoadPolicy()
     stack: StackPolicy = StackPolicy()
+    compare: ComparePolicy = ComparePolicy()
     source: str = "built-in defaults"
     raw: Mapping[str, Any] = field(default_factory=dict)
 
@@ -410,6 +425,29 @@ def _stack(reader: _Reader | None) -> StackPolicy:
     return policy
 
 
+def _compare(reader: _Reader | None) -> ComparePolicy:
+    d = ComparePolicy()
+    if reader is None:
+        return d
+    margins = []
+    for key in [k for k in list(reader.table) if k.startswith("margin_")]:
+        metric = key.removeprefix("margin_")
+        if metric not in METRICS:
+            raise ConfigError(
+                f"{reader.where(key)}: {metric!r} is not a metric; use margin_<metric> with one of "
+                f"{', '.join(METRICS)}"
+            )
+        margins.append((metric, float(reader.number(key, 0.0, 0.0, METRICS[metric].upper))))
+    policy = ComparePolicy(
+        margins=tuple(margins) or d.margins,
+        bootstrap_resamples=reader.number("bootstrap_resamples", 1000, 100, 100_000, integer=True),
+        confidence=float(reader.number("confidence", 0.95, 0.5, 0.999)),
+        seed=reader.number("seed", 0, 0, 2**32 - 1, integer=True),
+    )
+    reader.finish(("margin_<metric>", "bootstrap_resamples", "confidence", "seed"))
+    return policy
+
+
 def _numbers(reader: _Reader | None, defaults: Any) -> Any:
     """A dataclass of numbers from a table, each key checked against `_RANGES`."""
     if reader is None:
@@ -446,10 +484,23 @@ def parse_policy(
         latency=_numbers(root.table_of("latency"), LatencyPolicy()),
         load=_numbers(root.table_of("load"), LoadPolicy()),
         stack=_stack(root.table_of("stack")),
+        compare=_compare(root.table_of("compare")),
         source=source,
         raw=dict(data),
     )
-    root.finish(("data", "quality", "schema", "data_quality", "drift", "latency", "load", "stack"))
+    root.finish(
+        (
+            "data",
+            "quality",
+            "schema",
+            "data_quality",
+            "drift",
+            "latency",
+            "load",
+            "stack",
+            "compare",
+        )
+    )
     return policy
 
 

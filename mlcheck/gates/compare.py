@@ -1,0 +1,75 @@
+"""Champion vs challenger: a paired bootstrap of each metric's difference on the same rows,
+judged against a non-inferiority margin. With no champion yet, the gate says so and only
+the absolute quality gates decide."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mlcheck.gates.stats import METRICS, paired_difference
+from mlcheck.policy import ComparePolicy
+from mlcheck.results import Comparison, GateResult, Outcome
+
+__all__ = ["compare_gates", "no_champion_gate"]
+
+
+def no_champion_gate(reason: str) -> GateResult:
+    return GateResult("compare.champion", Outcome.SKIP, "difference", reason=reason)
+
+
+def compare_gates(
+    y_true: np.ndarray,
+    champion: np.ndarray,
+    challenger: np.ndarray,
+    policy: ComparePolicy,
+    threshold: float = 0.5,
+    champion_name: str = "champion",
+) -> list[GateResult]:
+    """One gate per metric: the challenger may trail the champion by at most the margin.
+
+    The difference is challenger minus champion; a gate decides on the interval's pessimistic
+    end (the low end for AUC and accuracy, the high end for log loss).
+    """
+    margins = dict(policy.margins)
+    estimates = paired_difference(
+        y_true,
+        champion,
+        challenger,
+        list(margins),
+        threshold,
+        policy.bootstrap_resamples,
+        policy.confidence,
+        policy.seed,
+    )
+    results = []
+    for metric, margin in margins.items():
+        estimate = estimates[metric]
+        higher = METRICS[metric].higher_is_better
+        comparison = Comparison.GE if higher else Comparison.LE
+        limit = -margin if higher else margin
+        bound = estimate.low if higher else estimate.high
+        passed = comparison.holds(bound, limit)
+        behind = estimate.value < 0 if higher else estimate.value > 0
+        reason = (
+            f"vs {champion_name}: the challenger is {'behind' if behind else 'level or ahead'} "
+            f"by {abs(estimate.value):.4f}; the interval's {'low' if higher else 'high'} end is "
+            f"{bound:+.4f}, the margin {limit:+.4f}"
+        )
+        results.append(
+            GateResult(
+                name=f"compare.{metric}",
+                outcome=Outcome.PASS if passed else Outcome.FAIL,
+                metric=f"{metric} difference",
+                value=estimate.value,
+                threshold=limit,
+                comparison=comparison,
+                interval=(estimate.low, estimate.high),
+                reason=reason,
+                details={
+                    "rows": len(y_true),
+                    "resamples": estimate.resamples,
+                    "champion": champion_name,
+                },
+            )
+        )
+    return results

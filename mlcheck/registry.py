@@ -1,0 +1,173 @@
+"""The MLflow model registry: registering a trained model under an alias, and gated promotion.
+
+Aliases replace the deprecated stages: the seeds' "Staging -> Production" is
+`challenger -> champion` here. Promotion moves the target alias only when the gate passed,
+records the decision on the model version, and does nothing the second time.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mlcheck.errors import ConfigError, InfrastructureError
+from mlcheck.results import Outcome, SuiteResult
+
+__all__ = ["Promotion", "promote", "register_model", "version_of"]
+
+TAG_PREFIX = "mlcheck.gate"
+
+
+def _client() -> Any:
+    import mlflow
+    from mlflow import MlflowClient
+
+    return MlflowClient(tracking_uri=mlflow.get_tracking_uri())
+
+
+def _call(what: str, function: Any, *args: Any) -> Any:
+    """Run a registry call: a missing name or alias is a ConfigError, a dead server is not."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return function(*args)
+    except MlflowException as exc:
+        code = getattr(exc, "error_code", "")
+        if code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND"):
+            raise ConfigError(f"{what}: {exc.message}") from exc
+        raise InfrastructureError(
+            f"{what}: the MLflow server at {mlflow.get_tracking_uri()!r} failed: {exc.message}"
+        ) from exc
+    except OSError as exc:
+        raise InfrastructureError(
+            f"{what}: the MLflow server at {mlflow.get_tracking_uri()!r} did not answer ({exc}); "
+            "start it or set MLFLOW_TRACKING_URI"
+        ) from exc
+
+
+def register_model(model_dir: str | Path, name: str, alias: str | None = None) -> str:
+    """Log the MLflow model directory to a run, register it under `name`, set `alias`."""
+    import mlflow
+
+    def log_and_register() -> Any:
+        with mlflow.start_run(run_name=f"mlcheck train {name}") as run:
+            mlflow.log_artifacts(str(model_dir), artifact_path="model")
+        return mlflow.register_model(f"runs:/{run.info.run_id}/model", name)
+
+    version = _call(f"register model {name!r}", log_and_register)
+    if alias:
+        _call(
+            f"set alias {alias!r} of {name!r}",
+            _client().set_registered_model_alias,
+            name,
+            alias,
+            version.version,
+        )
+    return str(version.version)
+
+
+def version_of(name: str, alias: str) -> str:
+    """The version an alias points to; a missing model or alias is a ConfigError naming it."""
+    client = _client()
+    model = _call(f"model name {name!r}", client.get_registered_model, name)
+    aliases = dict(getattr(model, "aliases", {}) or {})
+    if alias not in aliases:
+        known = ", ".join(f"@{a}" for a in sorted(aliases)) or "none"
+        raise ConfigError(
+            f"alias {alias!r} of model {name!r} does not exist (aliases: {known}); "
+            f"register a version with --register {name} --alias {alias}"
+        )
+    return str(aliases[alias])
+
+
+@dataclass(frozen=True)
+class Promotion:
+    name: str
+    version: str
+    to_alias: str
+    outcome: Outcome
+    changed: bool
+    message: str
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.outcome is Outcome.PASS else (1 if self.outcome is Outcome.FAIL else 2)
+
+
+def _gate_matches(suite: SuiteResult, name: str, from_alias: str, version: str) -> bool:
+    model = str(suite.context.get("model", ""))
+    return (
+        model == f"models:/{name}@{from_alias}"
+        or model == f"models:/{name}/{version}"
+        or (
+            model.startswith(f"models:/{name}")
+            and str(suite.context.get("model_version")) == version
+        )
+    )
+
+
+def promote(
+    name: str, suite: SuiteResult, from_alias: str = "challenger", to_alias: str = "champion"
+) -> Promotion:
+    """Move `to_alias` to the version `from_alias` names, only if `suite` (its gate run) passed."""
+    if from_alias == to_alias:
+        raise ConfigError(f"--from={from_alias!r} and --to={to_alias!r} must differ")
+    client = _client()
+    version = version_of(name, from_alias)
+    if not _gate_matches(suite, name, from_alias, version):
+        raise ConfigError(
+            f"the gate run is for model={suite.context.get('model')!r}, not "
+            f"models:/{name}@{from_alias} (version {version}); run the gate on that model first"
+        )
+    model = _call(f"model name {name!r}", client.get_registered_model, name)
+    current = dict(getattr(model, "aliases", {}) or {}).get(to_alias)
+    if current is not None and str(current) == version:
+        return Promotion(
+            name,
+            version,
+            to_alias,
+            Outcome.PASS,
+            False,
+            f"{name} version {version} is already @{to_alias}; nothing to change",
+        )
+    verdict = suite.verdict
+    tags = {
+        f"{TAG_PREFIX}.outcome": verdict.value,
+        f"{TAG_PREFIX}.run_id": str(suite.context.get("run_id", "")),
+        f"{TAG_PREFIX}.time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        f"{TAG_PREFIX}.failed": ", ".join(g.name for g in suite.gates if g.outcome.blocks)[:4000],
+    }
+    for key, value in tags.items():
+        _call(
+            f"tag {name} version {version}", client.set_model_version_tag, name, version, key, value
+        )
+    if verdict is not Outcome.PASS:
+        blocked = [g.message for g in suite.gates if g.outcome.blocks][:5]
+        return Promotion(
+            name,
+            version,
+            to_alias,
+            verdict,
+            False,
+            f"{name} version {version} stays where it is: the gate said {verdict.value}: "
+            + "; ".join(blocked),
+        )
+    _call(
+        f"set alias {to_alias!r} of {name!r}",
+        client.set_registered_model_alias,
+        name,
+        to_alias,
+        version,
+    )
+    before = f" (was version {current})" if current is not None else ""
+    return Promotion(
+        name,
+        version,
+        to_alias,
+        Outcome.PASS,
+        True,
+        f"{name} version {version} is now @{to_alias}{before}",
+    )
