@@ -110,3 +110,12 @@ def test_project_policy_sections_for_schema_quality_and_drift():
 def test_bad_drift_and_quality_settings(text, match):
     with pytest.raises(ConfigError, match=match):
         parse_policy(tomllib.loads(text), source="gates.toml")
+
+
+def test_compare_margins():
+    policy = load_policy(ROOT / "checks" / "gates.toml")
+    assert dict(policy.compare.margins) == {"roc_auc": 0.01, "accuracy": 0.01, "log_loss": 0.02}
+    with pytest.raises(ConfigError, match=r"compare.margin_auc: 'auc' is not a metric"):
+        parse_policy(tomllib.loads("[compare]\nmargin_auc = 0.1"), source="gates.toml")
+    with pytest.raises(ConfigError, match=r"compare.margin_roc_auc=2 is out of range"):
+        parse_policy(tomllib.loads("[compare]\nmargin_roc_auc = 2"), source="gates.toml")
