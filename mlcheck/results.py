@@ -134,6 +134,31 @@ class GateResult:
         )
 
     @classmethod
+    def judged(
+        cls,
+        name: str,
+        metric: str,
+        value: float,
+        threshold: float,
+        comparison: Comparison,
+        reason: str = "",
+        details: Mapping[str, Any] | None = None,
+        interval: tuple[float, float] | None = None,
+    ) -> GateResult:
+        """PASS when `value comparison threshold` holds, else FAIL (NaN never passes)."""
+        return cls(
+            name=name,
+            outcome=Outcome.PASS if comparison.holds(value, threshold) else Outcome.FAIL,
+            metric=metric,
+            value=value,
+            threshold=threshold,
+            comparison=comparison,
+            interval=interval,
+            reason=reason,
+            details=dict(details or {}),
+        )
+
+    @classmethod
     def error(cls, name: str, reason: str, metric: str = "-") -> GateResult:
         """A gate that could not decide; `reason` says what is wrong and how to fix it."""
         return cls(name=name, outcome=Outcome.ERROR, metric=metric, reason=reason)

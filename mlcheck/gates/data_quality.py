@@ -89,13 +89,12 @@ def data_quality_gates(
 
     duplicates = float(current[names].duplicated().mean()) if names else 0.0
     results.append(
-        GateResult(
-            name="data_quality.duplicates",
-            outcome=Outcome.PASS if duplicates <= policy.max_duplicate_rate else Outcome.FAIL,
-            metric="duplicate row rate",
-            value=duplicates,
-            threshold=policy.max_duplicate_rate,
-            comparison=Comparison.LE,
+        GateResult.judged(
+            "data_quality.duplicates",
+            "duplicate row rate",
+            duplicates,
+            policy.max_duplicate_rate,
+            Comparison.LE,
         )
     )
 

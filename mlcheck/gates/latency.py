@@ -20,7 +20,7 @@ import numpy as np
 
 from mlcheck.errors import InfrastructureError
 from mlcheck.policy import LatencyPolicy
-from mlcheck.results import Comparison, GateResult, Outcome
+from mlcheck.results import Comparison, GateResult
 
 __all__ = ["HttpRun", "http_latency_gates", "percentiles_ms", "run_http_requests", "timing_gate"]
 
@@ -48,16 +48,7 @@ def timing_gate(
     stats = percentiles_ms(seconds)
     if not stats:
         return GateResult.error(name, "no timings were measured", metric=key)
-    value = stats[key]
-    return GateResult(
-        name=name,
-        outcome=Outcome.PASS if Comparison.LE.holds(value, threshold_ms) else Outcome.FAIL,
-        metric=key,
-        value=value,
-        threshold=threshold_ms,
-        comparison=Comparison.LE,
-        details=stats,
-    )
+    return GateResult.judged(name, key, stats[key], threshold_ms, Comparison.LE, details=stats)
 
 
 @dataclass(frozen=True)
@@ -152,28 +143,27 @@ def http_latency_gates(run: HttpRun, policy: LatencyPolicy) -> list[GateResult]:
                 "is the serving core up and the data in the model's format?",
             )
         ]
-    context = {
+    timings = percentiles_ms(run.seconds)
+    context: dict[str, Any] = {
+        **timings,
         "statuses": run.statuses,
         "requests": run.requests,
         "rps": run.requests / run.wall_seconds,
     }
-    p95 = timing_gate("latency.http.p95", run.seconds, "p95_ms", policy.http_p95_ms)
-    p99 = timing_gate("latency.http.p99", run.seconds, "p99_ms", policy.http_p99_ms)
-    rate = run.errors / run.requests
-    errors = GateResult(
-        name="latency.http.errors",
-        outcome=Outcome.PASS if rate <= policy.http_max_error_rate else Outcome.FAIL,
-        metric="error_rate",
-        value=rate,
-        threshold=policy.http_max_error_rate,
-        comparison=Comparison.LE,
-        reason=f"{run.errors} of {run.requests} requests failed: {run.statuses}"
-        if run.errors
-        else "",
-        details=context,
+    failed = f"{run.errors} of {run.requests} requests failed: {run.statuses}" if run.errors else ""
+    checks = (
+        ("latency.http.p95", "p95_ms", timings["p95_ms"], policy.http_p95_ms, Comparison.LE),
+        ("latency.http.p99", "p99_ms", timings["p99_ms"], policy.http_p99_ms, Comparison.LE),
     )
     return [
-        GateResult(**{**vars(p95), "details": {**p95.details, **context}}),
-        GateResult(**{**vars(p99), "details": {**p99.details, **context}}),
-        errors,
+        *(GateResult.judged(*check, details=context) for check in checks),
+        GateResult.judged(
+            "latency.http.errors",
+            "error_rate",
+            run.errors / run.requests,
+            policy.http_max_error_rate,
+            Comparison.LE,
+            reason=failed,
+            details=context,
+        ),
     ]

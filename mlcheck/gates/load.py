@@ -17,7 +17,7 @@ from pathlib import Path
 
 from mlcheck.errors import InfrastructureError
 from mlcheck.policy import LoadPolicy
-from mlcheck.results import Comparison, GateResult, Outcome
+from mlcheck.results import Comparison, GateResult
 
 __all__ = ["LOCUSTFILE", "LoadStats", "load_gates", "locust_command", "run_locust"]
 
@@ -49,20 +49,6 @@ class LoadStats:
         return cls(**json.loads(text))
 
 
-def _gate(
-    name: str, metric: str, value: float, threshold: float, comparison: Comparison, stats: LoadStats
-) -> GateResult:
-    return GateResult(
-        name=name,
-        outcome=Outcome.PASS if comparison.holds(value, threshold) else Outcome.FAIL,
-        metric=metric,
-        value=value,
-        threshold=threshold,
-        comparison=comparison,
-        details=asdict(stats),
-    )
-
-
 def load_gates(stats: LoadStats, policy: LoadPolicy) -> list[GateResult]:
     """p95, p99, failure ratio and requests per second, each against its threshold."""
     if stats.requests == 0:
@@ -73,19 +59,20 @@ def load_gates(stats: LoadStats, policy: LoadPolicy) -> list[GateResult]:
                 metric="requests",
             )
         ]
-    return [
-        _gate("load.p95", "p95_ms", stats.p95_ms, policy.p95_ms, Comparison.LE, stats),
-        _gate("load.p99", "p99_ms", stats.p99_ms, policy.p99_ms, Comparison.LE, stats),
-        _gate(
+    measured = asdict(stats)
+    checks = (
+        ("load.p95", "p95_ms", stats.p95_ms, policy.p95_ms, Comparison.LE),
+        ("load.p99", "p99_ms", stats.p99_ms, policy.p99_ms, Comparison.LE),
+        (
             "load.failures",
             "failure_ratio",
             stats.failure_ratio,
             policy.max_failure_ratio,
             Comparison.LE,
-            stats,
         ),
-        _gate("load.throughput", "rps", stats.rps, policy.min_rps, Comparison.GE, stats),
-    ]
+        ("load.throughput", "rps", stats.rps, policy.min_rps, Comparison.GE),
+    )
+    return [GateResult.judged(*check, details=measured) for check in checks]
 
 
 def locust_command(

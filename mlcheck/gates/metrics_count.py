@@ -8,7 +8,7 @@ import urllib.request
 from prometheus_client.parser import text_string_to_metric_families
 
 from mlcheck.errors import InfrastructureError
-from mlcheck.results import Comparison, GateResult, Outcome
+from mlcheck.results import Comparison, GateResult
 
 __all__ = ["predict_requests_counted", "request_count_gate"]
 
@@ -33,13 +33,12 @@ def predict_requests_counted(base_url: str) -> int:
 def request_count_gate(sent: int, counted: int, name: str = "load.metrics_count") -> GateResult:
     """PASS when /metrics counted exactly the requests the load test sent."""
     missing = sent - counted
-    return GateResult(
-        name=name,
-        outcome=Outcome.PASS if missing == 0 else Outcome.FAIL,
-        metric="uncounted requests",
-        value=float(missing),
-        threshold=0.0,
-        comparison=Comparison.EQ,
+    return GateResult.judged(
+        name,
+        "uncounted requests",
+        float(missing),
+        0.0,
+        Comparison.EQ,
         reason="" if missing == 0 else f"locust sent {sent}, /metrics counted {counted}",
         details={"sent": sent, "counted": counted},
     )

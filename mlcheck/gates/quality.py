@@ -133,14 +133,12 @@ def _slice_gate(
         c: {"rows": int(counts[c]), rules.metric: float(v), "gap": float(g)}
         for c, v, g in zip(large, per_slice, gaps, strict=True)
     }
-    passed = bool(gaps[worst] <= rules.max_gap)
-    return GateResult(
-        name=name,
-        outcome=Outcome.PASS if passed else Outcome.FAIL,
-        metric=f"worst {rules.metric} gap",
-        value=float(gaps[worst]),
-        threshold=rules.max_gap,
-        comparison=Comparison.LE,
+    return GateResult.judged(
+        name,
+        f"worst {rules.metric} gap",
+        float(gaps[worst]),
+        rules.max_gap,
+        Comparison.LE,
         reason=f"worst slice {column.name}={large[worst]!r} ({int(counts[large[worst]])} rows, "
         f"{rules.metric}={per_slice[worst]:.4f} vs {overall:.4f} overall)",
         details={

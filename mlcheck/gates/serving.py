@@ -7,7 +7,7 @@ import pandas as pd
 
 from mlcheck.errors import ConfigError
 from mlcheck.models import Predictor
-from mlcheck.results import Comparison, GateResult, Outcome
+from mlcheck.results import Comparison, GateResult
 from mlcheck.serving.client import predict_http, records_from_frame
 
 __all__ = ["PARITY_TOLERANCE", "serving_parity_gate"]
@@ -33,13 +33,12 @@ def serving_parity_gate(
     local = model.predict_proba(sample[list(names)])
     difference = float(np.max(np.abs(served - local))) if len(local) else float("nan")
     passed = Comparison.LE.holds(difference, PARITY_TOLERANCE)
-    return GateResult(
-        name="serving.parity",
-        outcome=Outcome.PASS if passed else Outcome.FAIL,
-        metric="max_abs_diff",
-        value=difference,
-        threshold=PARITY_TOLERANCE,
-        comparison=Comparison.LE,
+    return GateResult.judged(
+        "serving.parity",
+        "max_abs_diff",
+        difference,
+        PARITY_TOLERANCE,
+        Comparison.LE,
         reason="" if passed else "the served model scores rows differently from the model file",
         details={"rows": len(local), "url": base_url},
     )
