@@ -250,6 +250,25 @@ def cmd_report(args: argparse.Namespace) -> int:
     return EXIT_PASS
 
 
+def cmd_stack_build_images(args: argparse.Namespace) -> int:
+    from mlcheck.policy import load_policy
+    from mlcheck.stack.images import build_images
+
+    build_images(
+        load_policy(args.policy).stack, force=args.force, log=lambda text: print(text, flush=True)
+    )
+    return EXIT_PASS
+
+
+def cmd_stack_which(args: argparse.Namespace) -> int:
+    from mlcheck.policy import load_policy
+    from mlcheck.stack import choose_backend
+
+    backend, reason = choose_backend(args.stack, load_policy(args.policy).stack)
+    print(f"{backend}: {reason}")
+    return EXIT_PASS
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mlcheck",
@@ -393,6 +412,27 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_gate_options(promote.add_argument, "", skip=("model",))
     promote.set_defaults(handler=cmd_promote)
+
+    stack = sub.add_parser(
+        "stack", help="the real Prometheus and MLflow of gate runs: images and backend check"
+    )
+    stack_sub = stack.add_subparsers(dest="stack_command", metavar="ACTION", required=True)
+    build = stack_sub.add_parser(
+        "build-images",
+        help="build the Prometheus and MLflow images locally (no registry; root, dockerd)",
+        description="Build the images of the containers backend without a registry: "
+        "Prometheus from Debian's binary, MLflow on a debootstrap Python base. Images that "
+        "exist are skipped. Names come from [stack] of the policy.",
+    )
+    build.add_argument("--policy", metavar="PATH", help="gates.toml naming the images")
+    build.add_argument("--force", action="store_true", help="rebuild images that exist")
+    build.set_defaults(handler=cmd_stack_build_images)
+    which = stack_sub.add_parser(
+        "which", help="print the backend --stack would use and why (exit 2: none can start)"
+    )
+    which.add_argument("--stack", default="auto", metavar="BACKEND", help="default: auto")
+    which.add_argument("--policy", metavar="PATH", help="gates.toml naming the images")
+    which.set_defaults(handler=cmd_stack_which)
 
     report = sub.add_parser(
         "report", help="re-render summary.md and index.html (with plots) from a gate.json"

@@ -30,6 +30,7 @@ class _State:
     enabled: bool = False
     results: dict[str, list[GateResult]] = field(default_factory=dict)
     suite: SuiteResult | None = None
+    stack: Any = None  # mlcheck.stack.session.StackSession, made by the mlcheck_stack fixture
 
 
 STATE = pytest.StashKey[_State]()
@@ -107,6 +108,30 @@ def mlcheck_served_model(mlcheck_inputs: GateInputs) -> Iterator[Any]:
     extra = ("--schema", str(schema)) if schema is not None else ()
     with ServedModel(uri, extra_args=extra) as served:
         yield served
+
+
+@pytest.fixture(scope="session")
+def mlcheck_stack(
+    request: pytest.FixtureRequest, mlcheck_inputs: GateInputs, mlcheck_served_model: Any
+) -> Any:
+    """Real Prometheus (scraping the served model) and MLflow, kept until the reports are logged.
+
+    Skips with the reason when `--mlcheck-stack=off`; the backend `auto` picked and why is in
+    each stack gate's details and the terminal.
+    """
+    from mlcheck.stack.session import STACK_OFF_REASON, StackSession
+
+    state = _state(request)
+    if state.stack is None:
+        state.stack = StackSession(model=mlcheck_inputs.options.model)
+    state.stack.observe(g for results in state.results.values() for g in results)
+    stack = state.stack.start(mlcheck_inputs, mlcheck_served_model.url)
+    if stack is None:
+        pytest.skip(STACK_OFF_REASON)
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(f"mlcheck: {stack.describe()}")
+    return stack
 
 
 @pytest.fixture
@@ -191,6 +216,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             results.append(GateResult(name, Outcome.PASS, "checks"))
     elif report.when == "teardown" and report.failed and call.excinfo is not None:
         results.append(GateResult.error(name, "teardown: " + _reason(call.excinfo)))
+    if report.when == "teardown" and state.stack is not None:
+        state.stack.observe(results)  # accuracy and drift gauges for the alert rules
     return report
 
 
@@ -211,13 +238,20 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 @pytest.hookimpl(trylast=True)
 def pytest_unconfigure(config: pytest.Config) -> None:
-    """index.html last: it links the reports that exist, pytest-html's among them."""
+    """index.html last: it links the reports that exist, pytest-html's among them. Then the
+    run is logged to the stack's MLflow (every report exists by now) and the stack stopped."""
     state = config.stash.get(STATE, None)
-    if state is None or state.suite is None:
+    if state is None:
         return
-    from mlcheck.reports import write_index
+    if state.suite is not None:
+        from mlcheck.reports import write_index
 
-    write_index(state.suite, state.inputs.options.report_dir)
+        write_index(state.suite, state.inputs.options.report_dir)
+    if state.stack is not None:
+        note = state.stack.finish(state.suite, state.inputs)  # never raises
+        reporter = config.pluginmanager.get_plugin("terminalreporter")
+        if note and reporter is not None:
+            reporter.write_line(f"mlcheck stack: {note}")
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:

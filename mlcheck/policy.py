@@ -7,9 +7,10 @@ out of range is a `ConfigError` that names the file, the key, the value and what
 from __future__ import annotations
 
 import math
+import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -504,8 +505,25 @@ def parse_policy(
     return policy
 
 
+#: Environment variables that override the policy's image names, e.g. on a CI runner that
+#: can pull the official images: MLCHECK_PROMETHEUS_IMAGE=prom/prometheus:v2.53.4.
+IMAGE_ENV = {"prometheus_image": "MLCHECK_PROMETHEUS_IMAGE", "mlflow_image": "MLCHECK_MLFLOW_IMAGE"}
+
+
+def _images_from_env(policy: Policy) -> Policy:
+    chosen = {key: os.environ[env] for key, env in IMAGE_ENV.items() if os.environ.get(env)}
+    return replace(policy, stack=replace(policy.stack, **chosen)) if chosen else policy
+
+
 def load_policy(path: str | Path | None = None) -> Policy:
-    """Read a policy file; with no path, `checks/gates.toml` if present, else the defaults."""
+    """Read a policy file; with no path, `checks/gates.toml` if present, else the defaults.
+
+    Image names may be overridden from the environment (`IMAGE_ENV`).
+    """
+    return _images_from_env(_read_policy(path))
+
+
+def _read_policy(path: str | Path | None) -> Policy:
     if path is None:
         if not DEFAULT_POLICY_PATH.is_file():
             return Policy()

@@ -1,0 +1,113 @@
+"""The registry flow against a real MLflow server: register, gate, promote only on PASS."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from mlcheck.demo import demo_data_path, demo_model_path
+from mlcheck.serving.process import free_port
+from mlcheck.stack.processes import start_mlflow_process
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def tracking_uri(tmp_path_factory):
+    work = tmp_path_factory.mktemp("mlflow")
+    service = start_mlflow_process(work / "mlflow.db", work / "artifacts", free_port(), work)
+    try:
+        yield service.url
+    finally:
+        service.stop()
+
+
+def _mlcheck(tracking_uri, *args, timeout=600):
+    env = dict(os.environ, MLFLOW_TRACKING_URI=tracking_uri)
+    command = [sys.executable, "-m", "mlcheck", *args]
+    return subprocess.run(
+        command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def _client(tracking_uri):
+    from mlflow import MlflowClient
+
+    return MlflowClient(tracking_uri=tracking_uri)
+
+
+def _promote(tracking_uri, tmp_path, *extra):
+    return _mlcheck(
+        tracking_uri,
+        "promote",
+        "--name",
+        "bank",
+        "suites/model_quality",
+        "--reference",
+        str(demo_data_path("reference")),
+        "--current",
+        str(demo_data_path("current")),
+        "--report-dir",
+        str(tmp_path),
+        *extra,
+    )
+
+
+def test_register_promote_refuse_and_idempotence(tracking_uri, tmp_path, small_model_dir):
+    from mlcheck.registry import register_model
+
+    os.environ["MLFLOW_TRACKING_URI"] = tracking_uri
+    try:
+        good = register_model(demo_model_path(), "bank", "challenger")
+    finally:
+        del os.environ["MLFLOW_TRACKING_URI"]
+    first = _promote(tracking_uri, tmp_path / "first")
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-2000:]
+    assert f"bank version {good} is now @champion" in first.stdout
+    client = _client(tracking_uri)
+    assert client.get_model_version_by_alias("bank", "champion").version == good
+    tags = client.get_model_version("bank", good).tags
+    assert tags["mlcheck.gate.outcome"] == "PASS" and tags["mlcheck.gate.run_id"]
+
+    again = _mlcheck(
+        tracking_uri,
+        "promote",
+        "--name",
+        "bank",
+        "--gate-json",
+        str(tmp_path / "first" / "gate.json"),
+    )
+    assert again.returncode == 0 and "already @champion; nothing to change" in again.stdout
+
+    os.environ["MLFLOW_TRACKING_URI"] = tracking_uri
+    try:
+        worse = register_model(small_model_dir, "bank", "challenger")
+    finally:
+        del os.environ["MLFLOW_TRACKING_URI"]
+    refused = _promote(tracking_uri, tmp_path / "second")
+    assert refused.returncode == 1, refused.stdout[-3000:]
+    assert "compare.roc_auc: roc_auc difference=-0.0" in refused.stdout
+    assert f"bank version {worse} stays where it is: the gate said FAIL" in refused.stdout
+    assert client.get_model_version_by_alias("bank", "champion").version == good
+    assert client.get_model_version("bank", worse).tags["mlcheck.gate.outcome"] == "FAIL"
+
+
+def test_missing_name_or_alias_cannot_decide(tracking_uri, tmp_path):
+    no_name = _mlcheck(
+        tracking_uri, "promote", "--name", "no-such-model", "--report-dir", str(tmp_path)
+    )
+    assert no_name.returncode == 2 and "no-such-model" in no_name.stderr
+    no_alias = _mlcheck(
+        tracking_uri,
+        "promote",
+        "--name",
+        "bank",
+        "--from",
+        "nightly",
+        "--report-dir",
+        str(tmp_path),
+    )
+    assert no_alias.returncode == 2
+    assert "alias 'nightly' of model 'bank' does not exist" in no_alias.stderr

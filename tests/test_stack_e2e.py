@@ -1,0 +1,415 @@
+"""The stack end to end, on both backends: real Prometheus and MLflow, a real serving core,
+locust load (a subprocess, 5 s). Containers are skipped only when no Docker engine answers.
+
+Times of each step are printed (`pytest -s` shows them) for the CI log.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from mlcheck.data.bank import BANK_FEATURES
+from mlcheck.demo import demo_data_path, demo_model_path
+from mlcheck.errors import InfrastructureError
+from mlcheck.gates.load import locust_command, run_locust
+from mlcheck.inputs import GateInputs
+from mlcheck.options import RunOptions
+from mlcheck.policy import LoadPolicy
+from mlcheck.reports import write_reports
+from mlcheck.results import GateResult, Outcome, SuiteResult
+from mlcheck.serving.process import ServedModel
+from mlcheck.stack import start_stack
+from mlcheck.stack.exporter import GateMetrics
+from mlcheck.stack.mlflow_log import gate_run_params, log_gate_run
+from mlcheck.stack.promql import Scrape, prometheus_gates
+from mlcheck.stack.session import stack_gates_after_load
+from mlcheck.training import mlflow_signature
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.slow
+
+FAST_LOAD = LoadPolicy(users=8, spawn_rate=8, run_time_s=5, min_rps=5)
+DASHBOARD = ROOT / "stack" / "grafana" / "dashboard.json"
+
+
+def _docker_engine_answers() -> str | None:
+    """None when a Docker engine answers, else why not."""
+    from mlcheck.stack.images import docker_client
+
+    try:
+        docker_client(timeout=3)
+    except InfrastructureError as exc:
+        return str(exc)
+    return None
+
+
+@pytest.fixture(params=["containers", "processes"])
+def backend(request) -> str:
+    if request.param == "containers":
+        why = _docker_engine_answers()
+        if why is not None:
+            pytest.skip(f"containers backend: {why}")
+    return request.param
+
+
+@pytest.fixture(scope="module")
+def fast_policy(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("policy") / "gates.toml"
+    path.write_text(
+        "[load]\nusers = 8\nspawn_rate = 8\nrun_time_s = 5\nmin_rps = 5\n"
+        "[stack]\nscrape_interval_s = 1.0\nalert_wait_s = 60\n"
+    )
+    return path
+
+
+@pytest.fixture(scope="module")
+def demo_served():
+    with ServedModel(str(demo_model_path())) as served:
+        yield served
+
+
+MODEL_CODE = """
+import time
+import numpy as np
+import mlflow
+from mlflow.pyfunc import PythonModel
+
+
+class Model(PythonModel):
+    def predict(self, context, model_input, params=None):
+        time.sleep(0.6)
+        if (model_input["age"] > 60).any():
+            raise ValueError("age out of the range this model knows")
+        return np.full(len(model_input), 0.3)
+
+
+mlflow.models.set_model(Model())
+"""
+
+
+@pytest.fixture(scope="module")
+def degraded_model(tmp_path_factory) -> Path:
+    """Slow (0.6 s a request) and failing (rows with age > 60): both SLO alerts must fire."""
+    import mlflow.pyfunc
+
+    folder = tmp_path_factory.mktemp("degraded")
+    code = folder / "model.py"
+    code.write_text(textwrap.dedent(MODEL_CODE))
+    out = folder / "model"
+    mlflow.pyfunc.save_model(
+        str(out),
+        python_model=str(code),
+        signature=mlflow_signature(BANK_FEATURES),
+        pip_requirements=["mlflow"],
+    )
+    return out
+
+
+def _say(text: str) -> None:
+    print(f"\n[stack e2e] {text}", flush=True)
+
+
+def _grafana_to_promql(expr: str) -> str:
+    return expr.replace("$__rate_interval", "30s").replace("$instance", ".*")
+
+
+def test_a_clean_run_passes_fires_nothing_and_is_logged_to_mlflow(
+    backend, fast_policy, demo_served, tmp_path
+):
+    inputs = GateInputs(
+        RunOptions(policy=str(fast_policy), report_dir=str(tmp_path / "reports"), stack=backend)
+    )
+    gate_metrics = GateMetrics(model="demo")
+    gate_metrics.observe(GateResult("quality.accuracy", Outcome.PASS, "accuracy", value=0.93))
+    gate_metrics.observe(GateResult("drift.dataset", Outcome.PASS, "drifted share", value=0.1))
+    started = time.monotonic()
+    try:
+        with start_stack(
+            backend,
+            demo_served.url,
+            tmp_path / "work",
+            inputs.policy.stack,
+            gates_url=gate_metrics.start(),
+        ) as stack:
+            _say(f"{stack.describe()}; started in {stack.started_s}")
+            assert stack.backend == backend and "asked for" in stack.reason
+            loaded = time.monotonic()
+            gates, stats = stack_gates_after_load(stack, demo_served.url, inputs, tmp_path / "load")
+            _say(f"{backend}: load + Prometheus gates in {time.monotonic() - loaded:.1f} s")
+            for gate in gates:
+                _say(gate.message)
+            by_name = {g.name: g for g in gates}
+            assert all(g.passed for g in gates), [g.message for g in gates if not g.passed]
+            assert stats.requests > 100
+            assert by_name["stack.prometheus.requests"].details["requests"] == stats.requests
+            alerts = by_name["stack.alerts"].details
+            assert alerts["firing"] == [] and alerts["pending"] == []
+            assert alerts["stack_backend"] == backend
+
+            client = stack.prometheus_client()
+            dashboard = json.loads(DASHBOARD.read_text())
+            empty = []
+            for panel in dashboard["panels"]:
+                for target in panel["targets"]:
+                    if not client.query(_grafana_to_promql(target["expr"])):
+                        empty.append(panel["title"])
+            # with no 5xx and no invalid request, only the error panels may be empty
+            assert set(empty) <= {"Error ratio (5xx of /predict)", "Predict errors by reason"}
+            assert client.value('ml_model_accuracy{job="mlcheck-gates"}') == pytest.approx(0.93)
+
+            suite = SuiteResult.of(gates, model="demo", run_id="e2e")
+            report_dir = Path(inputs.options.report_dir)
+            write_reports(suite, report_dir)
+            params = gate_run_params("demo", {"current": demo_data_path("current")}, fast_policy)
+            mlflow_url = stack.require("mlflow").url
+            logged = time.monotonic()
+            run_id = log_gate_run(mlflow_url, suite, report_dir, params)
+            _say(f"{backend}: logged to MLflow in {time.monotonic() - logged:.1f} s")
+            _check_logged_run(mlflow_url, run_id, suite, report_dir)
+
+            stack.require("mlflow").stop()
+            failed = time.monotonic()
+            with pytest.raises(InfrastructureError, match="does not answer /health"):
+                log_gate_run(mlflow_url, suite, report_dir, params)
+            assert time.monotonic() - failed < 10
+    finally:
+        gate_metrics.stop()
+    _say(f"{backend}: clean run test {time.monotonic() - started:.1f} s")
+
+
+def _check_logged_run(url: str, run_id: str, suite: SuiteResult, report_dir: Path) -> None:
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=url)
+    run = client.get_run(run_id)
+    assert run.info.status == "FINISHED"
+    p95 = next(g for g in suite.gates if g.name == "stack.prometheus.p95_ms")
+    assert run.data.metrics["stack.prometheus.p95_ms"] == pytest.approx(p95.value)
+    assert run.data.metrics["gates.pass"] == len(suite.gates)
+    assert run.data.params["model"] == "demo" and len(run.data.params["policy.sha256"]) == 64
+    assert run.data.tags["mlcheck.verdict"] == "PASS"
+    assert run.data.tags["gate.stack.alerts.outcome"] == "PASS"
+    artifacts = {a.path for a in client.list_artifacts(run_id, "reports")}
+    assert {"reports/gate.json", "reports/index.html"} <= artifacts
+    local = Path(client.download_artifacts(run_id, "reports/gate.json", str(report_dir / "dl")))
+    assert json.loads(local.read_text()) == json.loads((report_dir / "gate.json").read_text())
+
+
+def test_a_degraded_run_fires_its_alerts(backend, fast_policy, degraded_model, tmp_path):
+    """A slow, failing model with low accuracy and drift: every alert fires, within the wait."""
+    gate_metrics = GateMetrics(model="degraded")
+    gate_metrics.observe(GateResult("quality.accuracy", Outcome.FAIL, "accuracy", value=0.85))
+    gate_metrics.observe(GateResult("drift.dataset", Outcome.FAIL, "drifted share", value=0.7))
+    wait_s = 60.0  # [stack] alert_wait_s
+    served = ServedModel(str(degraded_model)).start()
+    try:
+        with start_stack(
+            backend,
+            served.url,
+            tmp_path / "work",
+            GateInputs(RunOptions(policy=str(fast_policy))).policy.stack,
+            gates_url=gate_metrics.start(),
+            services=("prometheus",),
+        ) as stack:
+            client = stack.prometheus_client()
+            before = Scrape.next(client)
+            command = locust_command(
+                served.url,
+                FAST_LOAD,
+                tmp_path,
+                tmp_path / "load.json",
+                current=demo_data_path("current"),
+            )
+            stats, _, _ = run_locust(command, tmp_path / "load.json", FAST_LOAD.run_time_s)
+            load_ended = time.monotonic()
+            after = Scrape.next(client)
+            policy = GateInputs(RunOptions(policy=str(fast_policy))).policy.stack
+            gates = {
+                g.name: g for g in prometheus_gates(client, before, after, stats.requests, policy)
+            }
+            assert gates["stack.prometheus.p95_ms"].outcome is Outcome.FAIL
+            assert gates["stack.prometheus.p95_ms"].value > 500
+            assert gates["stack.prometheus.error_ratio"].outcome is Outcome.FAIL
+            assert gates["stack.prometheus.requests"].outcome is Outcome.PASS
+
+            for name in (
+                "MlcheckHighErrorRate",
+                "MlcheckHighLatencyP95",
+                "MlcheckLowModelAccuracy",
+                "MlcheckDataDrift",
+            ):
+                alert = client.wait_for_alert(name, wait_s - (time.monotonic() - load_ended))
+                _say(
+                    f"{backend}: {name} firing {time.monotonic() - load_ended:.1f} s after the "
+                    f"load ended ({alert['annotations'].get('description', '')})"
+                )
+            assert not any(
+                a["labels"]["alertname"] == "MlcheckServingDown" for a in client.alerts()
+            )
+            served.stop()
+            stopped = time.monotonic()
+            client.wait_for_alert("MlcheckServingDown", wait_s)
+            down_s = time.monotonic() - stopped
+            _say(f"{backend}: MlcheckServingDown firing {down_s:.1f} s after the stop")
+    finally:
+        served.stop()
+        gate_metrics.stop()
+
+
+def _break(service, how: str) -> None:
+    """Kill the service as a crash would, or freeze it as a hang would (not via its stop())."""
+    if service.backend == "containers":
+        container = service.container.get_wrapped_container()
+        container.kill() if how == "killed" else container.pause()
+    else:
+        os.kill(service.process.pid, signal.SIGKILL if how == "killed" else signal.SIGSTOP)
+
+
+def _thaw(service) -> None:
+    if service.backend == "containers":
+        service.container.get_wrapped_container().unpause()
+    else:
+        os.kill(service.process.pid, signal.SIGCONT)
+
+
+@pytest.mark.parametrize("how", ["killed", "frozen"])
+def test_prometheus_failing_during_a_run_is_a_clear_error_within_30_s(
+    backend, how, fast_policy, demo_served, tmp_path
+):
+    inputs = GateInputs(
+        RunOptions(policy=str(fast_policy), report_dir=str(tmp_path / "reports"), stack=backend)
+    )
+    with start_stack(
+        backend, demo_served.url, tmp_path / "work", inputs.policy.stack, services=("prometheus",)
+    ) as stack:
+        prometheus = stack.require("prometheus")
+        broken: list[float] = []
+
+        def fail() -> None:
+            broken.append(time.monotonic())
+            _break(prometheus, how)
+
+        timer = threading.Timer(2.0, fail)  # during the 5 s load
+        timer.start()
+        try:
+            with pytest.raises(InfrastructureError) as caught:
+                stack_gates_after_load(stack, demo_served.url, inputs, tmp_path / "load")
+            elapsed = time.monotonic() - broken[0]
+        finally:
+            timer.cancel()
+            if how == "frozen" and broken:
+                _thaw(prometheus)  # so that stopping it is quick
+    message = str(caught.value)
+    _say(f"{backend}: error {elapsed:.1f} s after Prometheus was {how}: {message[:160]}")
+    assert elapsed < 30
+    assert "prometheus" in message and "stopped answering" in message
+    if how == "killed":
+        assert "is not running" in message
+    else:
+        assert "timed out" in message and "is still running" in message
+
+
+def _plugin_has_the_stack_fixture() -> bool:
+    import mlcheck.plugin
+
+    return hasattr(mlcheck.plugin, "mlcheck_stack")
+
+
+@pytest.mark.skipif(
+    not _plugin_has_the_stack_fixture(),
+    reason="mlcheck.plugin does not define the mlcheck_stack fixture yet",
+)
+def test_the_stack_suite_through_mlcheck_gate(backend, fast_policy, tmp_path):
+    command = [
+        sys.executable,
+        "-m",
+        "mlcheck",
+        "gate",
+        "suites/stack",
+        "--stack",
+        backend,
+        "--policy",
+        str(fast_policy),
+        "--report-dir",
+        str(tmp_path),
+    ]
+    run = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    gates = {g["name"]: g for g in json.loads((tmp_path / "gate.json").read_text())["gates"]}
+    for name in (
+        "stack.prometheus.requests",
+        "stack.prometheus.p95_ms",
+        "stack.prometheus.error_ratio",
+        "stack.alerts",
+        "stack.mlflow",
+    ):
+        assert gates[name]["outcome"] == "PASS", gates[name]
+    assert "gate run logged to MLflow run" in run.stdout
+    assert (tmp_path / "stack" / "mlflow" / "mlflow.db").is_file()
+    assert (tmp_path / "stack" / "prometheus.log").is_file()
+
+
+def test_images_present_are_not_rebuilt():
+    why = _docker_engine_answers()
+    if why is not None:
+        pytest.skip(why)
+    from mlcheck.stack.images import build_images
+
+    started = time.monotonic()
+    built = build_images(log=lambda _text: None)
+    assert {b.action for b in built} == {"present"}, built
+    assert time.monotonic() - started < 10
+
+
+ORPHAN_SCRIPT = """
+import sys, time, tempfile
+from pathlib import Path
+from mlcheck.policy import StackPolicy
+from mlcheck.stack import start_stack
+
+stack = start_stack(sys.argv[1], "http://127.0.0.1:1", Path(tempfile.mkdtemp()), StackPolicy(),
+                    services=("prometheus",))
+print(stack.prometheus.url, flush=True)
+time.sleep(600)
+"""
+
+
+def test_services_of_a_killed_run_are_removed_by_the_next(backend, tmp_path):
+    """A run killed with SIGKILL cannot clean up: the next run's backend check does it."""
+    import urllib.request
+
+    from mlcheck.policy import StackPolicy
+    from mlcheck.stack import choose_backend
+
+    script = tmp_path / "run.py"
+    script.write_text(ORPHAN_SCRIPT)
+    child = subprocess.Popen(
+        [sys.executable, str(script), backend], stdout=subprocess.PIPE, text=True, cwd=ROOT
+    )
+    try:
+        url = child.stdout.readline().strip()
+        assert url.startswith("http://127.0.0.1:"), url
+    finally:
+        child.kill()
+        child.wait(timeout=10)
+    with urllib.request.urlopen(f"{url}/-/ready", timeout=5) as response:
+        assert response.status == 200  # the orphan still runs
+    choose_backend(backend, StackPolicy(), services=("prometheus",))
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"{url}/-/ready", timeout=2).close()
+        except OSError:
+            return
+        time.sleep(0.3)
+    pytest.fail(f"the orphaned Prometheus at {url} still answers")
