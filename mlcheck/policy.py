@@ -507,18 +507,23 @@ def parse_policy(
 
 #: Environment variables that override the policy's image names, e.g. on a CI runner that
 #: can pull the official images: MLCHECK_PROMETHEUS_IMAGE=prom/prometheus:v2.53.4.
-IMAGE_ENV = {"prometheus_image": "MLCHECK_PROMETHEUS_IMAGE", "mlflow_image": "MLCHECK_MLFLOW_IMAGE"}
+PROMETHEUS_IMAGE_ENV = "MLCHECK_PROMETHEUS_IMAGE"
+MLFLOW_IMAGE_ENV = "MLCHECK_MLFLOW_IMAGE"
 
 
 def _images_from_env(policy: Policy) -> Policy:
-    chosen = {key: os.environ[env] for key, env in IMAGE_ENV.items() if os.environ.get(env)}
-    return replace(policy, stack=replace(policy.stack, **chosen)) if chosen else policy
+    stack = replace(
+        policy.stack,
+        prometheus_image=os.environ.get(PROMETHEUS_IMAGE_ENV) or policy.stack.prometheus_image,
+        mlflow_image=os.environ.get(MLFLOW_IMAGE_ENV) or policy.stack.mlflow_image,
+    )
+    return replace(policy, stack=stack)
 
 
 def load_policy(path: str | Path | None = None) -> Policy:
     """Read a policy file; with no path, `checks/gates.toml` if present, else the defaults.
 
-    Image names may be overridden from the environment (`IMAGE_ENV`).
+    Image names may be overridden from the environment (`PROMETHEUS_IMAGE_ENV`, ...).
     """
     return _images_from_env(_read_policy(path))
 

@@ -9,6 +9,9 @@ import pandas as pd
 import pytest
 
 from mlcheck.data.bank import BANK_FEATURES, generate
+from mlcheck.demo import demo_data_path
+from mlcheck.gates.load import LoadStats, locust_command, run_locust
+from mlcheck.policy import LoadPolicy
 from mlcheck.training import train_xgboost
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -73,3 +76,15 @@ def sklearn_model_dir(tmp_path_factory: pytest.TempPathFactory, other_data) -> P
         pip_requirements=["scikit-learn"],
     )
     return out
+
+
+#: A short locust run for tests: 8 users for 5 seconds.
+FAST_LOAD = LoadPolicy(users=8, spawn_rate=8, run_time_s=5, min_rps=5)
+
+
+def short_load(url: str, out: Path, workers: int = 0) -> tuple[LoadStats, int, str]:
+    """Run FAST_LOAD against `url` with the demo's current rows; (stats, exit code, output)."""
+    command = locust_command(
+        url, FAST_LOAD, out, out / "load.json", current=demo_data_path("current"), workers=workers
+    )
+    return run_locust(command, out / "load.json", FAST_LOAD.run_time_s)

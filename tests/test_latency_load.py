@@ -9,16 +9,14 @@ import pytest
 
 from mlcheck.data.bank import BANK_FEATURES
 from mlcheck.demo import demo_data_path, demo_model_path
-from mlcheck.gates.load import load_gates, locust_command, run_locust
+from mlcheck.gates.load import load_gates
 from mlcheck.gates.metrics_count import predict_requests_counted, request_count_gate
-from mlcheck.policy import LoadPolicy
 from mlcheck.serving.process import ServedModel
 from mlcheck.training import mlflow_signature
-from tests.conftest import ROOT
+from tests.conftest import FAST_LOAD, ROOT, short_load
 
 pytestmark = pytest.mark.slow
 
-FAST_LOAD = LoadPolicy(users=8, spawn_rate=8, run_time_s=5, min_rps=5)
 
 MODEL_CODE = """
 import time
@@ -139,14 +137,7 @@ def test_standalone_locust_exits_non_zero_on_a_slow_model(tmp_path, slow_model, 
 
 def test_a_model_that_raises_is_blocked_by_the_failure_ratio(tmp_path, failing_model):
     with ServedModel(str(failing_model)) as served:
-        command = locust_command(
-            served.url,
-            FAST_LOAD,
-            tmp_path,
-            tmp_path / "load.json",
-            current=demo_data_path("current"),
-        )
-        stats, code, _ = run_locust(command, tmp_path / "load.json", FAST_LOAD.run_time_s)
+        stats, code, _ = short_load(served.url, tmp_path)
     gates = {g.name: g for g in load_gates(stats, FAST_LOAD)}
     assert code == 1 and gates["load.failures"].outcome.value == "FAIL"
     assert stats.failure_ratio > 0.05
@@ -155,14 +146,7 @@ def test_a_model_that_raises_is_blocked_by_the_failure_ratio(tmp_path, failing_m
 def test_two_serving_workers_count_every_request(tmp_path):
     with ServedModel(str(demo_model_path()), extra_args=("--workers", "2")) as served:
         before = predict_requests_counted(served.url)
-        command = locust_command(
-            served.url,
-            FAST_LOAD,
-            tmp_path,
-            tmp_path / "load.json",
-            current=demo_data_path("current"),
-        )
-        stats, code, output = run_locust(command, tmp_path / "load.json", FAST_LOAD.run_time_s)
+        stats, code, output = short_load(served.url, tmp_path)
         counted = predict_requests_counted(served.url) - before
     assert code == 0, output[-3000:]
     assert stats.requests > 100
@@ -172,14 +156,6 @@ def test_two_serving_workers_count_every_request(tmp_path):
 
 def test_locust_with_worker_processes(tmp_path):
     with ServedModel(str(demo_model_path())) as served:
-        command = locust_command(
-            served.url,
-            FAST_LOAD,
-            tmp_path,
-            tmp_path / "load.json",
-            current=demo_data_path("current"),
-            workers=2,
-        )
-        stats, code, output = run_locust(command, tmp_path / "load.json", FAST_LOAD.run_time_s)
+        stats, code, output = short_load(served.url, tmp_path, workers=2)
     assert code == 0, output[-3000:]
     assert stats.workers == 2 and stats.requests > 100

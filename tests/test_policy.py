@@ -119,3 +119,10 @@ def test_compare_margins():
         parse_policy(tomllib.loads("[compare]\nmargin_auc = 0.1"), source="gates.toml")
     with pytest.raises(ConfigError, match=r"compare.margin_roc_auc=2 is out of range"):
         parse_policy(tomllib.loads("[compare]\nmargin_roc_auc = 2"), source="gates.toml")
+
+
+def test_image_names_can_come_from_the_environment(monkeypatch):
+    monkeypatch.setenv("MLCHECK_PROMETHEUS_IMAGE", "prom/prometheus:v2.53.4")
+    policy = load_policy(ROOT / "checks" / "gates.toml")
+    assert policy.stack.prometheus_image == "prom/prometheus:v2.53.4"
+    assert policy.stack.mlflow_image == "mlcheck/mlflow:local"

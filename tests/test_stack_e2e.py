@@ -21,10 +21,8 @@ import pytest
 from mlcheck.data.bank import BANK_FEATURES
 from mlcheck.demo import demo_data_path, demo_model_path
 from mlcheck.errors import InfrastructureError
-from mlcheck.gates.load import locust_command, run_locust
 from mlcheck.inputs import GateInputs
 from mlcheck.options import RunOptions
-from mlcheck.policy import LoadPolicy
 from mlcheck.reports import write_reports
 from mlcheck.results import GateResult, Outcome, SuiteResult
 from mlcheck.serving.process import ServedModel
@@ -34,11 +32,10 @@ from mlcheck.stack.mlflow_log import gate_run_params, log_gate_run
 from mlcheck.stack.promql import Scrape, prometheus_gates
 from mlcheck.stack.session import stack_gates_after_load
 from mlcheck.training import mlflow_signature
-from tests.conftest import ROOT
+from tests.conftest import ROOT, short_load
 
 pytestmark = pytest.mark.slow
 
-FAST_LOAD = LoadPolicy(users=8, spawn_rate=8, run_time_s=5, min_rps=5)
 DASHBOARD = ROOT / "stack" / "grafana" / "dashboard.json"
 
 
@@ -223,14 +220,7 @@ def test_a_degraded_run_fires_its_alerts(backend, fast_policy, degraded_model, t
         ) as stack:
             client = stack.prometheus_client()
             before = Scrape.next(client)
-            command = locust_command(
-                served.url,
-                FAST_LOAD,
-                tmp_path,
-                tmp_path / "load.json",
-                current=demo_data_path("current"),
-            )
-            stats, _, _ = run_locust(command, tmp_path / "load.json", FAST_LOAD.run_time_s)
+            stats, _, _ = short_load(served.url, tmp_path)
             load_ended = time.monotonic()
             after = Scrape.next(client)
             policy = GateInputs(RunOptions(policy=str(fast_policy))).policy.stack
