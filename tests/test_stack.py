@@ -457,3 +457,27 @@ def test_the_stack_library_imports_neither_pytest_nor_docker_eagerly():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+class _Alerts:
+    url = "http://127.0.0.1:9"
+
+    def __init__(self, held):
+        self.held = held
+
+    def alerts(self, state=None):
+        return self.held
+
+
+def test_alert_gate_blocks_on_serving_alerts_and_leaves_evaluation_alerts_to_their_gates():
+    from mlcheck.stack.promql import alert_gate
+
+    accuracy = {"labels": {"alertname": "MlcheckLowModelAccuracy"}, "state": "firing"}
+    errors = {"labels": {"alertname": "MlcheckHighErrorRate"}, "state": "firing"}
+    latency = {"labels": {"alertname": "MlcheckHighLatencyP95"}, "state": "pending"}
+    only_accuracy = alert_gate(_Alerts([accuracy, latency]))
+    assert only_accuracy.passed
+    assert "MlcheckLowModelAccuracy fires too (quality.accuracy decides)" in only_accuracy.reason
+    assert only_accuracy.details["pending"] == ["MlcheckHighLatencyP95"]
+    blocked = alert_gate(_Alerts([accuracy, errors]))
+    assert not blocked.passed and blocked.reason.startswith("firing: MlcheckHighErrorRate")

@@ -118,6 +118,7 @@ def create_app(predictor: Predictor, config: ServingConfig | None = None) -> Sta
         features = features_from_schema(load_schema(config.schema), features)
     metrics = ServingMetrics()
     metrics.set_model(info)
+    metrics.start_at_zero()
 
     async def predict(request: Request) -> Response:
         try:

@@ -40,6 +40,9 @@ LATENCY_BUCKETS = (
     10.0,
 )
 CONFIDENCE_BUCKETS = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0)
+#: The statuses /predict answers with, created at 0 so that rate() sees their first increase.
+PREDICT_STATUSES = ("200", "400", "413", "422", "500")
+ERROR_REASONS = ("malformed", "too_large", "invalid", "model")
 
 
 class ServingMetrics:
@@ -102,6 +105,21 @@ class ServingMetrics:
             multiprocess.MultiProcessCollector(registry)
             return generate_latest(registry)
         return generate_latest(self.registry)
+
+    def start_at_zero(self) -> None:
+        """Create the /predict series at 0 before the first request.
+
+        `rate()` cannot see the increase a series had before its first scrape; a 5xx series
+        born in the middle of an incident (or while scrapes time out under load) would hide
+        its first errors from the error-rate alert.
+        """
+        for status in PREDICT_STATUSES:
+            self.requests.labels("/predict", "POST", status)
+        self.latency.labels("/predict", "POST")
+        for reason in ERROR_REASONS:
+            self.errors.labels(reason)
+        for cls in ("0", "1"):
+            self.by_class.labels(cls)
 
     def set_model(self, info: ModelInfo) -> None:
         self.model_info.labels(info.uri, info.flavor, info.version or "").set(1)

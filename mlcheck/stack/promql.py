@@ -24,7 +24,7 @@ from typing import Any
 from mlcheck.errors import ConfigError, InfrastructureError
 from mlcheck.gates.metrics_count import request_count_gate
 from mlcheck.policy import StackPolicy
-from mlcheck.results import Comparison, GateResult, Outcome
+from mlcheck.results import Comparison, GateResult
 from mlcheck.stack.config import SERVING_JOB, duration
 from mlcheck.stack.services import Service
 
@@ -243,31 +243,39 @@ def _gate(
 ) -> GateResult:
     if math.isnan(value):
         return GateResult.error(name, f"Prometheus returned no value for {details.get('query')}")
-    return GateResult(
-        name=name,
-        outcome=Outcome.PASS if Comparison.LE.holds(value, threshold) else Outcome.FAIL,
-        metric=metric,
-        value=value,
-        threshold=threshold,
-        comparison=Comparison.LE,
-        details=details,
-    )
+    return GateResult.judged(name, metric, value, threshold, Comparison.LE, details=details)
+
+
+#: Alerts on what the gate run itself measured: their own gates decide, with the policy's
+#: thresholds (the rules hold the production defaults), so they do not block stack.alerts.
+DECIDED_BY_GATES = {
+    "MlcheckLowModelAccuracy": "quality.accuracy",
+    "MlcheckDataDrift": "drift.dataset",
+}
 
 
 def alert_gate(client: PrometheusClient, name: str = "stack.alerts") -> GateResult:
-    """FAIL when an alert fires now; pending ones are listed in the details."""
+    """FAIL when a serving alert fires now; pending ones are listed in the details."""
     held = client.alerts()
-    firing = sorted({a["labels"].get("alertname", "?") for a in held if a["state"] == "firing"})
-    pending = sorted({a["labels"].get("alertname", "?") for a in held if a["state"] == "pending"})
-    return GateResult(
-        name=name,
-        outcome=Outcome.FAIL if firing else Outcome.PASS,
-        metric="firing alerts",
-        value=float(len(firing)),
-        threshold=0.0,
-        comparison=Comparison.EQ,
-        reason=f"firing: {', '.join(firing)}" if firing else "",
-        details={"firing": firing, "pending": pending, "prometheus": client.url},
+    names = {a["labels"].get("alertname", "?"): a["state"] for a in held}
+    firing = sorted(n for n, s in names.items() if s == "firing" and n not in DECIDED_BY_GATES)
+    pending = sorted(n for n, s in names.items() if s == "pending")
+    elsewhere = sorted(n for n, s in names.items() if s == "firing" and n in DECIDED_BY_GATES)
+    note = "; ".join(f"{n} fires too ({DECIDED_BY_GATES[n]} decides)" for n in elsewhere)
+    reason = "; ".join(filter(None, [f"firing: {', '.join(firing)}" if firing else "", note]))
+    return GateResult.judged(
+        name,
+        "firing alerts",
+        float(len(firing)),
+        0.0,
+        Comparison.EQ,
+        reason=reason,
+        details={
+            "firing": firing,
+            "pending": pending,
+            "decided_by_gates": elsewhere,
+            "prometheus": client.url,
+        },
     )
 
 
