@@ -17,13 +17,12 @@ from pathlib import Path
 
 from mlcheck.data.scenarios import SCENARIOS
 from mlcheck.errors import ConfigError, MlcheckError
-from mlcheck.options import RunOptions, add_gate_options
+from mlcheck.options import RUN_ID_ENV, RunOptions, add_gate_options
 
 __all__ = ["main"]
 
 EXIT_PASS, EXIT_FAIL, EXIT_ERROR = 0, 1, 2
 DEFAULT_SUITES = ("suites",)
-RUN_ID_ENV = "MLCHECK_RUN_ID"
 
 
 def _positive_int(text: str) -> int:

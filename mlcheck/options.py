@@ -6,7 +6,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["GATE_OPTIONS", "OptionSpec", "RunOptions", "add_gate_options"]
+__all__ = ["GATE_OPTIONS", "RUN_ID_ENV", "OptionSpec", "RunOptions", "add_gate_options"]
+
+#: Set by `mlcheck gate` for its pytest run; the plugin writes it into gate.json so the CLI
+#: can tell this run's gate.json from a stale one.
+RUN_ID_ENV = "MLCHECK_RUN_ID"
 
 
 @dataclass(frozen=True)

@@ -18,10 +18,8 @@ import pytest
 
 from mlcheck.errors import MlcheckError
 from mlcheck.inputs import GateInputs
-from mlcheck.options import RunOptions, add_gate_options
+from mlcheck.options import RUN_ID_ENV, RunOptions, add_gate_options
 from mlcheck.results import GateResult, Outcome, SuiteResult
-
-RUN_ID_ENV = "MLCHECK_RUN_ID"
 
 
 @dataclass
