@@ -14,12 +14,16 @@ import subprocess
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mlcheck.errors import InfrastructureError
 from mlcheck.policy import LoadPolicy
 from mlcheck.results import Comparison, GateResult
 
-__all__ = ["LOCUSTFILE", "LoadStats", "load_gates", "locust_command", "run_locust"]
+if TYPE_CHECKING:
+    from mlcheck.inputs import GateInputs
+
+__all__ = ["LOCUSTFILE", "LoadStats", "load_for_run", "load_gates", "locust_command", "run_locust"]
 
 LOCUSTFILE = Path("suites") / "load.py"
 
@@ -137,3 +141,24 @@ def run_locust(command: list[str], result: Path, run_time_s: float) -> tuple[Loa
             f"locust exited with code {done.returncode} and wrote no stats:\n{output[-3000:]}"
         )
     return LoadStats.from_json(result.read_text()), done.returncode, output
+
+
+def load_for_run(url: str, inputs: GateInputs, out_dir: Path) -> tuple[LoadStats, int, str]:
+    """The run's `[load]` against `url` with the run's policy, current rows and workers.
+
+    The current data is read first, so unreadable data is the run's error (exit 2), not a
+    locust that silently sends nothing.
+    """
+    inputs.current  # noqa: B018 - raises DataError naming the file
+    out_dir.mkdir(parents=True, exist_ok=True)
+    source = Path(inputs.policy.source)
+    command = locust_command(
+        url,
+        inputs.policy.load,
+        out_dir,
+        out_dir / "load.json",
+        policy_file=source if source.is_file() else None,
+        current=inputs.data_path("current"),
+        workers=inputs.load_workers,
+    )
+    return run_locust(command, out_dir / "load.json", inputs.policy.load.run_time_s)
