@@ -3,8 +3,6 @@ and slice gates that bound how far any category may trail the overall metric."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 import pandas as pd
 
@@ -36,7 +34,6 @@ def metric_gates(
     y_true: np.ndarray,
     y_score: np.ndarray,
     policy: QualityPolicy,
-    progress: Callable[[int, int], None] | None = None,
 ) -> list[GateResult]:
     """One gate per threshold in the policy, passing only if the interval's bound passes."""
     names = [t.metric for t in policy.thresholds]
@@ -48,7 +45,6 @@ def metric_gates(
         resamples=policy.bootstrap_resamples,
         confidence=policy.confidence,
         seed=policy.seed,
-        progress=progress,
     )
     results = []
     for rule in policy.thresholds:

@@ -8,7 +8,7 @@ cumulative sum over tie groups instead of a sort per resample.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -185,7 +185,6 @@ def bootstrap_metrics(
     resamples: int = 1000,
     confidence: float = 0.95,
     seed: int = 0,
-    progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, MetricEstimate]:
     """Each metric with a percentile bootstrap interval; the same seed gives the same interval."""
     y_true, y_score = np.asarray(y_true), np.asarray(y_score)
@@ -195,14 +194,10 @@ def bootstrap_metrics(
     n = len(y_true)
     point = prepared.metrics(np.ones((1, n)), names)
     draws: dict[str, list[np.ndarray]] = {name: [] for name in names}
-    done = 0
     # Weights are used in sorted order directly: uniform draws of rows in any order are alike.
     for weights in _weight_chunks(n, resamples, seed):
         for name, values in prepared.metrics(weights, names).items():
             draws[name].append(values)
-        done += len(weights)
-        if progress is not None:
-            progress(done, resamples)
     return {
         name: MetricEstimate(
             name,
@@ -237,10 +232,8 @@ def paired_difference(
     first, second = _Prepared(y_true, baseline, threshold), _Prepared(y_true, candidate, threshold)
     n = len(y_true)
     ones = np.ones((1, n))
-    point = {
-        k: float(v[0] - first.metrics(ones, [k])[k][0])
-        for k, v in second.metrics(ones, names).items()
-    }
+    before, after = first.metrics(ones, names), second.metrics(ones, names)
+    point = {name: float(after[name][0] - before[name][0]) for name in names}
     draws: dict[str, list[np.ndarray]] = {name: [] for name in names}
     for weights in _weight_chunks(n, resamples, seed):
         a = first.metrics(weights[:, first.order], names)
