@@ -88,3 +88,21 @@ def short_load(url: str, out: Path, workers: int = 0) -> tuple[LoadStats, int, s
         url, FAST_LOAD, out, out / "load.json", current=demo_data_path("current"), workers=workers
     )
     return run_locust(command, out / "load.json", FAST_LOAD.run_time_s)
+
+
+def pyfunc_from_code(code: str, folder: Path, name: str) -> Path:
+    """An MLflow pyfunc model from Python source (no pickle) with the demo's signature."""
+    import mlflow.pyfunc
+
+    from mlcheck.training import mlflow_signature
+
+    source = folder / f"{name}.py"
+    source.write_text(code)
+    out = folder / name
+    mlflow.pyfunc.save_model(
+        str(out),
+        python_model=str(source),
+        signature=mlflow_signature(BANK_FEATURES),
+        pip_requirements=["mlflow"],
+    )
+    return out

@@ -7,13 +7,11 @@ import textwrap
 
 import pytest
 
-from mlcheck.data.bank import BANK_FEATURES
 from mlcheck.demo import demo_data_path, demo_model_path
 from mlcheck.gates.load import load_gates
 from mlcheck.gates.metrics_count import predict_requests_counted, request_count_gate
 from mlcheck.serving.process import ServedModel
-from mlcheck.training import mlflow_signature
-from tests.conftest import FAST_LOAD, ROOT, short_load
+from tests.conftest import FAST_LOAD, ROOT, pyfunc_from_code, short_load
 
 pytestmark = pytest.mark.slow
 
@@ -35,19 +33,9 @@ mlflow.models.set_model(Model())
 
 
 def _pyfunc(tmp_path, name, body):
-    """An MLflow pyfunc model from code (no pickle), with the demo's signature."""
-    import mlflow.pyfunc
-
-    code = tmp_path / f"{name}.py"
-    code.write_text(MODEL_CODE.format(body=textwrap.indent(body, " " * 8).strip()))
-    out = tmp_path / name
-    mlflow.pyfunc.save_model(
-        str(out),
-        python_model=str(code),
-        signature=mlflow_signature(BANK_FEATURES),
-        pip_requirements=["mlflow"],
-    )
-    return out
+    """A demo-signature pyfunc model whose predict runs `body`."""
+    code = MODEL_CODE.format(body=textwrap.indent(body, " " * 8).strip())
+    return pyfunc_from_code(code, tmp_path, name)
 
 
 @pytest.fixture(scope="module")

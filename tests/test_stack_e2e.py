@@ -18,7 +18,6 @@ from pathlib import Path
 
 import pytest
 
-from mlcheck.data.bank import BANK_FEATURES
 from mlcheck.demo import demo_data_path, demo_model_path
 from mlcheck.errors import InfrastructureError
 from mlcheck.inputs import GateInputs
@@ -31,8 +30,7 @@ from mlcheck.stack.exporter import GateMetrics
 from mlcheck.stack.mlflow_log import gate_run_params, log_gate_run
 from mlcheck.stack.promql import Scrape, prometheus_gates
 from mlcheck.stack.session import stack_gates_after_load
-from mlcheck.training import mlflow_signature
-from tests.conftest import ROOT, short_load
+from tests.conftest import ROOT, pyfunc_from_code, short_load
 
 pytestmark = pytest.mark.slow
 
@@ -97,19 +95,8 @@ mlflow.models.set_model(Model())
 @pytest.fixture(scope="module")
 def degraded_model(tmp_path_factory) -> Path:
     """Slow (0.6 s a request) and failing (rows with age > 60): both SLO alerts must fire."""
-    import mlflow.pyfunc
-
     folder = tmp_path_factory.mktemp("degraded")
-    code = folder / "model.py"
-    code.write_text(textwrap.dedent(MODEL_CODE))
-    out = folder / "model"
-    mlflow.pyfunc.save_model(
-        str(out),
-        python_model=str(code),
-        signature=mlflow_signature(BANK_FEATURES),
-        pip_requirements=["mlflow"],
-    )
-    return out
+    return pyfunc_from_code(textwrap.dedent(MODEL_CODE), folder, "model")
 
 
 def _say(text: str) -> None:
