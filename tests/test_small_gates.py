@@ -1,0 +1,51 @@
+"""The smaller gates, each where it must pass and where it must block."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mlcheck.gates.metrics_count import request_count_gate
+from mlcheck.gates.quality import slice_gates
+from mlcheck.gates.serving import serving_parity_gate
+from mlcheck.models import load_model
+from mlcheck.policy import QualityPolicy, SlicePolicy
+from mlcheck.results import Outcome
+from mlcheck.serving.process import ServedModel
+
+
+def _slices(broken: bool):
+    rng = np.random.default_rng(0)
+    n = 6000
+    y = (rng.random(n) < 0.3).astype(int)
+    scores = np.clip(0.25 + 0.5 * y + rng.normal(0, 0.15, n), 0, 1)
+    group = np.where(np.arange(n) < n // 3, "a", np.where(np.arange(n) < 2 * n // 3, "b", "c"))
+    if broken:  # the model knows nothing about group c
+        scores[group == "c"] = rng.random((group == "c").sum())
+    policy = QualityPolicy(slices=SlicePolicy(columns=("group",), min_size=100, max_gap=0.08))
+    return slice_gates(pd.DataFrame({"group": group}), y, scores, policy)[0]
+
+
+def test_slice_gate_passes_even_slices_and_blocks_a_bad_one():
+    assert _slices(broken=False).outcome is Outcome.PASS
+    gate = _slices(broken=True)
+    assert gate.outcome is Outcome.FAIL and "group='c'" in gate.reason
+    assert gate.value > 0.08
+
+
+def test_request_count_gate():
+    assert request_count_gate(120, 120).outcome is Outcome.PASS
+    gate = request_count_gate(120, 117)
+    assert gate.outcome is Outcome.FAIL and gate.value == 3
+    assert gate.reason == "locust sent 120, /metrics counted 117"
+
+
+@pytest.mark.slow
+def test_serving_parity_blocks_a_server_running_another_model(small_model_dir, small_bank):
+    from mlcheck.demo import demo_model_path
+
+    local = load_model(str(small_model_dir))
+    with ServedModel(str(small_model_dir)) as same:
+        assert serving_parity_gate(same.url, local, small_bank, rows=50).outcome is Outcome.PASS
+    with ServedModel(str(demo_model_path())) as other:
+        gate = serving_parity_gate(other.url, local, small_bank, rows=50)
+    assert gate.outcome is Outcome.FAIL and gate.value > 1e-6
