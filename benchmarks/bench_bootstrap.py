@@ -13,7 +13,7 @@ import time
 import numpy as np
 from sklearn import metrics as skm
 
-from mlcheck.gates.stats import bootstrap_metrics
+from mlcheck.stats.metrics import bootstrap_metrics
 
 NAMES = ["accuracy", "roc_auc", "f1", "precision", "recall", "log_loss", "brier"]
 

@@ -22,7 +22,7 @@ from evidently import DataDefinition, Dataset, Report
 from evidently.presets import DataDriftPreset
 
 from mlcheck.data.bank import generate
-from mlcheck.gates.drift_stats import METHODS, ColumnDrift, dataset_drift, frame_drift
+from mlcheck.stats.drift import METHODS, ColumnDrift, dataset_drift, frame_drift
 
 NUMERIC = ["age", "balance", "duration", "campaign", "pdays", "previous"]
 CATEGORICAL = ["job", "marital", "education", "default", "housing", "loan", "contact", "poutcome"]

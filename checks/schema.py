@@ -8,7 +8,7 @@ ranges and categories here; nulls are allowed, the data-quality gate bounds how 
 import pandera.pandas as pa
 
 from mlcheck.data.bank import CONTACT, EDUCATION, JOBS, MARITAL, POUTCOME, YES_NO
-from mlcheck.gates.schema import category, numeric
+from mlcheck.schema import category, numeric
 
 SCHEMA = pa.DataFrameSchema(
     {

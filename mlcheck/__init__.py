@@ -5,7 +5,7 @@ command run them as suites. This package never imports pytest.
 """
 
 from mlcheck.errors import ConfigError, DataError, InfrastructureError, MlcheckError
-from mlcheck.models import Predictor, load_model
+from mlcheck.models.load import Predictor, load_model
 from mlcheck.policy import Policy, load_policy
 from mlcheck.results import Comparison, GateResult, Outcome, SuiteResult
 

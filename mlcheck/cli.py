@@ -17,7 +17,7 @@ from pathlib import Path
 
 from mlcheck.data.scenarios import SCENARIOS
 from mlcheck.errors import ConfigError, MlcheckError
-from mlcheck.options import RUN_ID_ENV, RunOptions, add_gate_options
+from mlcheck.run.options import RUN_ID_ENV, RunOptions, add_gate_options
 
 __all__ = ["main"]
 
@@ -60,13 +60,13 @@ def cmd_data(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from mlcheck.data.io import read_table
-    from mlcheck.training import train_xgboost
+    from mlcheck.models.training import train_xgboost
 
     frame = read_table(args.data, "--data")
     out = train_xgboost(frame, args.out, target=args.target, seed=args.seed, rounds=args.rounds)
     print(f"saved an XGBoost MLflow model trained on {len(frame):,} rows to {out}")
     if args.register:
-        from mlcheck.registry import register_model
+        from mlcheck.models.registry import register_model
 
         version = register_model(out, args.register, args.alias)
         alias = f" as @{args.alias}" if args.alias else ""
@@ -78,7 +78,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_promote(args: argparse.Namespace) -> int:
     """Move --to to the version --from names, only when its gate passed."""
-    from mlcheck.registry import promote, version_of
+    from mlcheck.models.registry import promote, version_of
     from mlcheck.results import SuiteResult
 
     if args.gate_json:
@@ -104,26 +104,28 @@ def cmd_promote(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from mlcheck.models import resolve_model_uri
+    from mlcheck.models.demo import demo_model_or
     from mlcheck.serving import app as serving
+    from mlcheck.serving.config import ServingConfig
 
-    model = args.model
-    if model == "demo":
-        resolve_model_uri(model)  # train the demo once, before any worker starts
-    os.environ[serving.ENV_MODEL] = model
-    os.environ[serving.ENV_MAX_ROWS] = str(args.max_rows)
-    os.environ[serving.ENV_MAX_BODY] = str(args.max_body_bytes)
-    os.environ[serving.ENV_THRESHOLD] = str(args.decision_threshold)
-    os.environ[serving.ENV_SCHEMA] = str(Path(args.schema).resolve()) if args.schema else ""
+    config = ServingConfig(
+        model=demo_model_or(args.model),  # the demo is trained once, before any worker starts
+        schema=str(Path(args.schema).resolve()) if args.schema else None,
+        decision_threshold=args.decision_threshold,
+        max_rows=args.max_rows,
+        max_body_bytes=args.max_body_bytes,
+        workers=args.workers,
+    )
+    os.environ.update(config.to_env())
     serving.app_from_env()  # fail here, with exit 2, if the model does not load
-    if args.workers > 1:
+    if config.workers > 1:
         _multiprocess_metrics_dir()
     uvicorn.run(
         "mlcheck.serving.app:app_from_env",
         factory=True,
         host=args.host,
         port=args.port,
-        workers=args.workers,
+        workers=config.workers,
         log_level=args.log_level,
         access_log=False,
     )
@@ -264,7 +266,7 @@ def cmd_stack_which(args: argparse.Namespace) -> int:
     from mlcheck.stack import choose_backend
 
     backend, reason = choose_backend(args.stack, load_policy(args.policy).stack)
-    print(f"{backend}: {reason}")
+    print(f"{backend.name if backend is not None else 'off'}: {reason}")
     return EXIT_PASS
 
 

@@ -9,7 +9,7 @@ the terminal and in the pytest-html report, and exit status 2 when a gate could 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 
 from mlcheck.errors import MlcheckError
-from mlcheck.inputs import GateInputs
-from mlcheck.options import RUN_ID_ENV, RunOptions, add_gate_options
 from mlcheck.results import GateResult, Outcome, SuiteResult
+from mlcheck.run.inputs import GateInputs
+from mlcheck.run.options import RUN_ID_ENV, RunOptions, add_gate_options
 
 
 @dataclass
@@ -96,15 +96,11 @@ def mlcheck_reference(mlcheck_inputs: GateInputs) -> Any:
 
 @pytest.fixture(scope="session")
 def mlcheck_served_model(mlcheck_inputs: GateInputs) -> Iterator[Any]:
-    """The model served by a real `mlcheck serve` subprocess on a free 127.0.0.1 port."""
-    from mlcheck.models import resolve_model_uri
+    """The run's model served by a real `mlcheck serve` subprocess on a free 127.0.0.1 port,
+    with the policy's schema and decision threshold (`GateInputs.serving_config`)."""
     from mlcheck.serving.process import ServedModel
 
-    model = mlcheck_inputs.model  # fail here with the loading error, not in a subprocess log
-    uri = str(resolve_model_uri(model.info.uri)) if model.info.uri == "demo" else model.info.uri
-    schema = mlcheck_inputs.policy.schema.file
-    extra = ("--schema", str(schema)) if schema is not None else ()
-    with ServedModel(uri, extra_args=extra) as served:
+    with ServedModel(mlcheck_inputs.serving_config()) as served:
         yield served
 
 
@@ -123,7 +119,8 @@ def mlcheck_stack(
     if state.stack is None:
         state.stack = StackSession(model=mlcheck_inputs.options.model)
     state.stack.observe(g for results in state.results.values() for g in results)
-    stack = state.stack.start(mlcheck_inputs, mlcheck_served_model.url)
+    options, policy = mlcheck_inputs.options, mlcheck_inputs.policy
+    stack = state.stack.start(options.stack, policy.stack, mlcheck_served_model.url)
     if stack is None:
         pytest.skip(STACK_OFF_REASON)
     reporter = request.config.pluginmanager.get_plugin("terminalreporter")
@@ -133,13 +130,21 @@ def mlcheck_stack(
 
 
 @pytest.fixture
-def record_gate(request: pytest.FixtureRequest) -> Callable[[GateResult], GateResult]:
-    """Record a gate result for this test (it lands in gate.json); returns it for the assert."""
-    results = _state(request).results.setdefault(request.node.nodeid, [])
+def record_gates(
+    request: pytest.FixtureRequest,
+) -> Callable[[GateResult | Iterable[GateResult]], list[GateResult]]:
+    """Record this test's gate results (they land in gate.json), then fail the test with their
+    messages when one blocks (FAIL or ERROR). Returns the results."""
+    recorded = _state(request).results.setdefault(request.node.nodeid, [])
 
-    def record(result: GateResult) -> GateResult:
-        results.append(result)
-        return result
+    def record(results: GateResult | Iterable[GateResult]) -> list[GateResult]:
+        __tracebackhide__ = True
+        batch = [results] if isinstance(results, GateResult) else list(results)
+        recorded.extend(batch)
+        blocked = [result.message for result in batch if not result.passed]
+        if blocked:
+            raise AssertionError("\n".join(blocked))
+        return batch
 
     return record
 
@@ -228,8 +233,13 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     context["run_id"] = os.environ.get(RUN_ID_ENV, "")
     state.suite = SuiteResult.of(gates, **context)
     from mlcheck.reports import write_reports
+    from mlcheck.run.artifacts import write_artifacts
 
     write_reports(state.suite, state.inputs.options.report_dir, index=False)
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    for note in write_artifacts(state.inputs, state.suite):  # never raises
+        if reporter is not None:
+            reporter.write_line(f"mlcheck: {note}")
     if state.suite.verdict is Outcome.ERROR and session.exitstatus in (0, 1):
         session.exitstatus = 2
 
@@ -246,7 +256,9 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
         write_index(state.suite, state.inputs.options.report_dir)
     if state.stack is not None:
-        note = state.stack.finish(state.suite, state.inputs)  # never raises
+        inputs = state.inputs
+        report_dir = Path(inputs.options.report_dir)
+        note = state.stack.finish(state.suite, report_dir, inputs.run_params())  # never raises
         reporter = config.pluginmanager.get_plugin("terminalreporter")
         if note and reporter is not None:
             reporter.write_line(f"mlcheck stack: {note}")

@@ -2,33 +2,136 @@
 
 Every key is checked when the policy loads, not when a gate runs: an unknown key or a value
 out of range is a `ConfigError` that names the file, the key, the value and what is allowed.
+Each field declares its default and bounds once, in its metadata (`number`, `choice`, ...);
+one reader, `_Table.read`, reads any section from them.
 """
+
+# The field helpers (`number`, `table`, ...) return `dataclasses.field(...)`, which ruff's
+# RUF009 cannot see through.
+# ruff: noqa: RUF009
 
 from __future__ import annotations
 
 import math
 import os
 import tomllib
-from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from mlcheck.errors import ConfigError
-from mlcheck.gates.stats import METRICS
 from mlcheck.results import Comparison
+from mlcheck.stats.drift import METHODS
+from mlcheck.stats.metrics import METRICS
 
 __all__ = [
     "DEFAULT_POLICY_PATH",
+    "MLFLOW_IMAGE_ENV",
+    "PROMETHEUS_IMAGE_ENV",
+    "BootstrapPolicy",
+    "ColumnDriftRule",
+    "ComparePolicy",
+    "DataQualityPolicy",
+    "DriftPolicy",
+    "LatencyPolicy",
+    "LoadPolicy",
     "MetricThreshold",
     "Policy",
     "QualityPolicy",
+    "SchemaPolicy",
     "SlicePolicy",
+    "StackPolicy",
     "load_policy",
     "parse_policy",
 ]
 
 DEFAULT_POLICY_PATH = Path("checks") / "gates.toml"
+#: Environment variables that override the policy's image names, e.g. on a CI runner that
+#: can pull the official images: MLCHECK_PROMETHEUS_IMAGE=prom/prometheus:v2.53.4.
+PROMETHEUS_IMAGE_ENV = "MLCHECK_PROMETHEUS_IMAGE"
+MLFLOW_IMAGE_ENV = "MLCHECK_MLFLOW_IMAGE"
+
+_T = TypeVar("_T")
+_SPEC = "mlcheck.policy"
+
+
+@dataclass(frozen=True)
+class _Spec:
+    """How a field is read: its kind, TOML key (default: the field's name) and what is allowed."""
+
+    kind: str  # number, flag, choice, text, names, path, flat, table or custom
+    key: str | None = None
+    low: float = -math.inf
+    high: float | Callable[[Mapping[str, Any]], float] = math.inf
+    integer: bool = False
+    choices: tuple[str, ...] = ()
+    catalogue: bool = False
+    cls: Any = None
+    can_disable: bool = False
+    parse: Callable[[_Table], Any] | None = None
+    keys: tuple[str, ...] = ()
+
+
+def _field(spec: _Spec, default: Any = None, factory: Callable[[], Any] | None = None) -> Any:
+    if factory is not None:
+        return field(default_factory=factory, metadata={_SPEC: spec})
+    return field(default=default, metadata={_SPEC: spec})
+
+
+def number(
+    default: float | None,
+    low: float,
+    high: float | Callable[[Mapping[str, Any]], float] = math.inf,
+    integer: bool = False,
+    key: str | None = None,
+) -> Any:
+    """A number in [low, high]; `high` may depend on the fields read before; None: optional."""
+    return _field(_Spec("number", key, low, high, integer), default)
+
+
+def flag(default: bool) -> Any:
+    return _field(_Spec("flag"), default)
+
+
+def choice(default: str | None, allowed: Iterable[str]) -> Any:
+    """One of `allowed`; a catalogue (a Mapping such as METRICS) is reported as known names."""
+    return _field(
+        _Spec("choice", choices=tuple(allowed), catalogue=isinstance(allowed, Mapping)), default
+    )
+
+
+def text(default: str) -> Any:
+    return _field(_Spec("text"), default)
+
+
+def names(default: tuple[str, ...]) -> Any:
+    return _field(_Spec("names"), default)
+
+
+def path() -> Any:
+    """A path relative to the policy's folder; empty (the default) is None."""
+    return _field(_Spec("path"))
+
+
+def flat(cls: type) -> Any:
+    """A nested dataclass whose fields are keys of this same table."""
+    return _field(_Spec("flat", cls=cls), factory=cls)
+
+
+def table(cls: type, can_disable: bool = False) -> Any:
+    """A nested dataclass read from the sub-table of this name; `enabled = false` gives None."""
+    return _field(_Spec("table", cls=cls, can_disable=can_disable), factory=cls)
+
+
+def custom(
+    parse: Callable[[_Table], Any],
+    keys: tuple[str, ...],
+    default: Any = None,
+    factory: Callable[[], Any] | None = None,
+) -> Any:
+    """A value `parse` takes out of the table (None: the default); `keys` are its known keys."""
+    return _field(_Spec("custom", parse=parse, keys=keys), default, factory)
 
 
 @dataclass(frozen=True)
@@ -39,428 +142,300 @@ class MetricThreshold:
 
 
 @dataclass(frozen=True)
-class SlicePolicy:
-    """Per-category metrics for `columns`: the worst slice may trail overall by `max_gap`."""
+class BootstrapPolicy:
+    """The bootstrap interval a gate decides on; its keys are flattened into their section."""
 
-    columns: tuple[str, ...] = ("job", "education", "contact")
-    metric: str = "roc_auc"
-    min_size: int = 300
-    max_gap: float = 0.08
+    resamples: int = number(1000, 100, 100_000, integer=True, key="bootstrap_resamples")
+    confidence: float = number(0.95, 0.5, 0.999)
+    seed: int = number(0, 0, 2**32 - 1, integer=True)
 
 
 @dataclass(frozen=True)
+class SlicePolicy:
+    """Per-category metrics for `columns`: the worst slice may trail overall by `max_gap`."""
+
+    columns: tuple[str, ...] = names(("job", "education", "contact"))
+    metric: str = choice("roc_auc", METRICS)
+    min_size: int = number(300, 1, 10**9, integer=True)
+    max_gap: float = number(0.08, 0.0, lambda read: METRICS[read["metric"]].upper)
+
+
+# The custom parsers are defined below the reader; the lambdas look them up when called.
+@dataclass(frozen=True)
 class QualityPolicy:
-    thresholds: tuple[MetricThreshold, ...] = (
-        MetricThreshold("accuracy", Comparison.GE, 0.90),
-        MetricThreshold("roc_auc", Comparison.GE, 0.85),
-        MetricThreshold("recall", Comparison.GE, 0.40),
-        MetricThreshold("log_loss", Comparison.LE, 0.30),
-        MetricThreshold("calibration_error", Comparison.LE, 0.03),
+    thresholds: tuple[MetricThreshold, ...] = custom(
+        lambda t: _thresholds(t),
+        ("min", "max"),
+        default=(
+            MetricThreshold("accuracy", Comparison.GE, 0.90),
+            MetricThreshold("roc_auc", Comparison.GE, 0.85),
+            MetricThreshold("recall", Comparison.GE, 0.40),
+            MetricThreshold("log_loss", Comparison.LE, 0.30),
+            MetricThreshold("calibration_error", Comparison.LE, 0.03),
+        ),
     )
-    decision_threshold: float = 0.5
-    bootstrap_resamples: int = 1000
-    confidence: float = 0.95
-    seed: int = 0
-    slices: SlicePolicy | None = SlicePolicy()
+    decision_threshold: float = number(0.5, 0.0, 1.0)
+    bootstrap: BootstrapPolicy = flat(BootstrapPolicy)
+    slices: SlicePolicy | None = table(SlicePolicy, can_disable=True)
 
 
 @dataclass(frozen=True)
 class SchemaPolicy:
     """`file`: a `.py` defining SCHEMA or a pandera `.yaml`; None infers one from the reference."""
 
-    file: Path | None = None
+    file: Path | None = path()
 
 
 @dataclass(frozen=True)
 class DataQualityPolicy:
-    max_missing_rate: float = 0.05
-    max_outlier_rate: float = 0.10
-    outlier_quantile: float = 0.001
-    max_duplicate_rate: float = 0.05
-    allow_new_categories: bool = False
-    allow_constant_columns: bool = False
+    max_missing_rate: float = number(0.05, 0.0, 1.0)
+    max_outlier_rate: float = number(0.10, 0.0, 1.0)
+    outlier_quantile: float = number(0.001, 0.0, 0.25)
+    max_duplicate_rate: float = number(0.05, 0.0, 1.0)
+    allow_new_categories: bool = flag(False)
+    allow_constant_columns: bool = flag(False)
 
 
 @dataclass(frozen=True)
 class ColumnDriftRule:
     """A column's own drift method and threshold; `warn` marks a softer level (e.g. PSI 0.2)."""
 
-    method: str | None = None
-    threshold: float | None = None
-    warn: float | None = None
+    method: str | None = choice(None, METHODS)
+    threshold: float | None = number(None, 0)
+    warn: float | None = number(None, 0)
 
 
 @dataclass(frozen=True)
 class DriftPolicy:
-    dataset_share: float = 0.5
-    column_outcome: str = "fail"
-    fdr: bool = False
-    prediction: bool = True
-    target: bool = True
-    report_rows: int = 50_000
-    columns: Mapping[str, ColumnDriftRule] = field(default_factory=dict)
+    dataset_share: float = number(0.5, 0.0, 1.0)
+    column_outcome: str = choice("fail", ("fail", "warn"))
+    fdr: bool = flag(False)
+    prediction: bool = flag(True)
+    target: bool = flag(True)
+    report_rows: int = number(50_000, 0, 10_000_000, integer=True)
+    columns: Mapping[str, ColumnDriftRule] = custom(
+        lambda t: _column_rules(t), ("columns",), factory=dict
+    )
 
 
 @dataclass(frozen=True)
 class LatencyPolicy:
     """In-process predict timing (pytest-benchmark) and a bounded HTTP run against the server."""
 
-    single_p95_ms: float = 50.0
-    batch_p95_ms: float = 250.0
-    batch_rows: int = 1000
-    http_requests: int = 400
-    http_concurrency: int = 4
-    http_p95_ms: float = 500.0
-    http_p99_ms: float = 200.0
-    http_max_error_rate: float = 0.05
+    single_p95_ms: float = number(50.0, 0.001, 60_000)
+    batch_p95_ms: float = number(250.0, 0.001, 600_000)
+    batch_rows: int = number(1000, 1, 100_000, integer=True)
+    http_requests: int = number(400, 10, 1_000_000, integer=True)
+    http_concurrency: int = number(4, 1, 256, integer=True)
+    http_p95_ms: float = number(500.0, 0.001, 600_000)
+    http_p99_ms: float = number(200.0, 0.001, 600_000)
+    http_max_error_rate: float = number(0.05, 0.0, 1.0)
 
 
 @dataclass(frozen=True)
 class LoadPolicy:
     """A bounded locust run: users, mix of single and batch requests, and its thresholds."""
 
-    users: int = 20
-    spawn_rate: float = 10.0
-    run_time_s: float = 20.0
-    batch_share: float = 0.2
-    batch_rows: int = 50
-    p95_ms: float = 500.0
-    p99_ms: float = 1000.0
-    max_failure_ratio: float = 0.05
-    min_rps: float = 20.0
-    workers: int = 0
-
-
-@dataclass(frozen=True)
-class ComparePolicy:
-    """Non-inferiority margins of the challenger vs the champion, per metric."""
-
-    margins: tuple[tuple[str, float], ...] = (
-        ("roc_auc", 0.01),
-        ("accuracy", 0.01),
-        ("log_loss", 0.02),
-    )
-    bootstrap_resamples: int = 1000
-    confidence: float = 0.95
-    seed: int = 0
+    users: int = number(20, 1, 10_000, integer=True)
+    spawn_rate: float = number(10.0, 0.1, 10_000)
+    run_time_s: float = number(20.0, 1, 3600)
+    batch_share: float = number(0.2, 0.0, 1.0)
+    batch_rows: int = number(50, 1, 100_000, integer=True)
+    p95_ms: float = number(500.0, 0.001, 600_000)
+    p99_ms: float = number(1000.0, 0.001, 600_000)
+    max_failure_ratio: float = number(0.05, 0.0, 1.0)
+    min_rps: float = number(20.0, 0.0, 1_000_000)
+    workers: int = number(0, 0, 64, integer=True)
 
 
 @dataclass(frozen=True)
 class StackPolicy:
     """The real services of a run and the gates read from Prometheus after the load."""
 
-    prometheus_image: str = "mlcheck/prometheus:local"
-    mlflow_image: str = "mlcheck/mlflow:local"
-    scrape_interval_s: float = 1.0
-    p95_ms: float = 500.0
-    max_error_ratio: float = 0.05
-    alert_wait_s: float = 60.0
+    prometheus_image: str = text("mlcheck/prometheus:local")
+    mlflow_image: str = text("mlcheck/mlflow:local")
+    scrape_interval_s: float = number(1.0, 0.1, 60)
+    p95_ms: float = number(500.0, 0.001, 600_000)
+    max_error_ratio: float = number(0.05, 0.0, 1.0)
+    alert_wait_s: float = number(60.0, 1, 600)
+
+
+@dataclass(frozen=True)
+class ComparePolicy:
+    """Non-inferiority margins of the challenger vs the champion, per metric."""
+
+    margins: tuple[tuple[str, float], ...] = custom(
+        lambda t: _margins(t),
+        ("margin_<metric>",),
+        default=(("roc_auc", 0.01), ("accuracy", 0.01), ("log_loss", 0.02)),
+    )
+    bootstrap: BootstrapPolicy = flat(BootstrapPolicy)
 
 
 @dataclass(frozen=True)
 class Policy:
-    target: str = "y"
-    quality: QualityPolicy = QualityPolicy()
-    schema: SchemaPolicy = SchemaPolicy()
-    data_quality: DataQualityPolicy = DataQualityPolicy()
-    drift: DriftPolicy = DriftPolicy()
-    latency: LatencyPolicy = LatencyPolicy()
-    load: LoadPolicy = LoadPolicy()
-    stack: StackPolicy = StackPolicy()
-    compare: ComparePolicy = ComparePolicy()
-    source: str = "built-in defaults"
-    raw: Mapping[str, Any] = field(default_factory=dict)
+    target: str = custom(lambda t: _target(t), ("data",), default="y")
+    quality: QualityPolicy = table(QualityPolicy)
+    schema: SchemaPolicy = table(SchemaPolicy)
+    data_quality: DataQualityPolicy = table(DataQualityPolicy)
+    drift: DriftPolicy = table(DriftPolicy)
+    latency: LatencyPolicy = table(LatencyPolicy)
+    load: LoadPolicy = table(LoadPolicy)
+    stack: StackPolicy = table(StackPolicy)
+    compare: ComparePolicy = table(ComparePolicy)
+    source: str = "built-in defaults"  # no metadata: not read from the file
 
 
-class _Reader:
-    """Walks one TOML table, popping known keys, so leftovers can be reported as unknown."""
+class _Table:
+    """One TOML table being read: keys are popped as they are read, so leftovers are unknown."""
 
-    def __init__(self, source: str, section: str, table: Any) -> None:
-        if not isinstance(table, dict):
-            raise ConfigError(f"{source}: [{section}] must be a table, got {table!r}")
-        self.source, self.section, self.table = source, section, dict(table)
+    def __init__(self, source: str, base: Path, section: str, data: Any) -> None:
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"{source}: [{section}] must be a table, got {data!r}")
+        self.source, self.base, self.section, self.data = source, base, section, dict(data)
 
     def where(self, key: str) -> str:
         return f"{self.source}: {self.section}.{key}" if self.section else f"{self.source}: {key}"
 
-    def number(
-        self, key: str, default: float, low: float, high: float, integer: bool = False
-    ) -> Any:
-        value = self.table.pop(key, default)
-        kind = "an integer" if integer else "a number"
-        ok_type = isinstance(value, int) if integer else isinstance(value, int | float)
-        if isinstance(value, bool) or not ok_type or (not integer and math.isnan(value)):
-            raise ConfigError(f"{self.where(key)}={value!r} must be {kind} in [{low}, {high}]")
-        if not low <= value <= high:
-            raise ConfigError(
-                f"{self.where(key)}={value!r} is out of range; allowed: [{low}, {high}]"
-            )
-        return value
-
-    def flag(self, key: str, default: bool) -> bool:
-        value = self.table.pop(key, default)
-        if not isinstance(value, bool):
-            raise ConfigError(f"{self.where(key)}={value!r} must be true or false")
-        return value
-
-    def choice(self, key: str, default: str, allowed: tuple[str, ...]) -> str:
-        value = self.table.pop(key, default)
-        if value not in allowed:
-            raise ConfigError(
-                f"{self.where(key)}={value!r} is not allowed; use one of: {', '.join(allowed)}"
-            )
-        return str(value)
-
-    def text(self, key: str, default: str) -> str:
-        value = self.table.pop(key, default)
-        if not isinstance(value, str) or not value:
-            raise ConfigError(f"{self.where(key)}={value!r} must be a non-empty string")
-        return value
-
-    def strings(self, key: str, default: tuple[str, ...]) -> tuple[str, ...]:
-        value = self.table.pop(key, list(default))
-        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-            raise ConfigError(f"{self.where(key)}={value!r} must be a list of column names")
-        return tuple(value)
-
-    def table_of(self, key: str) -> _Reader | None:
-        if key not in self.table:
-            return None
+    def child(self, key: str) -> _Table:
+        """The sub-table `key`, empty when absent."""
         name = f"{self.section}.{key}" if self.section else key
-        return _Reader(self.source, name, self.table.pop(key))
+        return _Table(self.source, self.base, name, self.data.pop(key, {}))
 
-    def finish(self, known: tuple[str, ...]) -> None:
-        if self.table:
-            key = sorted(self.table)[0]
+    def read(self, cls: type[_T], known: Iterable[str] = ()) -> _T:
+        """A `cls` from this table, each field read as its metadata says; other keys fail."""
+        values, keys = self._values(cls)
+        self.finish([*known, *keys])
+        return cls(**values)
+
+    def finish(self, known: Iterable[str]) -> None:
+        if self.data:
             raise ConfigError(
-                f"{self.where(key)} is not a known key; known keys here: {', '.join(known)}"
+                f"{self.where(min(self.data))} is not a known key; "
+                f"known keys here: {', '.join(known)}"
             )
 
+    def _values(self, cls: type) -> tuple[dict[str, Any], list[str]]:
+        defaults = cls()
+        values: dict[str, Any] = {}
+        keys: list[str] = []
+        for f in fields(cls):
+            values[f.name] = getattr(defaults, f.name)
+            spec: _Spec | None = f.metadata.get(_SPEC)
+            if spec is None:
+                continue
+            key = spec.key or f.name
+            if spec.kind == "flat":
+                nested, nested_keys = self._values(spec.cls)
+                values[f.name] = spec.cls(**nested)
+                keys += nested_keys
+            elif spec.kind == "table":
+                keys.append(key)
+                sub = self.child(key)
+                enabled = sub.take("enabled", _Spec("flag")) if spec.can_disable else None
+                section = sub.read(spec.cls, ("enabled",) if spec.can_disable else ())
+                values[f.name] = None if enabled is False else section
+            else:
+                keys += spec.keys or (key,)
+                value = spec.parse(self) if spec.parse else self.take(key, spec, values)
+                values[f.name] = values[f.name] if value is None else value
+        return values, keys
 
-def _thresholds(reader: _Reader, bound: str) -> list[MetricThreshold]:
-    table = reader.table_of(bound)
-    if table is None:
-        return []
-    comparison = Comparison.GE if bound == "min" else Comparison.LE
+    def take(self, key: str, spec: _Spec, read: Mapping[str, Any] | None = None) -> Any:
+        """The checked value of `key` (None when absent); `read`: the fields read so far."""
+        if key not in self.data:
+            return None
+        value = self.data.pop(key)
+        where = f"{self.where(key)}={value!r}"
+        match spec.kind:
+            case "number":
+                high = spec.high(read or {}) if callable(spec.high) else spec.high
+                return _number(where, value, spec.low, high, spec.integer)
+            case "flag" if isinstance(value, bool):
+                return value
+            case "choice" if value in spec.choices:
+                return value
+            case "text" if isinstance(value, str) and value:
+                return value
+            case "names" if isinstance(value, list) and all(
+                isinstance(v, str) and v for v in value
+            ):
+                return tuple(value)
+            case "path" if isinstance(value, str):
+                return self.base / value if value else None
+        problem = {
+            "flag": "must be true or false",
+            "choice": ("is unknown; known: " if spec.catalogue else "is not allowed; use one of: ")
+            + ", ".join(spec.choices),
+            "text": "must be a non-empty string",
+            "names": "must be a list of column names",
+            "path": "must be a path (or empty to infer)",
+        }[spec.kind]
+        raise ConfigError(f"{where} {problem}")
+
+
+def _number(where: str, value: Any, low: float, high: float, integer: bool) -> Any:
+    """`value` if a number (an int when `integer`) in [low, high]; NaN fails the comparison."""
+    kind = "an integer" if integer else "a number"
+    rule = f"in [{low}, {high}]" if high < math.inf else f">= {low}"
+    is_number = not isinstance(value, bool) and isinstance(value, int if integer else int | float)
+    if is_number and low <= value <= high:
+        return value if integer else float(value)
+    if is_number and high < math.inf:
+        raise ConfigError(f"{where} is out of range; allowed: [{low}, {high}]")
+    raise ConfigError(f"{where} must be {kind} {rule}")
+
+
+def _thresholds(quality: _Table) -> tuple[MetricThreshold, ...] | None:
+    """`[quality.min]` and `[quality.max]`: each metric under the bound of its direction."""
     out = []
-    for metric in list(table.table):
-        spec = METRICS.get(metric)
-        if spec is None:
-            raise ConfigError(
-                f"{table.where(metric)} names an unknown metric; known: {', '.join(METRICS)}"
-            )
-        if spec.higher_is_better != (bound == "min"):
-            other = "max" if bound == "min" else "min"
-            raise ConfigError(
-                f"{table.where(metric)}: {metric} is "
-                f"{'higher' if spec.higher_is_better else 'lower'}-is-better; "
-                f"put its threshold under [{reader.section}.{other}]"
-            )
-        value = table.number(metric, 0.0, spec.lower, spec.upper)
-        out.append(MetricThreshold(metric, comparison, float(value)))
-    return out
+    for bound, comparison in (("min", Comparison.GE), ("max", Comparison.LE)):
+        bounds = quality.child(bound)
+        for metric in list(bounds.data):
+            spec = METRICS.get(metric)
+            if spec is None:
+                raise ConfigError(
+                    f"{bounds.where(metric)} names an unknown metric; known: {', '.join(METRICS)}"
+                )
+            if spec.higher_is_better != (bound == "min"):
+                better, other = ("higher", "min") if spec.higher_is_better else ("lower", "max")
+                raise ConfigError(
+                    f"{bounds.where(metric)}: {metric} is {better}-is-better; "
+                    f"put its threshold under [{quality.section}.{other}]"
+                )
+            limit = bounds.take(metric, _Spec("number", low=spec.lower, high=spec.upper))
+            out.append(MetricThreshold(metric, comparison, limit))
+    return tuple(out) or None
 
 
-def _slices(reader: _Reader) -> SlicePolicy | None:
-    table = reader.table_of("slices")
-    if table is None:
-        return SlicePolicy()
-    defaults = SlicePolicy()
-    if table.table.pop("enabled", True) is False:
-        return None
-    metric = table.text("metric", defaults.metric)
-    if metric not in METRICS:
-        raise ConfigError(
-            f"{table.where('metric')}={metric!r} is unknown; known: {', '.join(METRICS)}"
-        )
-    policy = SlicePolicy(
-        columns=table.strings("columns", defaults.columns),
-        metric=metric,
-        min_size=table.number("min_size", defaults.min_size, 1, 10**9, integer=True),
-        max_gap=float(table.number("max_gap", defaults.max_gap, 0.0, METRICS[metric].upper)),
-    )
-    table.finish(("enabled", "columns", "metric", "min_size", "max_gap"))
-    return policy
-
-
-def _quality(reader: _Reader | None) -> QualityPolicy:
-    defaults = QualityPolicy()
-    if reader is None:
-        return defaults
-    thresholds = _thresholds(reader, "min") + _thresholds(reader, "max")
-    policy = QualityPolicy(
-        thresholds=tuple(thresholds) if thresholds else defaults.thresholds,
-        decision_threshold=float(reader.number("decision_threshold", 0.5, 0.0, 1.0)),
-        bootstrap_resamples=reader.number("bootstrap_resamples", 1000, 100, 100_000, integer=True),
-        confidence=float(reader.number("confidence", 0.95, 0.5, 0.999)),
-        seed=reader.number("seed", 0, 0, 2**32 - 1, integer=True),
-        slices=_slices(reader),
-    )
-    reader.finish(
-        ("min", "max", "decision_threshold", "bootstrap_resamples", "confidence", "seed", "slices")
-    )
-    return policy
-
-
-def _schema(reader: _Reader | None, base: Path) -> SchemaPolicy:
-    if reader is None:
-        return SchemaPolicy()
-    file = reader.table.pop("file", "")
-    if not isinstance(file, str):
-        raise ConfigError(f"{reader.where('file')}={file!r} must be a path (or empty to infer)")
-    reader.finish(("file",))
-    return SchemaPolicy(file=(base / file) if file else None)
-
-
-def _data_quality(reader: _Reader | None) -> DataQualityPolicy:
-    d = DataQualityPolicy()
-    if reader is None:
-        return d
-    policy = DataQualityPolicy(
-        max_missing_rate=float(reader.number("max_missing_rate", d.max_missing_rate, 0.0, 1.0)),
-        max_outlier_rate=float(reader.number("max_outlier_rate", d.max_outlier_rate, 0.0, 1.0)),
-        outlier_quantile=float(reader.number("outlier_quantile", d.outlier_quantile, 0.0, 0.25)),
-        max_duplicate_rate=float(
-            reader.number("max_duplicate_rate", d.max_duplicate_rate, 0.0, 1.0)
-        ),
-        allow_new_categories=reader.flag("allow_new_categories", d.allow_new_categories),
-        allow_constant_columns=reader.flag("allow_constant_columns", d.allow_constant_columns),
-    )
-    reader.finish(
-        (
-            "max_missing_rate",
-            "max_outlier_rate",
-            "outlier_quantile",
-            "max_duplicate_rate",
-            "allow_new_categories",
-            "allow_constant_columns",
-        )
-    )
-    return policy
-
-
-def _column_rule(reader: _Reader) -> ColumnDriftRule:
-    from mlcheck.gates.drift_stats import METHODS
-
-    method = reader.table.pop("method", None)
-    if method is not None and method not in METHODS:
-        raise ConfigError(
-            f"{reader.where('method')}={method!r} is unknown; known: {', '.join(METHODS)}"
-        )
-    threshold = reader.table.pop("threshold", None)
-    warn = reader.table.pop("warn", None)
-    for key, value in (("threshold", threshold), ("warn", warn)):
-        if value is not None and (
-            isinstance(value, bool) or not isinstance(value, int | float) or value < 0
-        ):
-            raise ConfigError(f"{reader.where(key)}={value!r} must be a number >= 0")
-    reader.finish(("method", "threshold", "warn"))
-    return ColumnDriftRule(
-        method=method,
-        threshold=float(threshold) if threshold is not None else None,
-        warn=float(warn) if warn is not None else None,
-    )
-
-
-def _drift(reader: _Reader | None) -> DriftPolicy:
-    d = DriftPolicy()
-    if reader is None:
-        return d
-    columns: dict[str, ColumnDriftRule] = {}
-    table = reader.table_of("columns")
-    if table is not None:
-        for name in list(table.table):
-            sub_reader = table.table_of(name)
-            assert sub_reader is not None
-            columns[name] = _column_rule(sub_reader)
-    policy = DriftPolicy(
-        dataset_share=float(reader.number("dataset_share", d.dataset_share, 0.0, 1.0)),
-        column_outcome=reader.choice("column_outcome", d.column_outcome, ("fail", "warn")),
-        fdr=reader.flag("fdr", d.fdr),
-        prediction=reader.flag("prediction", d.prediction),
-        target=reader.flag("target", d.target),
-        report_rows=reader.number("report_rows", d.report_rows, 0, 10_000_000, integer=True),
-        columns=columns,
-    )
-    reader.finish(
-        ("dataset_share", "column_outcome", "fdr", "prediction", "target", "report_rows", "columns")
-    )
-    return policy
-
-
-_RANGES: dict[str, tuple[float, float, bool]] = {
-    # key: (low, high, integer)
-    "single_p95_ms": (0.001, 60_000, False),
-    "batch_p95_ms": (0.001, 600_000, False),
-    "batch_rows": (1, 100_000, True),
-    "http_requests": (10, 1_000_000, True),
-    "http_concurrency": (1, 256, True),
-    "http_p95_ms": (0.001, 600_000, False),
-    "http_p99_ms": (0.001, 600_000, False),
-    "http_max_error_rate": (0.0, 1.0, False),
-    "users": (1, 10_000, True),
-    "spawn_rate": (0.1, 10_000, False),
-    "run_time_s": (1, 3600, False),
-    "batch_share": (0.0, 1.0, False),
-    "p95_ms": (0.001, 600_000, False),
-    "p99_ms": (0.001, 600_000, False),
-    "max_failure_ratio": (0.0, 1.0, False),
-    "min_rps": (0.0, 1_000_000, False),
-    "workers": (0, 64, True),
-}
-
-
-def _stack(reader: _Reader | None) -> StackPolicy:
-    d = StackPolicy()
-    if reader is None:
-        return d
-    policy = StackPolicy(
-        prometheus_image=reader.text("prometheus_image", d.prometheus_image),
-        mlflow_image=reader.text("mlflow_image", d.mlflow_image),
-        scrape_interval_s=float(reader.number("scrape_interval_s", d.scrape_interval_s, 0.1, 60)),
-        p95_ms=float(reader.number("p95_ms", d.p95_ms, 0.001, 600_000)),
-        max_error_ratio=float(reader.number("max_error_ratio", d.max_error_ratio, 0.0, 1.0)),
-        alert_wait_s=float(reader.number("alert_wait_s", d.alert_wait_s, 1, 600)),
-    )
-    reader.finish(tuple(StackPolicy.__dataclass_fields__))
-    return policy
-
-
-def _compare(reader: _Reader | None) -> ComparePolicy:
-    d = ComparePolicy()
-    if reader is None:
-        return d
-    margins = []
-    for key in [k for k in list(reader.table) if k.startswith("margin_")]:
+def _margins(compare: _Table) -> tuple[tuple[str, float], ...] | None:
+    """`[compare] margin_<metric>`: how far the challenger may trail the champion."""
+    out = []
+    for key in [k for k in compare.data if k.startswith("margin_")]:
         metric = key.removeprefix("margin_")
         if metric not in METRICS:
             raise ConfigError(
-                f"{reader.where(key)}: {metric!r} is not a metric; use margin_<metric> with one of "
-                f"{', '.join(METRICS)}"
+                f"{compare.where(key)}: {metric!r} is not a metric; use margin_<metric> with one "
+                f"of {', '.join(METRICS)}"
             )
-        margins.append((metric, float(reader.number(key, 0.0, 0.0, METRICS[metric].upper))))
-    policy = ComparePolicy(
-        margins=tuple(margins) or d.margins,
-        bootstrap_resamples=reader.number("bootstrap_resamples", 1000, 100, 100_000, integer=True),
-        confidence=float(reader.number("confidence", 0.95, 0.5, 0.999)),
-        seed=reader.number("seed", 0, 0, 2**32 - 1, integer=True),
-    )
-    reader.finish(("margin_<metric>", "bootstrap_resamples", "confidence", "seed"))
-    return policy
+        out.append(
+            (metric, compare.take(key, _Spec("number", low=0.0, high=METRICS[metric].upper)))
+        )
+    return tuple(out) or None
 
 
-def _numbers(reader: _Reader | None, defaults: Any) -> Any:
-    """A dataclass of numbers from a table, each key checked against `_RANGES`."""
-    if reader is None:
-        return defaults
-    names = tuple(defaults.__dataclass_fields__)
-    values = {}
-    for name in names:
-        low, high, integer = _RANGES[name]
-        value = reader.number(name, getattr(defaults, name), low, high, integer=integer)
-        values[name] = value if integer else float(value)
-    reader.finish(names)
-    return type(defaults)(**values)
+def _column_rules(drift: _Table) -> dict[str, ColumnDriftRule]:
+    """`[drift.columns.NAME]` tables, each a `ColumnDriftRule`."""
+    columns = drift.child("columns")
+    return {name: columns.child(name).read(ColumnDriftRule) for name in list(columns.data)}
+
+
+def _target(root: _Table) -> str | None:
+    """`[data] target`: the label column, kept on `Policy` itself."""
+    data = root.child("data")
+    target = data.take("target", _Spec("text"))
+    data.finish(("target",))
+    return target
 
 
 def parse_policy(
@@ -470,54 +445,7 @@ def parse_policy(
 
     Relative paths in the policy (the schema file) are taken from `base`, the policy's folder.
     """
-    root = _Reader(source, "", data)
-    data_table = root.table_of("data")
-    target = "y"
-    if data_table is not None:
-        target = data_table.text("target", "y")
-        data_table.finish(("target",))
-    policy = Policy(
-        target=target,
-        quality=_quality(root.table_of("quality")),
-        schema=_schema(root.table_of("schema"), base or Path.cwd()),
-        data_quality=_data_quality(root.table_of("data_quality")),
-        drift=_drift(root.table_of("drift")),
-        latency=_numbers(root.table_of("latency"), LatencyPolicy()),
-        load=_numbers(root.table_of("load"), LoadPolicy()),
-        stack=_stack(root.table_of("stack")),
-        compare=_compare(root.table_of("compare")),
-        source=source,
-        raw=dict(data),
-    )
-    root.finish(
-        (
-            "data",
-            "quality",
-            "schema",
-            "data_quality",
-            "drift",
-            "latency",
-            "load",
-            "stack",
-            "compare",
-        )
-    )
-    return policy
-
-
-#: Environment variables that override the policy's image names, e.g. on a CI runner that
-#: can pull the official images: MLCHECK_PROMETHEUS_IMAGE=prom/prometheus:v2.53.4.
-PROMETHEUS_IMAGE_ENV = "MLCHECK_PROMETHEUS_IMAGE"
-MLFLOW_IMAGE_ENV = "MLCHECK_MLFLOW_IMAGE"
-
-
-def _images_from_env(policy: Policy) -> Policy:
-    stack = replace(
-        policy.stack,
-        prometheus_image=os.environ.get(PROMETHEUS_IMAGE_ENV) or policy.stack.prometheus_image,
-        mlflow_image=os.environ.get(MLFLOW_IMAGE_ENV) or policy.stack.mlflow_image,
-    )
-    return replace(policy, stack=stack)
+    return replace(_Table(source, base or Path.cwd(), "", data).read(Policy), source=source)
 
 
 def load_policy(path: str | Path | None = None) -> Policy:
@@ -525,7 +453,13 @@ def load_policy(path: str | Path | None = None) -> Policy:
 
     Image names may be overridden from the environment (`PROMETHEUS_IMAGE_ENV`, ...).
     """
-    return _images_from_env(_read_policy(path))
+    policy = _read_policy(path)
+    stack = replace(
+        policy.stack,
+        prometheus_image=os.environ.get(PROMETHEUS_IMAGE_ENV) or policy.stack.prometheus_image,
+        mlflow_image=os.environ.get(MLFLOW_IMAGE_ENV) or policy.stack.mlflow_image,
+    )
+    return replace(policy, stack=stack)
 
 
 def _read_policy(path: str | Path | None) -> Policy:

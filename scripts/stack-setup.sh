@@ -87,5 +87,5 @@ policy_args=()
 if [ -n "${MLCHECK_POLICY:-}" ]; then
     policy_args=(--policy "$MLCHECK_POLICY")
 fi
-"$PYTHON" -m mlcheck.stack.images "${policy_args[@]}"
+"$PYTHON" -m mlcheck stack build-images "${policy_args[@]}"
 say "done"

@@ -9,10 +9,12 @@ import pandas as pd
 import pytest
 
 from mlcheck.data.bank import BANK_FEATURES, generate
-from mlcheck.demo import demo_data_path
-from mlcheck.gates.load import LoadStats, locust_command, run_locust
+from mlcheck.models.demo import demo_data_path
+from mlcheck.models.training import train_xgboost
 from mlcheck.policy import LoadPolicy
-from mlcheck.training import train_xgboost
+from mlcheck.probes.locust import LoadRun, run_load
+from mlcheck.probes.readings import LoadStats
+from mlcheck.run.inputs import LOCUSTFILE
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -84,17 +86,17 @@ FAST_LOAD = LoadPolicy(users=8, spawn_rate=8, run_time_s=5, min_rps=5)
 
 def short_load(url: str, out: Path, workers: int = 0) -> tuple[LoadStats, int, str]:
     """Run FAST_LOAD against `url` with the demo's current rows; (stats, exit code, output)."""
-    command = locust_command(
-        url, FAST_LOAD, out, out / "load.json", current=demo_data_path("current"), workers=workers
+    load = LoadRun(
+        url, FAST_LOAD, out, LOCUSTFILE, current=demo_data_path("current"), workers=workers
     )
-    return run_locust(command, out / "load.json", FAST_LOAD.run_time_s)
+    return run_load(load)
 
 
 def pyfunc_from_code(code: str, folder: Path, name: str) -> Path:
     """An MLflow pyfunc model from Python source (no pickle) with the demo's signature."""
     import mlflow.pyfunc
 
-    from mlcheck.training import mlflow_signature
+    from mlcheck.models.training import mlflow_signature
 
     source = folder / f"{name}.py"
     source.write_text(code)

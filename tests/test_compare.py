@@ -6,13 +6,13 @@ from scipy.stats import norm
 from sklearn.metrics import roc_auc_score
 
 from mlcheck.gates.compare import compare_gates
-from mlcheck.gates.stats import paired_difference
-from mlcheck.policy import ComparePolicy
+from mlcheck.policy import BootstrapPolicy, ComparePolicy
 from mlcheck.results import Outcome
+from mlcheck.stats.metrics import paired_difference
 
 ROWS = 10_000
 TRIALS = 40
-POLICY = ComparePolicy(margins=(("roc_auc", 0.01),), bootstrap_resamples=200)
+POLICY = ComparePolicy(margins=(("roc_auc", 0.01),), bootstrap=BootstrapPolicy(resamples=200))
 
 
 def _separation(auc: float) -> float:
@@ -42,21 +42,25 @@ def _blocked_share(auc_champion, auc_challenger, identical=False):
             champion,
             challenger,
             ComparePolicy(
-                margins=POLICY.margins, bootstrap_resamples=POLICY.bootstrap_resamples, seed=trial
+                margins=POLICY.margins,
+                bootstrap=BootstrapPolicy(resamples=POLICY.bootstrap.resamples, seed=trial),
             ),
         )
         blocked += gates[0].outcome is Outcome.FAIL
     return blocked / TRIALS
 
 
+@pytest.mark.slow  # repeated bootstrap trials
 def test_an_identical_challenger_is_not_blocked():
     assert _blocked_share(0.91, 0.91, identical=True) <= 0.05
 
 
+@pytest.mark.slow  # repeated bootstrap trials
 def test_a_challenger_0_02_auc_lower_is_blocked():
     assert _blocked_share(0.91, 0.89) >= 0.95
 
 
+@pytest.mark.slow  # repeated bootstrap trials
 def test_an_equal_but_different_challenger_is_mostly_passed():
     assert _blocked_share(0.91, 0.91) <= 0.10
 

@@ -8,8 +8,8 @@ from mlcheck.data.bank import BANK_FEATURES, generate
 from mlcheck.data.scenarios import apply_scenario
 from mlcheck.errors import DataError
 from mlcheck.gates.drift import column_kinds, drift_gates, prediction_drift_gate, target_drift_gate
-from mlcheck.gates.quality import labels_and_scores, metric_gates
-from mlcheck.models import load_model
+from mlcheck.gates.quality import metric_gates
+from mlcheck.models.load import load_model
 from mlcheck.policy import ColumnDriftRule, DriftPolicy, QualityPolicy, load_policy
 from mlcheck.results import Outcome
 from tests.conftest import ROOT
@@ -77,7 +77,7 @@ def test_concept_drift_is_caught_by_quality_not_by_input_drift(frames, model):
     drifted = apply_scenario(current, "concept_drift", 1.0)
     blocked = _blocked(reference, drifted, model)
     assert not any(name.removeprefix("drift.") in KINDS for name in blocked)
-    labels, scores = labels_and_scores(model, drifted, "y")
+    labels, scores = drifted["y"].to_numpy(), model.predict_proba(drifted.drop(columns=["y"]))
     quality = {g.name: g for g in metric_gates(labels, scores, QualityPolicy())}
     assert quality["quality.accuracy"].outcome is Outcome.FAIL
 

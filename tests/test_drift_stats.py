@@ -19,8 +19,9 @@ from scipy import stats
 
 from mlcheck.data.bank import generate
 from mlcheck.errors import ConfigError, DataError
-from mlcheck.gates import drift_stats
-from mlcheck.gates.drift_stats import (
+from mlcheck.policy import ColumnDriftRule
+from mlcheck.stats import drift as drift_stats
+from mlcheck.stats.drift import (
     METHODS,
     ColumnDrift,
     column_drift,
@@ -185,8 +186,8 @@ def test_overridden_methods_match_evidently(rows, rotation):
         per_column_method=methods,
         per_column_threshold=thresholds or None,
     )
-    overrides = {c: (methods[c], thresholds.get(c)) for c in KINDS}
-    for drift in frame_drift(reference, current, KINDS, overrides):
+    rules = {c: ColumnDriftRule(methods[c], thresholds.get(c)) for c in KINDS}
+    for drift in frame_drift(reference, current, KINDS, rules):
         method, score, threshold, drifted = theirs[drift.column]
         assert_matches(drift, method, score, drifted)
         assert drift.threshold == threshold
@@ -474,15 +475,13 @@ def test_unknown_method_names_the_column_and_the_known_methods():
 def test_configuration_errors():
     ref = pd.DataFrame({"age": [1, 2, 3], "job": ["a", "b", "a"]})
     with pytest.raises(ConfigError, match=r"'job'.*'ks' does not apply to categorical.*chisquare"):
-        frame_drift(ref, ref, {"job": "categorical"}, {"job": ("ks", None)})
+        frame_drift(ref, ref, {"job": "categorical"}, {"job": ColumnDriftRule("ks")})
     with pytest.raises(ConfigError, match=r"'age'.*kind='number'.*'numeric' or 'categorical'"):
         frame_drift(ref, ref, {"age": "number"})
-    with pytest.raises(ConfigError, match=r"'salary'.*override.*not among"):
-        frame_drift(ref, ref, {"age": "numeric"}, {"salary": ("psi", None)})
-    with pytest.raises(ConfigError, match=r"'age'.*\(method, threshold\) pair"):
-        frame_drift(ref, ref, {"age": "numeric"}, {"age": "psi"})  # type: ignore[dict-item]
+    with pytest.raises(ConfigError, match=r"'salary'.*rule.*not among"):
+        frame_drift(ref, ref, {"age": "numeric"}, {"salary": ColumnDriftRule("psi")})
     with pytest.raises(ConfigError, match=r"'age'.*threshold=-1"):
-        frame_drift(ref, ref, {"age": "numeric"}, {"age": (None, -1.0)})
+        column_drift(ref["age"], ref["age"], "numeric", threshold=-1.0)
     with pytest.raises(ConfigError, match="share"):
         dataset_drift([column_drift(ref["age"], ref["age"], "numeric")], share=1.5)
 
@@ -523,9 +522,9 @@ def test_benjamini_hochberg_over_p_value_columns():
     current = pd.DataFrame({c: ["a"] * (500 + k) + ["b"] * (500 - k) for c, k in shifts.items()})
     reference["big"], current["big"] = reference["c75"], current["c75"]
     kinds = dict.fromkeys(reference.columns, "categorical")
-    overrides = {"big": ("jensenshannon", 0.01)}
-    plain = frame_drift(reference, current, kinds, overrides)
-    adjusted = frame_drift(reference, current, kinds, overrides, fdr=True)
+    rules = {"big": ColumnDriftRule("jensenshannon", 0.01)}
+    plain = frame_drift(reference, current, kinds, rules)
+    adjusted = frame_drift(reference, current, kinds, rules, fdr=True)
     tested = [d for d in plain if d.method == "z"]
     assert len(tested) == 5
     expected = stats.false_discovery_control([d.statistic for d in tested], method="bh")

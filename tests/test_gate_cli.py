@@ -8,7 +8,7 @@ import pytest
 
 from mlcheck.data.bank import generate
 from mlcheck.data.io import write_table
-from mlcheck.training import train_xgboost
+from mlcheck.models.training import train_xgboost
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.slow

@@ -7,9 +7,10 @@ import textwrap
 
 import pytest
 
-from mlcheck.demo import demo_data_path, demo_model_path
-from mlcheck.gates.load import load_gates
-from mlcheck.gates.metrics_count import predict_requests_counted, request_count_gate
+from mlcheck.gates.load import load_gates, request_count_gate
+from mlcheck.models.demo import demo_data_path, demo_model_path
+from mlcheck.probes.http import predict_requests_counted
+from mlcheck.serving.config import ServingConfig
 from mlcheck.serving.process import ServedModel
 from tests.conftest import FAST_LOAD, ROOT, pyfunc_from_code, short_load
 
@@ -91,7 +92,7 @@ def test_slow_model_is_blocked_by_http_latency_and_load(tmp_path, slow_model, ti
 
 
 def test_standalone_locust_exits_non_zero_on_a_slow_model(tmp_path, slow_model, tight_policy):
-    with ServedModel(str(slow_model)) as served:
+    with ServedModel(ServingConfig(str(slow_model))) as served:
         run = subprocess.run(
             [
                 sys.executable,
@@ -124,7 +125,7 @@ def test_standalone_locust_exits_non_zero_on_a_slow_model(tmp_path, slow_model, 
 
 
 def test_a_model_that_raises_is_blocked_by_the_failure_ratio(tmp_path, failing_model):
-    with ServedModel(str(failing_model)) as served:
+    with ServedModel(ServingConfig(str(failing_model))) as served:
         stats, code, _ = short_load(served.url, tmp_path)
     gates = {g.name: g for g in load_gates(stats, FAST_LOAD)}
     assert code == 1 and gates["load.failures"].outcome.value == "FAIL"
@@ -132,7 +133,7 @@ def test_a_model_that_raises_is_blocked_by_the_failure_ratio(tmp_path, failing_m
 
 
 def test_two_serving_workers_count_every_request(tmp_path):
-    with ServedModel(str(demo_model_path()), extra_args=("--workers", "2")) as served:
+    with ServedModel(ServingConfig(str(demo_model_path()), workers=2)) as served:
         before = predict_requests_counted(served.url)
         stats, code, output = short_load(served.url, tmp_path)
         counted = predict_requests_counted(served.url) - before
@@ -143,7 +144,7 @@ def test_two_serving_workers_count_every_request(tmp_path):
 
 
 def test_locust_with_worker_processes(tmp_path):
-    with ServedModel(str(demo_model_path())) as served:
+    with ServedModel(ServingConfig(str(demo_model_path()))) as served:
         stats, code, output = short_load(served.url, tmp_path, workers=2)
     assert code == 0, output[-3000:]
     assert stats.workers == 2 and stats.requests > 100

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from mlcheck.errors import ConfigError
-from mlcheck.models import load_model, resolve_model_uri
+from mlcheck.models.load import load_model, resolve_model_uri
 
 
 @pytest.mark.parametrize(

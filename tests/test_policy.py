@@ -1,9 +1,17 @@
+import dataclasses
 import tomllib
 
 import pytest
 
 from mlcheck.errors import ConfigError
-from mlcheck.policy import Policy, load_policy, parse_policy
+from mlcheck.policy import (
+    BootstrapPolicy,
+    ColumnDriftRule,
+    Policy,
+    SlicePolicy,
+    load_policy,
+    parse_policy,
+)
 from mlcheck.results import Comparison
 from tests.conftest import ROOT
 
@@ -50,7 +58,27 @@ def test_missing_sections_use_defaults():
             r"quality.slices.columns='job' must be a list of column names",
         ),
         ("[quality.slices]\nmetric = 'auc'", r"quality.slices.metric='auc' is unknown"),
+        (
+            "[quality.slices]\nmax_gap = 2",
+            r"quality.slices.max_gap=2 is out of range; allowed: \[0.0, 1.0\]",
+        ),
         ("[drfit]\nx = 1", r"drfit is not a known key"),
+        (
+            "[data]\nlabel = 'y'",
+            r"gates.toml: data.label is not a known key; known keys here: target",
+        ),
+        ("[data]\ntarget = ''", r"data.target='' must be a non-empty string"),
+        (
+            "[latency]\nhttp_concurrency = 2.5",
+            r"http_concurrency=2.5 must be an integer in \[1, 256\]",
+        ),
+        (
+            "[load]\nspawn_rate = nan",
+            r"load.spawn_rate=nan is out of range; allowed: \[0.1, 10000\]",
+        ),
+        ("[load]\nusers = true", r"load.users=True must be an integer in \[1, 10000\]"),
+        ("[stack]\nmlflow_image = ''", r"stack.mlflow_image='' must be a non-empty string"),
+        ("quality = 3", r"gates.toml: \[quality\] must be a table, got 3"),
     ],
 )
 def test_bad_policies_name_key_value_and_fix(text, match):
@@ -70,6 +98,20 @@ def test_missing_or_invalid_policy_file(tmp_path):
 def test_slices_can_be_disabled():
     policy = parse_policy(tomllib.loads("[quality.slices]\nenabled = false"))
     assert policy.quality.slices is None
+    enabled = parse_policy(tomllib.loads("[quality.slices]\nenabled = true\nmin_size = 50"))
+    assert enabled.quality.slices == SlicePolicy(min_size=50)
+    with pytest.raises(ConfigError, match=r"quality.slices.enabled='no' must be true or false"):
+        parse_policy(tomllib.loads("[quality.slices]\nenabled = 'no'"))
+    with pytest.raises(
+        ConfigError,
+        match=r"quality.slices.enabeld is not a known key; known keys here: enabled, columns",
+    ):
+        parse_policy(tomllib.loads("[quality.slices]\nenabled = false\nenabeld = true"))
+
+
+def test_slice_gap_bound_follows_the_metric():
+    policy = parse_policy(tomllib.loads("[quality.slices]\nmetric = 'log_loss'\nmax_gap = 2"))
+    assert policy.quality.slices == SlicePolicy(metric="log_loss", max_gap=2.0)
 
 
 def test_project_policy_sections_for_schema_quality_and_drift():
@@ -110,6 +152,82 @@ def test_project_policy_sections_for_schema_quality_and_drift():
 def test_bad_drift_and_quality_settings(text, match):
     with pytest.raises(ConfigError, match=match):
         parse_policy(tomllib.loads(text), source="gates.toml")
+
+
+def test_drift_column_rules():
+    policy = parse_policy(
+        tomllib.loads("[drift.columns.age]\nmethod = 'ks'\n[drift.columns.job]\nthreshold = 0")
+    )
+    assert policy.drift.columns == {
+        "age": ColumnDriftRule(method="ks", threshold=None, warn=None),
+        "job": ColumnDriftRule(method=None, threshold=0.0, warn=None),
+    }
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        (
+            "[drift.columns.age]\nmethod = 'psi2'\nthreshold = -1",
+            r"gates.toml: drift.columns.age.method='psi2' is unknown; known: ks, chisquare, z, ",
+        ),
+        (
+            "[drift.columns.age]\nmethod = 'psi'\nthreshold = -0.5",
+            r"gates.toml: drift.columns.age.threshold=-0.5 must be a number >= 0",
+        ),
+        (
+            "[drift.columns.age]\nwarn = 'high'",
+            r"drift.columns.age.warn='high' must be a number >= 0",
+        ),
+        (
+            "[drift.columns.age]\nmetod = 'psi'",
+            r"drift.columns.age.metod is not a known key; known keys here: method, threshold, warn",
+        ),
+        ("[drift.columns]\nage = 'psi'", r"\[drift.columns.age\] must be a table, got 'psi'"),
+    ],
+)
+def test_bad_drift_column_rules(text, match):
+    with pytest.raises(ConfigError, match=match):
+        parse_policy(tomllib.loads(text), source="gates.toml")
+
+
+def test_bootstrap_policy_is_shared_by_quality_and_compare():
+    policy = parse_policy(
+        tomllib.loads(
+            "[quality]\nbootstrap_resamples = 200\nseed = 3\n"
+            "[compare]\nbootstrap_resamples = 500\nconfidence = 0.9\n"
+        )
+    )
+    assert policy.quality.bootstrap == BootstrapPolicy(resamples=200, confidence=0.95, seed=3)
+    assert policy.compare.bootstrap == BootstrapPolicy(resamples=500, confidence=0.9, seed=0)
+    project = load_policy(ROOT / "checks" / "gates.toml")
+    assert project.quality.bootstrap.resamples == project.compare.bootstrap.resamples == 1000
+
+
+@pytest.mark.parametrize("section", ["quality", "compare"])
+def test_bootstrap_bounds_are_declared_once_for_both_sections(section):
+    for text, match in [
+        (
+            "bootstrap_resamples = 10",
+            r"bootstrap_resamples=10 is out of range; allowed: \[100, 100000\]",
+        ),
+        ("confidence = 1.5", r"confidence=1.5 is out of range; allowed: \[0.5, 0.999\]"),
+        ("seed = -1", r"seed=-1 is out of range; allowed: \[0, 4294967295\]"),
+        (
+            "resamples = 200",
+            r"resamples is not a known key; known keys here: .*bootstrap_resamples",
+        ),
+    ]:
+        with pytest.raises(ConfigError, match=rf"gates.toml: {section}.{match}"):
+            parse_policy(tomllib.loads(f"[{section}]\n{text}"), source="gates.toml")
+
+
+def test_defaults_are_declared_once_on_the_fields():
+    parsed, built = parse_policy({}, source="elsewhere"), Policy()
+    for field in dataclasses.fields(Policy):
+        if field.name != "source":
+            assert getattr(parsed, field.name) == getattr(built, field.name), field.name
+    assert not hasattr(built, "raw")
 
 
 def test_compare_margins():

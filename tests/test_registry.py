@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from mlcheck.demo import demo_data_path, demo_model_path
+from mlcheck.models.demo import demo_data_path, demo_model_path
 from mlcheck.serving.process import free_port
 from mlcheck.stack.processes import start_mlflow_process
 from tests.conftest import ROOT
@@ -56,7 +56,7 @@ def _promote(tracking_uri, tmp_path, *extra):
 
 
 def test_register_promote_refuse_and_idempotence(tracking_uri, tmp_path, small_model_dir):
-    from mlcheck.registry import register_model
+    from mlcheck.models.registry import register_model
 
     os.environ["MLFLOW_TRACKING_URI"] = tracking_uri
     try:

@@ -54,6 +54,7 @@ def test_plots_only_when_there_is_something_to_show():
     assert suite_plots(SuiteResult.of([GateResult("x", Outcome.PASS, "checks")])) == {}
 
 
+@pytest.mark.slow  # runs the mlcheck command
 def test_report_command_re_renders_from_gate_json(tmp_path):
     write_reports(_suite(Outcome.PASS), tmp_path / "run")
     (tmp_path / "run" / "index.html").unlink()
@@ -91,6 +92,7 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
     CHROMIUM is None and os.environ.get("CI") != "true",
     reason="Chromium is not installed (CI installs Debian's chromium; this test then runs)",
 )
+@pytest.mark.slow  # starts a browser
 def test_index_renders_the_gate_table_in_headless_chromium(tmp_path):
     assert CHROMIUM is not None, "CI must install chromium (apt-get install chromium)"
     write_reports(_suite(), tmp_path)

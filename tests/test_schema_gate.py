@@ -5,14 +5,9 @@ import pytest
 from mlcheck.data.bank import BANK_FEATURES, generate
 from mlcheck.data.scenarios import apply_scenario
 from mlcheck.errors import ConfigError
-from mlcheck.gates.schema import (
-    features_from_schema,
-    infer_schema,
-    load_schema,
-    save_schema,
-    schema_gate,
-)
+from mlcheck.gates.schema import schema_gate
 from mlcheck.results import Outcome
+from mlcheck.schema import features_from_schema, infer_schema, load_schema, save_schema
 from tests.conftest import ROOT
 
 SCHEMA_FILE = ROOT / "checks" / "schema.py"

@@ -3,17 +3,17 @@
 import pytest
 from starlette.testclient import TestClient
 
-from mlcheck.models import load_model
-from mlcheck.serving.app import ServingConfig, create_app
+from mlcheck.models.load import load_model
+from mlcheck.serving.app import create_app
+from mlcheck.serving.config import ServingConfig
 from tests.conftest import ROOT
 from tests.test_codec import RECORD
 
 
 @pytest.fixture(scope="module")
 def client(small_model_dir):
-    app = create_app(
-        load_model(str(small_model_dir)), ServingConfig(max_rows=5, max_body_bytes=4096)
-    )
+    config = ServingConfig(str(small_model_dir), max_rows=5, max_body_bytes=4096)
+    app = create_app(load_model(config.model), config)
     with TestClient(app) as client:
         yield client
 
@@ -62,7 +62,7 @@ def test_metrics_count_requests_predictions_and_errors(client):
 
 def test_requests_are_held_to_the_schema_file(small_model_dir):
     schema = str(ROOT / "checks" / "schema.py")
-    app = create_app(load_model(str(small_model_dir)), ServingConfig(schema=schema))
+    app = create_app(load_model(str(small_model_dir)), ServingConfig(str(small_model_dir), schema))
     with TestClient(app) as client:
         too_old = client.post("/predict", json=dict(RECORD, age=150))
         assert too_old.status_code == 422
@@ -71,3 +71,59 @@ def test_requests_are_held_to_the_schema_file(small_model_dir):
         ]
         assert client.post("/predict", json=dict(RECORD, age=None)).status_code == 200
         assert client.get("/model/info").json()["schema"] == schema
+
+
+def test_the_decision_threshold_changes_what_is_predicted(small_model_dir, small_bank):
+    """The policy's threshold reaches the served model: at 0.9 fewer rows are class 1."""
+    from mlcheck.probes.http import records_from_frame
+
+    model = load_model(str(small_model_dir))
+    rows = records_from_frame(small_bank.head(500), model.info.feature_names or ())
+    positives = {}
+    for threshold in (0.1, 0.9):
+        app = create_app(model, ServingConfig(str(small_model_dir), decision_threshold=threshold))
+        with TestClient(app) as client:
+            answer = client.post("/predict", json={"instances": rows}).json()
+        positives[threshold] = sum(p["class"] for p in answer["predictions"])
+        assert client.get("/model/info").json()["decision_threshold"] == threshold
+    assert positives[0.9] < positives[0.1]
+
+
+def test_serving_config_survives_argv_and_the_environment(small_model_dir):
+    from mlcheck.cli import build_parser
+
+    config = ServingConfig(
+        str(small_model_dir), str(ROOT / "checks" / "schema.py"), 0.9, 7, 2048, 2
+    )
+    args = build_parser().parse_args(["serve", *config.to_args()])
+    assert (args.model, args.decision_threshold, args.max_rows) == (config.model, 0.9, 7)
+    assert (args.max_body_bytes, args.workers, args.schema) == (2048, 2, config.schema)
+    assert ServingConfig.from_env(config.to_env()) == config
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"decision_threshold": 1.5}, r"--decision-threshold=1.5 is out of range"),
+        ({"max_rows": 0}, r"--max-rows=0 is out of range; allowed: \[1, 1000000\]"),
+        ({"schema": "nope.py"}, r"--schema='nope.py' does not exist"),
+    ],
+)
+def test_serving_config_names_the_bad_option(small_model_dir, changes, message):
+    from mlcheck.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=message):
+        ServingConfig(str(small_model_dir), **changes)
+
+
+def test_the_run_serves_with_the_policy_threshold_and_schema(tmp_path, small_model_dir):
+    from mlcheck.run.inputs import GateInputs
+    from mlcheck.run.options import RunOptions
+
+    policy = tmp_path / "gates.toml"
+    schema = ROOT / "checks" / "schema.py"
+    policy.write_text(f'[quality]\ndecision_threshold = 0.9\n[schema]\nfile = "{schema}"\n')
+    inputs = GateInputs(RunOptions(model=str(small_model_dir), policy=str(policy)))
+    config = inputs.serving_config()
+    assert config.decision_threshold == 0.9 and config.schema == str(schema)
+    assert config.model == inputs.model.info.path  # the loaded model, not fetched again

@@ -4,12 +4,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlcheck.gates.metrics_count import request_count_gate
+from mlcheck.gates.load import request_count_gate
 from mlcheck.gates.quality import slice_gates
 from mlcheck.gates.serving import serving_parity_gate
-from mlcheck.models import load_model
+from mlcheck.models.load import load_model
 from mlcheck.policy import QualityPolicy, SlicePolicy
+from mlcheck.probes.http import predict_http, records_from_frame
 from mlcheck.results import Outcome
+from mlcheck.serving.config import ServingConfig
 from mlcheck.serving.process import ServedModel
 
 
@@ -39,13 +41,25 @@ def test_request_count_gate():
     assert gate.reason == "locust sent 120, /metrics counted 117"
 
 
+def test_serving_parity_gate_passes_equal_scores_and_blocks_different_ones():
+    local = np.array([0.1, 0.5, 0.9])
+    assert serving_parity_gate(local.copy(), local).outcome is Outcome.PASS
+    gate = serving_parity_gate(local + np.array([0, 0, 1e-3]), local)
+    assert gate.outcome is Outcome.FAIL and gate.value == pytest.approx(1e-3)
+    assert serving_parity_gate(local[:2], local).outcome is Outcome.ERROR
+
+
 @pytest.mark.slow
 def test_serving_parity_blocks_a_server_running_another_model(small_model_dir, small_bank):
-    from mlcheck.demo import demo_model_path
+    from mlcheck.models.demo import demo_model_path
 
-    local = load_model(str(small_model_dir))
-    with ServedModel(str(small_model_dir)) as same:
-        assert serving_parity_gate(same.url, local, small_bank, rows=50).outcome is Outcome.PASS
-    with ServedModel(str(demo_model_path())) as other:
-        gate = serving_parity_gate(other.url, local, small_bank, rows=50)
+    model = load_model(str(small_model_dir))
+    sample = small_bank.head(50)
+    local = model.predict_proba(sample.drop(columns=["y"]))
+    records = records_from_frame(sample, model.info.feature_names or ())
+    with ServedModel(ServingConfig(str(small_model_dir))) as same:
+        served = predict_http(same.url, records)
+        assert serving_parity_gate(served, local).outcome is Outcome.PASS
+    with ServedModel(ServingConfig(str(demo_model_path()))) as other:
+        gate = serving_parity_gate(predict_http(other.url, records), local)
     assert gate.outcome is Outcome.FAIL and gate.value > 1e-6

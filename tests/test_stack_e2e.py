@@ -18,18 +18,20 @@ from pathlib import Path
 
 import pytest
 
-from mlcheck.demo import demo_data_path, demo_model_path
 from mlcheck.errors import InfrastructureError
-from mlcheck.inputs import GateInputs
-from mlcheck.options import RunOptions
+from mlcheck.gates.stack import prometheus_gates
+from mlcheck.models.demo import demo_data_path, demo_model_path
+from mlcheck.probes.prometheus import next_scrape, read_window
 from mlcheck.reports import write_reports
 from mlcheck.results import GateResult, Outcome, SuiteResult
+from mlcheck.run.inputs import GateInputs
+from mlcheck.run.options import RunOptions
+from mlcheck.run.steps import stack_after_load
+from mlcheck.serving.config import ServingConfig
 from mlcheck.serving.process import ServedModel
-from mlcheck.stack import start_stack
+from mlcheck.stack import choose_backend, start_stack
 from mlcheck.stack.exporter import GateMetrics
 from mlcheck.stack.mlflow_log import gate_run_params, log_gate_run
-from mlcheck.stack.promql import Scrape, prometheus_gates
-from mlcheck.stack.session import stack_gates_after_load
 from tests.conftest import ROOT, pyfunc_from_code, short_load
 
 pytestmark = pytest.mark.slow
@@ -52,6 +54,8 @@ def _docker_engine_answers() -> str | None:
 def backend(request) -> str:
     if request.param == "containers":
         why = _docker_engine_answers()
+        if why is not None and os.environ.get("CI"):
+            pytest.fail(f"containers backend: {why}; CI starts dockerd (scripts/stack-setup.sh)")
         if why is not None:
             pytest.skip(f"containers backend: {why}")
     return request.param
@@ -69,7 +73,7 @@ def fast_policy(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def demo_served():
-    with ServedModel(str(demo_model_path())) as served:
+    with ServedModel(ServingConfig(str(demo_model_path()))) as served:
         yield served
 
 
@@ -117,9 +121,11 @@ def test_a_clean_run_passes_fires_nothing_and_is_logged_to_mlflow(
     gate_metrics.observe(GateResult("quality.accuracy", Outcome.PASS, "accuracy", value=0.93))
     gate_metrics.observe(GateResult("drift.dataset", Outcome.PASS, "drifted share", value=0.1))
     started = time.monotonic()
+    chosen, reason = choose_backend(backend, inputs.policy.stack)
     try:
         with start_stack(
-            backend,
+            chosen,
+            reason,
             demo_served.url,
             tmp_path / "work",
             inputs.policy.stack,
@@ -128,14 +134,14 @@ def test_a_clean_run_passes_fires_nothing_and_is_logged_to_mlflow(
             _say(f"{stack.describe()}; started in {stack.started_s}")
             assert stack.backend == backend and "asked for" in stack.reason
             loaded = time.monotonic()
-            gates, stats = stack_gates_after_load(stack, demo_served.url, inputs, tmp_path / "load")
+            gates = stack_after_load(stack, demo_served.url, inputs)
             _say(f"{backend}: load + Prometheus gates in {time.monotonic() - loaded:.1f} s")
             for gate in gates:
                 _say(gate.message)
             by_name = {g.name: g for g in gates}
             assert all(g.passed for g in gates), [g.message for g in gates if not g.passed]
-            assert stats.requests > 100
-            assert by_name["stack.prometheus.requests"].details["requests"] == stats.requests
+            counted = by_name["stack.prometheus.requests"].details
+            assert counted["sent"] > 100 and counted["requests"] == counted["sent"]
             alerts = by_name["stack.alerts"].details
             assert alerts["firing"] == [] and alerts["pending"] == []
             assert alerts["stack_backend"] == backend
@@ -195,25 +201,26 @@ def test_a_degraded_run_fires_its_alerts(backend, fast_policy, degraded_model, t
     gate_metrics.observe(GateResult("quality.accuracy", Outcome.FAIL, "accuracy", value=0.85))
     gate_metrics.observe(GateResult("drift.dataset", Outcome.FAIL, "drifted share", value=0.7))
     wait_s = 60.0  # [stack] alert_wait_s
-    served = ServedModel(str(degraded_model)).start()
+    stack_policy = GateInputs(RunOptions(policy=str(fast_policy))).policy.stack
+    chosen, reason = choose_backend(backend, stack_policy, services=("prometheus",))
+    served = ServedModel(ServingConfig(str(degraded_model))).start()
     try:
         with start_stack(
-            backend,
+            chosen,
+            reason,
             served.url,
             tmp_path / "work",
-            GateInputs(RunOptions(policy=str(fast_policy))).policy.stack,
+            stack_policy,
             gates_url=gate_metrics.start(),
             services=("prometheus",),
         ) as stack:
             client = stack.prometheus_client()
-            before = Scrape.next(client)
+            before = next_scrape(client)
             stats, _, _ = short_load(served.url, tmp_path)
             load_ended = time.monotonic()
-            after = Scrape.next(client)
-            policy = GateInputs(RunOptions(policy=str(fast_policy))).policy.stack
-            gates = {
-                g.name: g for g in prometheus_gates(client, before, after, stats.requests, policy)
-            }
+            after = next_scrape(client)
+            window = read_window(client, before, after, stack_policy.scrape_interval_s)
+            gates = {g.name: g for g in prometheus_gates(window, stats.requests, stack_policy)}
             assert gates["stack.prometheus.p95_ms"].outcome is Outcome.FAIL
             assert gates["stack.prometheus.p95_ms"].value > 500
             assert gates["stack.prometheus.error_ratio"].outcome is Outcome.FAIL
@@ -266,8 +273,10 @@ def test_prometheus_failing_during_a_run_is_a_clear_error_within_30_s(
     inputs = GateInputs(
         RunOptions(policy=str(fast_policy), report_dir=str(tmp_path / "reports"), stack=backend)
     )
+    policy, services = inputs.policy.stack, ("prometheus",)
+    chosen, reason = choose_backend(backend, policy, services=services)
     with start_stack(
-        backend, demo_served.url, tmp_path / "work", inputs.policy.stack, services=("prometheus",)
+        chosen, reason, demo_served.url, tmp_path / "work", policy, services=services
     ) as stack:
         prometheus = stack.require("prometheus")
         broken: list[float] = []
@@ -280,7 +289,7 @@ def test_prometheus_failing_during_a_run_is_a_clear_error_within_30_s(
         timer.start()
         try:
             with pytest.raises(InfrastructureError) as caught:
-                stack_gates_after_load(stack, demo_served.url, inputs, tmp_path / "load")
+                stack_after_load(stack, demo_served.url, inputs)
             elapsed = time.monotonic() - broken[0]
         finally:
             timer.cancel()
@@ -296,16 +305,6 @@ def test_prometheus_failing_during_a_run_is_a_clear_error_within_30_s(
         assert "timed out" in message and "is still running" in message
 
 
-def _plugin_has_the_stack_fixture() -> bool:
-    import mlcheck.plugin
-
-    return hasattr(mlcheck.plugin, "mlcheck_stack")
-
-
-@pytest.mark.skipif(
-    not _plugin_has_the_stack_fixture(),
-    reason="mlcheck.plugin does not define the mlcheck_stack fixture yet",
-)
 def test_the_stack_suite_through_mlcheck_gate(backend, fast_policy, tmp_path):
     command = [
         sys.executable,
@@ -352,17 +351,20 @@ ORPHAN_SCRIPT = """
 import sys, time, tempfile
 from pathlib import Path
 from mlcheck.policy import StackPolicy
-from mlcheck.stack import start_stack
+from mlcheck.stack import choose_backend, start_stack
 
-stack = start_stack(sys.argv[1], "http://127.0.0.1:1", Path(tempfile.mkdtemp()), StackPolicy(),
-                    services=("prometheus",))
+policy, services = StackPolicy(), ("prometheus",)
+backend, reason = choose_backend(sys.argv[1], policy, services=services)
+stack = start_stack(backend, reason, "http://127.0.0.1:1", Path(tempfile.mkdtemp()), policy,
+                    services=services)
 print(stack.prometheus.url, flush=True)
 time.sleep(600)
 """
 
 
 def test_services_of_a_killed_run_are_removed_by_the_next(backend, tmp_path):
-    """A run killed with SIGKILL cannot clean up: the next run's backend check does it."""
+    """A run killed with SIGKILL cannot clean up: the next run's start does it, not the
+    choice of a backend."""
     import urllib.request
 
     from mlcheck.policy import StackPolicy
@@ -381,7 +383,10 @@ def test_services_of_a_killed_run_are_removed_by_the_next(backend, tmp_path):
         child.wait(timeout=10)
     with urllib.request.urlopen(f"{url}/-/ready", timeout=5) as response:
         assert response.status == 200  # the orphan still runs
-    choose_backend(backend, StackPolicy(), services=("prometheus",))
+    chosen, _ = choose_backend(backend, StackPolicy(), services=("prometheus",))
+    with urllib.request.urlopen(f"{url}/-/ready", timeout=5) as response:
+        assert response.status == 200  # choosing a backend left it alone
+    assert chosen is not None and chosen.remove_orphans() >= 1  # start_stack's first step
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
         try:

@@ -4,7 +4,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn import metrics as skm
 
-from mlcheck.gates.stats import METRICS, bootstrap_metrics, metric_values
+from mlcheck.stats.metrics import METRICS, bootstrap_metrics, metric_values
 
 
 def _data(seed: int, n: int, decimals: int = 3):

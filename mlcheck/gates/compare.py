@@ -6,14 +6,21 @@ from __future__ import annotations
 
 import numpy as np
 
-from mlcheck.gates.stats import METRICS, paired_difference
 from mlcheck.policy import ComparePolicy
 from mlcheck.results import Comparison, GateResult, Outcome
+from mlcheck.stats.metrics import METRICS, paired_difference
 
 __all__ = ["compare_gates", "no_champion_gate"]
 
 
-def no_champion_gate(reason: str) -> GateResult:
+NO_CHAMPION = (
+    "no champion to compare with (pass --champion URI, or gate models:/NAME@ALIAS with a "
+    "version under @champion); the absolute quality gates decide"
+)
+
+
+def no_champion_gate(reason: str = NO_CHAMPION) -> GateResult:
+    """SKIP: with no champion yet, only the absolute quality gates decide."""
     return GateResult("compare.champion", Outcome.SKIP, "difference", reason=reason)
 
 
@@ -36,10 +43,10 @@ def compare_gates(
         champion,
         challenger,
         list(margins),
-        threshold,
-        policy.bootstrap_resamples,
-        policy.confidence,
-        policy.seed,
+        threshold=threshold,
+        resamples=policy.bootstrap.resamples,
+        confidence=policy.bootstrap.confidence,
+        seed=policy.bootstrap.seed,
     )
     results = []
     for metric, margin in margins.items():

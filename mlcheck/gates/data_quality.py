@@ -11,7 +11,10 @@ import pandas as pd
 from mlcheck.policy import DataQualityPolicy
 from mlcheck.results import Comparison, GateResult, Outcome
 
-__all__ = ["data_quality_gates"]
+__all__ = ["DATA_QUALITY_CHECKS", "data_quality_gates"]
+
+#: The checks `data_quality_gates` returns, as `data_quality.<check>`, in this order.
+DATA_QUALITY_CHECKS = ("missing", "outliers", "duplicates", "constant", "new_categories")
 
 
 def _worst_rate_gate(
@@ -56,7 +59,8 @@ def data_quality_gates(
         c for c in (columns or current.columns) if c in current.columns and c in reference.columns
     ]
     if current.empty:
-        return [GateResult.error("data_quality.rows", "the current data has no rows")]
+        reason = "the current data has no rows; pass labelled rows with --current"
+        return [GateResult.error(f"data_quality.{check}", reason) for check in DATA_QUALITY_CHECKS]
     results = [
         _worst_rate_gate(
             "data_quality.missing",

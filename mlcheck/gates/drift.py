@@ -1,6 +1,6 @@
 """Drift gates: per-column drift, dataset drift share, prediction drift and target drift.
 
-The statistics live in `drift_stats` (vectorised, Evidently's defaults); this module turns
+The statistics live in `mlcheck.stats.drift` (vectorised, Evidently's defaults); this module turns
 them into gate results under the policy, and makes a missing or mistyped column an ERROR
 that names it instead of a crash.
 """
@@ -14,9 +14,9 @@ import pandas as pd
 
 from mlcheck.errors import DataError
 from mlcheck.features import FeatureKind, FeatureSpec, infer_features
-from mlcheck.gates.drift_stats import METHODS, ColumnDrift, column_drift, dataset_drift, frame_drift
 from mlcheck.policy import DriftPolicy
 from mlcheck.results import Comparison, GateResult, Outcome
+from mlcheck.stats.drift import METHODS, ColumnDrift, column_drift, dataset_drift, frame_drift
 
 __all__ = ["column_kinds", "drift_gates", "prediction_drift_gate", "target_drift_gate"]
 
@@ -109,11 +109,9 @@ def drift_gates(
             usable[column] = kind
         else:
             results[column] = GateResult.error(f"drift.{column}", problem, metric="drift")
-    overrides = {
-        c: (rule.method, rule.threshold) for c, rule in policy.columns.items() if c in usable
-    }
+    rules = {column: rule for column, rule in policy.columns.items() if column in usable}
     drifted_outcome = Outcome.FAIL if policy.column_outcome == "fail" else Outcome.WARN
-    drifts = frame_drift(reference, current, usable, overrides, fdr=policy.fdr) if usable else []
+    drifts = frame_drift(reference, current, usable, rules, fdr=policy.fdr) if usable else []
     for drift in drifts:
         rule = policy.columns.get(drift.column)
         results[drift.column] = _gate(

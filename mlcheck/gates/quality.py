@@ -6,28 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from mlcheck.data.labels import binary_labels
-from mlcheck.errors import DataError
-from mlcheck.gates.stats import METRICS, bootstrap_metrics, metric_values
-from mlcheck.models import Predictor
 from mlcheck.policy import QualityPolicy, SlicePolicy
 from mlcheck.results import Comparison, GateResult, Outcome
+from mlcheck.stats.metrics import METRICS, bootstrap_metrics, metric_values
 
-__all__ = ["labels_and_scores", "metric_gates", "slice_gates"]
-
-
-def labels_and_scores(
-    model: Predictor, frame: pd.DataFrame, target: str
-) -> tuple[np.ndarray, np.ndarray]:
-    """The 0/1 labels of `frame[target]` and the model's P(class 1) for every row."""
-    labels = binary_labels(frame, target, "current data")
-    scores = model.predict_proba(frame.drop(columns=[target]))
-    if len(scores) != len(frame) or not np.isfinite(scores).all():
-        raise DataError(
-            f"model={model.info.uri!r} returned {len(scores)} scores for {len(frame)} rows "
-            "or non-finite values; check that the data matches the model's features"
-        )
-    return labels, scores
+__all__ = ["metric_gates", "slice_gates"]
 
 
 def metric_gates(
@@ -37,14 +20,15 @@ def metric_gates(
 ) -> list[GateResult]:
     """One gate per threshold in the policy, passing only if the interval's bound passes."""
     names = [t.metric for t in policy.thresholds]
+    bootstrap = policy.bootstrap
     estimates = bootstrap_metrics(
         y_true,
         y_score,
         names,
         threshold=policy.decision_threshold,
-        resamples=policy.bootstrap_resamples,
-        confidence=policy.confidence,
-        seed=policy.seed,
+        resamples=bootstrap.resamples,
+        confidence=bootstrap.confidence,
+        seed=bootstrap.seed,
     )
     results = []
     for rule in policy.thresholds:
@@ -55,9 +39,9 @@ def metric_gates(
             "positives": int(np.sum(y_true)),
             "decided_on": "low" if rule.comparison.higher_is_better else "high",
             "bound": bound,
-            "confidence": policy.confidence,
+            "confidence": bootstrap.confidence,
             "resamples": estimate.resamples,
-            "seed": policy.seed,
+            "seed": bootstrap.seed,
         }
         if np.isnan(estimate.value):
             results.append(

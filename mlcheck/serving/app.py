@@ -1,15 +1,14 @@
 """The serving core: a Starlette app that predicts, reports health and exports metrics.
 
-`create_app(predictor)` builds the app for a loaded model; `app_from_env()` is the factory
-uvicorn calls in each worker (`mlcheck serve` sets the environment it reads).
+`create_app(predictor, config)` builds the app for a loaded model; `app_from_env()` is the
+factory uvicorn calls in each worker (`mlcheck serve` puts its `ServingConfig` in the
+environment).
 """
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -22,11 +21,12 @@ from starlette.routing import Route
 
 from mlcheck.errors import ConfigError
 from mlcheck.features import features_to_json
-from mlcheck.models import Predictor, load_model
+from mlcheck.models.load import Predictor, load_model
 from mlcheck.serving.codec import RequestError, decode_request
+from mlcheck.serving.config import ServingConfig
 from mlcheck.serving.metrics import ServingMetrics
 
-__all__ = ["ServingConfig", "app_from_env", "create_app"]
+__all__ = ["app_from_env", "create_app"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -35,24 +35,6 @@ ASGIApp = Callable[
 ]
 
 ROUTES = ("/predict", "/health", "/ready", "/model/info", "/metrics")
-
-
-@dataclass(frozen=True)
-class ServingConfig:
-    """Limits of the serving core; requests beyond them get 413."""
-
-    max_rows: int = 1000
-    max_body_bytes: int = 1_048_576
-    decision_threshold: float = 0.5
-    schema: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.max_rows < 1:
-            raise ConfigError(f"max_rows={self.max_rows} must be at least 1")
-        if self.max_body_bytes < 1024:
-            raise ConfigError(f"max_body_bytes={self.max_body_bytes} must be at least 1024")
-        if not 0.0 <= self.decision_threshold <= 1.0:
-            raise ConfigError(f"decision_threshold={self.decision_threshold} must be in [0, 1]")
 
 
 class _Instrumented:
@@ -102,9 +84,9 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def create_app(predictor: Predictor, config: ServingConfig | None = None) -> Starlette:
-    """The serving app for a loaded model. Requests are validated against its features."""
-    config = config or ServingConfig()
+def create_app(predictor: Predictor, config: ServingConfig) -> Starlette:
+    """The serving app for a loaded model. Requests are validated against its features (and
+    the config's schema); `config.model` is not loaded again."""
     info = predictor.info
     if info.features is None:
         raise ConfigError(
@@ -113,7 +95,7 @@ def create_app(predictor: Predictor, config: ServingConfig | None = None) -> Sta
         )
     features = info.features
     if config.schema:
-        from mlcheck.gates.schema import features_from_schema, load_schema
+        from mlcheck.schema import features_from_schema, load_schema
 
         features = features_from_schema(load_schema(config.schema), features)
     metrics = ServingMetrics()
@@ -196,24 +178,7 @@ def create_app(predictor: Predictor, config: ServingConfig | None = None) -> Sta
     return app
 
 
-ENV_MODEL = "MLCHECK_SERVE_MODEL"
-ENV_MAX_ROWS = "MLCHECK_SERVE_MAX_ROWS"
-ENV_MAX_BODY = "MLCHECK_SERVE_MAX_BODY_BYTES"
-ENV_THRESHOLD = "MLCHECK_SERVE_DECISION_THRESHOLD"
-ENV_SCHEMA = "MLCHECK_SERVE_SCHEMA"
-
-
 def app_from_env() -> Starlette:
-    """The uvicorn factory: loads the model `MLCHECK_SERVE_MODEL` names (in each worker)."""
-    uri = os.environ.get(ENV_MODEL)
-    if not uri:
-        raise ConfigError(
-            f"{ENV_MODEL} is not set; start the server with `mlcheck serve --model URI`"
-        )
-    config = ServingConfig(
-        max_rows=int(os.environ.get(ENV_MAX_ROWS, "1000")),
-        max_body_bytes=int(os.environ.get(ENV_MAX_BODY, "1048576")),
-        decision_threshold=float(os.environ.get(ENV_THRESHOLD, "0.5")),
-        schema=os.environ.get(ENV_SCHEMA) or None,
-    )
-    return create_app(load_model(uri), config)
+    """The uvicorn factory: each worker loads the model its `ServingConfig` names, once."""
+    config = ServingConfig.from_env()
+    return create_app(load_model(config.model), config)

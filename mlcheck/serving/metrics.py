@@ -14,7 +14,7 @@ from prometheus_client import (
     multiprocess,
 )
 
-from mlcheck.models import ModelInfo
+from mlcheck.models.load import ModelInfo
 
 __all__ = ["LATENCY_BUCKETS", "MULTIPROC_ENV", "ServingMetrics"]
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from types import TracebackType
 
 from mlcheck.errors import InfrastructureError
+from mlcheck.serving.config import ServingConfig
 
 __all__ = ["ServedModel", "free_port"]
 
@@ -27,13 +28,12 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 @dataclass
 class ServedModel:
-    """`mlcheck serve` in a subprocess; `start()` returns once `/ready` answers 200."""
+    """`mlcheck serve` of `config` in a subprocess; `start()` returns once `/ready` answers 200."""
 
-    model: str
+    config: ServingConfig
     host: str = "127.0.0.1"
     port: int = 0
     startup_timeout: float = 120.0
-    extra_args: tuple[str, ...] = ()
     _process: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
     _log: Path | None = field(default=None, init=False, repr=False)
 
@@ -55,13 +55,11 @@ class ServedModel:
             "-m",
             "mlcheck",
             "serve",
-            "--model",
-            self.model,
+            *self.config.to_args(),
             "--host",
             self.host,
             "--port",
             str(self.port),
-            *self.extra_args,
         ]
         with os.fdopen(fd, "wb") as out:
             self._process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
@@ -69,7 +67,7 @@ class ServedModel:
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
                 raise InfrastructureError(
-                    f"the serving core for model={self.model!r} exited with code "
+                    f"the serving core for model={self.config.model!r} exited with code "
                     f"{self._process.returncode} before it was ready:\n{self.logs()[-2000:]}"
                 )
             try:
@@ -81,7 +79,7 @@ class ServedModel:
             time.sleep(0.2)
         self.stop()
         raise InfrastructureError(
-            f"the serving core for model={self.model!r} was not ready at {self.url}/ready "
+            f"the serving core for model={self.config.model!r} was not ready at {self.url}/ready "
             f"within {self.startup_timeout:.0f} s:\n{self.logs()[-2000:]}"
         )
 

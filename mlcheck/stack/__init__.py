@@ -1,14 +1,16 @@
 """Real Prometheus and MLflow for a gate run: containers (testcontainers) or local processes.
 
-`start_stack` starts them (`auto` picks the backend and says why), `build_images` makes the
-container images without a registry, `PrometheusClient` and `prometheus_gates` read the
-serving core's metrics back after a load, `log_gate_run` logs a run to MLflow, and
-`StackSession` ties them to one pytest session. Heavy parts import lazily.
+`choose_backend` picks a `Backend` from `BACKENDS` once per run (`auto`: containers, else
+processes) and says why, without changing anything; `start_stack` starts the services with
+it and returns a `Stack`, a context manager that stops every `Service` on leaving.
+The container images are made by `mlcheck stack build-images` (`mlcheck.stack.images`), and
+`mlcheck.stack.session` ties a stack to one pytest session. Heavy parts import lazily.
 """
 
 from __future__ import annotations
 
-from mlcheck.stack.launch import BACKENDS, Stack, choose_backend, start_stack
+from mlcheck.stack.backends import BACKENDS, Backend
+from mlcheck.stack.launch import Stack, choose_backend, start_stack
 from mlcheck.stack.services import Service
 
-__all__ = ["BACKENDS", "Service", "Stack", "choose_backend", "start_stack"]
+__all__ = ["BACKENDS", "Backend", "Service", "Stack", "choose_backend", "start_stack"]

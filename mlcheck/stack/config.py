@@ -10,27 +10,17 @@ from urllib.parse import urlsplit
 import yaml
 
 from mlcheck.errors import ConfigError
+from mlcheck.probes.prometheus import SERVING_JOB, duration
 from mlcheck.stack.files import stack_file
 
 __all__ = [
     "GATES_JOB",
-    "SERVING_JOB",
-    "duration",
     "render_alert_rules",
     "render_prometheus_config",
     "target_of",
 ]
 
-SERVING_JOB = "mlcheck-serving"
 GATES_JOB = "mlcheck-gates"
-
-
-def duration(seconds: float) -> str:
-    """A Prometheus duration: whole milliseconds (`1500ms`), or seconds when whole (`2s`)."""
-    if seconds <= 0:
-        raise ConfigError(f"duration={seconds!r} must be > 0 seconds")
-    millis = round(seconds * 1000)
-    return f"{millis // 1000}s" if millis % 1000 == 0 else f"{millis}ms"
 
 
 def target_of(url: str) -> str:

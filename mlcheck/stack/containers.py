@@ -14,15 +14,25 @@ import contextlib
 import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlcheck.errors import InfrastructureError
 from mlcheck.stack.images import docker_client, image_exists
 from mlcheck.stack.processes import MLFLOW_QUIET_ENV, mlflow_server_args
-from mlcheck.stack.services import Service, wait_ready
+from mlcheck.stack.services import (
+    MLFLOW_ARTIFACTS,
+    MLFLOW_STORE,
+    PROMETHEUS_DATA,
+    Service,
+    wait_ready,
+)
+
+if TYPE_CHECKING:
+    from mlcheck.policy import StackPolicy
 
 __all__ = [
     "ContainerService",
+    "ContainersBackend",
     "check_images",
     "remove_orphans",
     "start_mlflow_container",
@@ -31,7 +41,7 @@ __all__ = [
 
 BACKEND = "containers"
 OWNER_LABEL = "mlcheck.stack.pid"
-BUILD_HINT = "run `mlcheck stack build-images` (or `python -m mlcheck.stack.images`)"
+BUILD_HINT = "run `mlcheck stack build-images`"
 
 
 def _disable_reaper() -> None:
@@ -160,9 +170,27 @@ def start_mlflow_container(
     return service
 
 
-def engine_and_images(*images: str) -> Any:
-    """The Docker client when an engine answers and `images` exist; else InfrastructureError."""
-    client = docker_client()
-    check_images(client, *images)
-    remove_orphans(client)
-    return client
+class ContainersBackend:
+    """Containers of the policy's images on the local Docker engine."""
+
+    name = BACKEND
+
+    def __repr__(self) -> str:
+        return f"<{self.name} backend>"
+
+    def check(self, policy: StackPolicy, services: tuple[str, ...]) -> None:
+        images = {"prometheus": policy.prometheus_image, "mlflow": policy.mlflow_image}
+        check_images(docker_client(), *(images[name] for name in services))
+
+    def remove_orphans(self) -> int:
+        return remove_orphans(docker_client())
+
+    def start_prometheus(
+        self, policy: StackPolicy, config: Path, work: Path, port: int
+    ) -> ContainerService:
+        image = policy.prometheus_image
+        return start_prometheus_container(image, config, work / PROMETHEUS_DATA, port, work)
+
+    def start_mlflow(self, policy: StackPolicy, work: Path, port: int) -> ContainerService:
+        store, artifacts = work / MLFLOW_STORE, work / MLFLOW_ARTIFACTS
+        return start_mlflow_container(policy.mlflow_image, store, artifacts, port, work)

@@ -9,16 +9,14 @@
 
 A build is skipped when its tag exists. Names that do not start with `mlcheck/` (the official
 `prom/prometheus`, `ghcr.io/mlflow/mlflow`, set in `[stack]` of the policy) are pulled instead.
-`python -m mlcheck.stack.images` runs `build_images` with the policy's names.
+`mlcheck stack build-images` runs `build_images` with the policy's names.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -27,8 +25,8 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from mlcheck.errors import InfrastructureError, MlcheckError
-from mlcheck.policy import StackPolicy, load_policy
+from mlcheck.errors import InfrastructureError
+from mlcheck.policy import StackPolicy
 from mlcheck.stack.files import stack_file
 
 __all__ = [
@@ -38,7 +36,6 @@ __all__ = [
     "docker_client",
     "image_exists",
     "is_local_image",
-    "main",
 ]
 
 BASE_IMAGE = "mlcheck/python-base:local"
@@ -304,27 +301,3 @@ def build_images(
         policy.mlflow_image, lambda work: build_mlflow(client, policy.mlflow_image, base, work, log)
     )
     return done
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m mlcheck.stack.images [--policy PATH] [--force]`; exit 2 when a build fails."""
-    parser = argparse.ArgumentParser(
-        prog="python -m mlcheck.stack.images",
-        description="Build the Prometheus and MLflow images of the containers backend locally.",
-    )
-    parser.add_argument(
-        "--policy", help="gates.toml naming the images (default: checks/gates.toml)"
-    )
-    parser.add_argument("--force", action="store_true", help="rebuild images that exist")
-    args = parser.parse_args(argv)
-    try:
-        policy = load_policy(args.policy).stack
-        build_images(policy, force=args.force, log=lambda text: print(text, flush=True))
-    except MlcheckError as exc:
-        print(f"build-images: {exc}", file=sys.stderr)
-        return 2
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

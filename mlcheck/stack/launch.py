@@ -1,8 +1,9 @@
 """Start the run's Prometheus and MLflow with one backend: containers, processes, or off.
 
-`auto` picks containers when a Docker engine answers and the images exist, else local
-processes, and the `Stack` says which it picked and why. A backend that was asked for by
-name and cannot start raises InfrastructureError naming the fix.
+`choose_backend` decides once per run, without changing anything: `auto` picks containers
+when a Docker engine answers and the images exist, else local processes, and says why; a
+backend asked for by name that cannot run raises InfrastructureError naming the fix.
+`start_stack` then starts the services with the chosen backend.
 """
 
 from __future__ import annotations
@@ -17,65 +18,62 @@ from typing import TYPE_CHECKING
 from mlcheck.errors import ConfigError, InfrastructureError
 from mlcheck.policy import StackPolicy
 from mlcheck.serving.process import free_port
+from mlcheck.stack.backends import BACKENDS, Backend
 from mlcheck.stack.config import render_alert_rules, render_prometheus_config
 from mlcheck.stack.services import Service
 
 if TYPE_CHECKING:
-    from mlcheck.stack.promql import PrometheusClient
+    from mlcheck.probes.prometheus import PrometheusClient
 
-__all__ = ["BACKENDS", "Stack", "choose_backend", "start_stack"]
+__all__ = ["BACKENDS", "CHOICES", "SERVICES", "Backend", "Stack", "choose_backend", "start_stack"]
 
-BACKENDS = ("auto", "containers", "processes", "off")
+#: The values of `--mlcheck-stack`.
+CHOICES = ("auto", *BACKENDS, "off")
 SERVICES = ("prometheus", "mlflow")
 
 
-def _check_containers(policy: StackPolicy, services: tuple[str, ...]) -> None:
-    from mlcheck.stack.containers import engine_and_images
-
-    images = {"prometheus": policy.prometheus_image, "mlflow": policy.mlflow_image}
-    engine_and_images(*(images[name] for name in services))
-
-
-def _check_processes(services: tuple[str, ...]) -> None:
-    from mlcheck.stack.processes import mlflow_executable, prometheus_executable, remove_orphans
-
-    remove_orphans()
-    if "prometheus" in services:
-        prometheus_executable()
-    if "mlflow" in services:
-        mlflow_executable()
+def _check_services(services: tuple[str, ...]) -> None:
+    unknown = [name for name in services if name not in SERVICES]
+    if unknown:
+        raise ConfigError(
+            f"services={services!r} names {unknown[0]!r}, which is not a stack service; "
+            f"use some of: {', '.join(SERVICES)}"
+        )
 
 
 def choose_backend(
     requested: str, policy: StackPolicy, services: tuple[str, ...] = SERVICES
-) -> tuple[str, str]:
-    """The backend to use and why; InfrastructureError when the one asked for cannot run."""
-    if requested not in BACKENDS:
+) -> tuple[Backend | None, str]:
+    """The backend to use (None for `off`) and why; changes nothing on the machine.
+
+    InfrastructureError when the one asked for cannot run, ConfigError for an unknown name.
+    """
+    _check_services(services)
+    if requested == "off":
+        return None, "--mlcheck-stack=off: the stack gates are skipped"
+    if requested in BACKENDS:
+        backend = BACKENDS[requested]
+        backend.check(policy, services)
+        return backend, f"--mlcheck-stack={requested} was asked for"
+    if requested != "auto":
         raise ConfigError(
             f"--mlcheck-stack={requested!r} is not a stack backend; "
-            f"use one of: {', '.join(BACKENDS)}"
+            f"use one of: {', '.join(CHOICES)}"
         )
-    if requested == "off":
-        return "off", "--mlcheck-stack=off: the stack gates are skipped"
-    if requested == "containers":
-        _check_containers(policy, services)
-        return "containers", "--mlcheck-stack=containers was asked for"
-    if requested == "processes":
-        _check_processes(services)
-        return "processes", "--mlcheck-stack=processes was asked for"
+    containers, processes = BACKENDS["containers"], BACKENDS["processes"]
     try:
-        _check_containers(policy, services)
-        return "containers", "auto: a Docker engine answers and the stack images exist"
+        containers.check(policy, services)
+        return containers, "auto: a Docker engine answers and the stack images exist"
     except InfrastructureError as containers_error:
         try:
-            _check_processes(services)
+            processes.check(policy, services)
         except InfrastructureError as processes_error:
             raise InfrastructureError(
                 "--mlcheck-stack=auto found no way to start the stack. "
                 f"containers: {containers_error} processes: {processes_error} "
                 "(or pass --mlcheck-stack=off to skip the stack gates)"
             ) from processes_error
-        return "processes", f"auto: containers unavailable ({containers_error}); local processes"
+        return processes, f"auto: containers unavailable ({containers_error}); local processes"
 
 
 @dataclass
@@ -102,7 +100,7 @@ class Stack:
         return service
 
     def prometheus_client(self, timeout_s: float = 5.0) -> PrometheusClient:
-        from mlcheck.stack.promql import PrometheusClient
+        from mlcheck.probes.prometheus import PrometheusClient
 
         service = self.require("prometheus")
         return PrometheusClient(service.url, service, timeout_s)
@@ -137,7 +135,8 @@ class Stack:
 
 
 def start_stack(
-    backend: str,
+    backend: Backend,
+    reason: str,
     serving_url: str,
     work_dir: Path,
     policy: StackPolicy,
@@ -148,15 +147,21 @@ def start_stack(
 ) -> Stack:
     """Start Prometheus (scraping `serving_url`, and `gates_url` when given) and MLflow.
 
-    `alert_for_s` shortens every alert's `for:` for the run (default: two scrape intervals);
-    `services` starts only some of them. Use the result as a context manager.
+    `backend` and `reason` come from `choose_backend`. The services of earlier runs that were
+    killed are removed first. `alert_for_s` shortens every alert's `for:` for the run
+    (default: two scrape intervals); `services` starts only some of them. Use the result as a
+    context manager.
     """
-    chosen, reason = choose_backend(backend, policy, services)
-    if chosen == "off":
-        raise ConfigError("start_stack(backend='off'): the caller skips the stack instead")
+    if backend is None:
+        raise ConfigError(
+            "start_stack(backend=None): choose_backend returned None for --mlcheck-stack=off, "
+            "so the caller skips the stack instead of starting it"
+        )
+    _check_services(services)
     work_dir = work_dir.resolve()
     work_dir.mkdir(parents=True, exist_ok=True)
-    stack = Stack(chosen, reason, work_dir, serving_url)
+    backend.remove_orphans()
+    stack = Stack(backend.name, reason, work_dir, serving_url)
     try:
         if "prometheus" in services:
             stack.alert_for_s = (
@@ -171,7 +176,7 @@ def start_stack(
                 gates_url=gates_url,
             )
             started = time.monotonic()
-            stack.prometheus = _start_prometheus(chosen, policy, config, work_dir)
+            stack.prometheus = backend.start_prometheus(policy, config, work_dir, free_port())
             stack.started_s["prometheus"] = round(time.monotonic() - started, 2)
             # ready is not scraping yet: target discovery hands over the first targets after
             # up to 5 s; the gates need a scrape, so the stack is ready once one happened
@@ -179,34 +184,10 @@ def start_stack(
             stack.started_s["prometheus_first_scrape"] = round(time.monotonic() - started, 2)
         if "mlflow" in services:
             started = time.monotonic()
-            stack.mlflow = _start_mlflow(chosen, policy, work_dir)
+            stack.mlflow = backend.start_mlflow(policy, work_dir, free_port())
             stack.started_s["mlflow"] = round(time.monotonic() - started, 2)
     except BaseException:
         with contextlib.suppress(InfrastructureError):  # the start error is the one to report
             stack.stop()
         raise
     return stack
-
-
-def _start_prometheus(backend: str, policy: StackPolicy, config: Path, work: Path) -> Service:
-    data = work / "prometheus-data"
-    port = free_port()
-    if backend == "containers":
-        from mlcheck.stack.containers import start_prometheus_container
-
-        return start_prometheus_container(policy.prometheus_image, config, data, port, work)
-    from mlcheck.stack.processes import start_prometheus_process
-
-    return start_prometheus_process(config, data, port, work)
-
-
-def _start_mlflow(backend: str, policy: StackPolicy, work: Path) -> Service:
-    store, artifacts = work / "mlflow.db", work / "mlflow-artifacts"
-    port = free_port()
-    if backend == "containers":
-        from mlcheck.stack.containers import start_mlflow_container
-
-        return start_mlflow_container(policy.mlflow_image, store, artifacts, port, work)
-    from mlcheck.stack.processes import start_mlflow_process
-
-    return start_mlflow_process(store, artifacts, port, work)

@@ -1,4 +1,8 @@
-"""The processes backend: Debian's `prometheus` and this environment's `mlflow server`."""
+"""The processes backend: Debian's `prometheus` and this environment's `mlflow server`.
+
+Each service leads its own process group and leaves a record in OWNERS_DIR while it runs, so
+the services of a run that was killed are stopped when the next one starts.
+"""
 
 from __future__ import annotations
 
@@ -12,12 +16,23 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mlcheck.errors import InfrastructureError
-from mlcheck.stack.services import Service, wait_ready
+from mlcheck.stack.services import (
+    MLFLOW_ARTIFACTS,
+    MLFLOW_STORE,
+    PROMETHEUS_DATA,
+    Service,
+    wait_ready,
+)
+
+if TYPE_CHECKING:
+    from mlcheck.policy import StackPolicy
 
 __all__ = [
     "ProcessService",
+    "ProcessesBackend",
     "mlflow_executable",
     "prometheus_executable",
     "remove_orphans",
@@ -208,3 +223,29 @@ def start_mlflow_process(
     service = ProcessService("mlflow", url, command, log_dir / "mlflow.log", env=env)
     wait_ready(service, "/health", timeout_s, started)
     return service
+
+
+class ProcessesBackend:
+    """Local processes of the `prometheus` on PATH and the `mlflow` of this environment."""
+
+    name = BACKEND
+
+    def __repr__(self) -> str:
+        return f"<{self.name} backend>"
+
+    def check(self, policy: StackPolicy, services: tuple[str, ...]) -> None:
+        if "prometheus" in services:
+            prometheus_executable()
+        if "mlflow" in services:
+            mlflow_executable()
+
+    def remove_orphans(self) -> int:
+        return remove_orphans()
+
+    def start_prometheus(
+        self, policy: StackPolicy, config: Path, work: Path, port: int
+    ) -> ProcessService:
+        return start_prometheus_process(config, work / PROMETHEUS_DATA, port, work)
+
+    def start_mlflow(self, policy: StackPolicy, work: Path, port: int) -> ProcessService:
+        return start_mlflow_process(work / MLFLOW_STORE, work / MLFLOW_ARTIFACTS, port, work)

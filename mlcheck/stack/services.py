@@ -9,7 +9,12 @@ from abc import ABC, abstractmethod
 
 from mlcheck.errors import InfrastructureError
 
-__all__ = ["Service", "wait_ready"]
+__all__ = ["MLFLOW_ARTIFACTS", "MLFLOW_STORE", "PROMETHEUS_DATA", "Service", "wait_ready"]
+
+#: Where the services keep their data inside the run's work folder, on either backend.
+PROMETHEUS_DATA = "prometheus-data"
+MLFLOW_STORE = "mlflow.db"
+MLFLOW_ARTIFACTS = "mlflow-artifacts"
 
 
 class Service(ABC):

@@ -1,37 +1,31 @@
-"""The stack of one gate run, for the pytest plugin: started on first use, closed at the end.
+"""The stack of one gate run: started on first use, kept until the reports are logged, closed.
 
-`StackSession` keeps the stack alive until the session finishes, so the gate reports can be
-logged to MLflow after gate.json is written; `stack_for_run` is the same as a context manager
-for callers that do not log. `stack_gates_after_load` is the body of the stack suite.
+`StackSession` keeps the stack alive until the pytest session finishes, so the gate reports
+can be logged to MLflow after gate.json is written. It is handed explicit values: which
+backend was asked for, the `[stack]` policy, the serving core's URL, the run's parameters.
 """
 
 from __future__ import annotations
 
 import shutil
 import tempfile
-import time
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
-from dataclasses import replace
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
-from mlcheck.errors import InfrastructureError, MlcheckError
+from mlcheck.errors import MlcheckError
+from mlcheck.policy import StackPolicy
 from mlcheck.results import GateResult, SuiteResult
 from mlcheck.stack.exporter import GateMetrics
 from mlcheck.stack.launch import Stack, choose_backend, start_stack
 
-if TYPE_CHECKING:
-    from mlcheck.gates.load import LoadStats
-    from mlcheck.inputs import GateInputs
-
-__all__ = ["STACK_OFF_REASON", "StackSession", "stack_for_run", "stack_gates_after_load"]
+__all__ = ["STACK_OFF_REASON", "StackSession"]
 
 STACK_OFF_REASON = "--mlcheck-stack=off: the stack gates are skipped (no Prometheus, no MLflow)"
 
 
 class StackSession:
-    """The run's stack and gate exporter; `start` on first use, `close` once at the end."""
+    """The run's stack and gate exporter; `start` on first use, `finish` once at the end."""
 
     def __init__(self, model: str = "") -> None:
         self.gate_metrics = GateMetrics(model=model)
@@ -40,22 +34,21 @@ class StackSession:
         self._error: MlcheckError | None = None
         self._work: Path | None = None
 
-    def start(self, inputs: GateInputs, served_url: str) -> Stack | None:
-        """The started stack, or None when `--mlcheck-stack=off` (skip with STACK_OFF_REASON)."""
+    def start(self, requested: str, policy: StackPolicy, served_url: str) -> Stack | None:
+        """The started stack, or None when the backend is `off` (skip with STACK_OFF_REASON)."""
         if self.stack is not None or self.skipped is not None:
             return self.stack
         if self._error is not None:
             raise self._error  # a failed start is not retried by every test
         try:
-            policy = inputs.policy.stack
-            backend, _ = choose_backend(inputs.options.stack, policy)
-            if backend == "off":
+            backend, reason = choose_backend(requested, policy)
+            if backend is None:
                 self.skipped = STACK_OFF_REASON
                 return None
             self._work = Path(tempfile.mkdtemp(prefix="mlcheck-stack-"))
             gates_url = self.gate_metrics.start()
             self.stack = start_stack(
-                inputs.options.stack, served_url, self._work, policy, gates_url=gates_url
+                backend, reason, served_url, self._work, policy, gates_url=gates_url
             )
         except MlcheckError as exc:
             self._error = exc
@@ -68,40 +61,25 @@ class StackSession:
         for result in results:
             self.gate_metrics.observe(result)
 
-    def log_run(self, suite: SuiteResult, inputs: GateInputs) -> str | None:
-        """Log the finished run to the stack's MLflow; its run id, or None with no stack."""
-        if self.stack is None or self.stack.mlflow is None:
-            return None
-        from mlcheck.stack.mlflow_log import gate_run_params, log_gate_run
+    def finish(self, suite: SuiteResult | None, report_dir: Path, params: Mapping[str, Any]) -> str:
+        """Log the run to the stack's MLflow, then close; one line for the terminal, never raises.
 
-        data: dict[str, Path | None] = {}
-        for kind in ("reference", "current"):
-            try:
-                data[kind] = inputs.data_path(kind)
-            except MlcheckError:
-                data[kind] = None
-        source = Path(inputs.policy.source)
-        params = gate_run_params(
-            inputs.options.model,
-            data,
-            source if source.is_file() else None,
-            stack_backend=self.stack.backend,
-        )
-        report_dir = Path(inputs.options.report_dir)
-        return log_gate_run(self.stack.mlflow.url, suite, report_dir, params)
-
-    def finish(self, suite: SuiteResult | None, inputs: GateInputs) -> str:
-        """Log the run to MLflow, then close; one line for the terminal, never raises.
-
-        Runs after every report is written (the plugin calls it at unconfigure), so a failed
-        logging leaves gate.json and the verdict as they are.
+        `params` (model URI, data files, policy file) identify the run in MLflow. This runs
+        after every report is written, so a failed logging leaves gate.json as it is.
         """
-        report_dir = Path(inputs.options.report_dir)
         note = self.skipped or ""
         try:
             if suite is not None and self.stack is not None and self.stack.mlflow is not None:
+                from mlcheck.stack.mlflow_log import gate_run_params, log_gate_run
+
                 url = self.stack.mlflow.url
-                run_id = self.log_run(suite, inputs)
+                run_params = gate_run_params(
+                    params["model"],
+                    params["data"],
+                    params["policy"],
+                    stack_backend=self.stack.backend,
+                )
+                run_id = log_gate_run(url, suite, report_dir, run_params)
                 note = (
                     f"gate run logged to MLflow run {run_id} at {url} (its store is kept in "
                     f"{report_dir / 'stack' / 'mlflow'})"
@@ -141,45 +119,3 @@ def _keep_mlflow_store(work: Path, out: Path) -> None:
         shutil.copy2(work / "mlflow.db", out / "mlflow.db")
     if (work / "mlflow-artifacts").is_dir():
         shutil.copytree(work / "mlflow-artifacts", out / "mlflow-artifacts", dirs_exist_ok=True)
-
-
-@contextmanager
-def stack_for_run(
-    inputs: GateInputs, served_url: str, log_dir: Path | None = None
-) -> Iterator[Stack | None]:
-    """The run's stack for a `with` block; None when `--mlcheck-stack=off`."""
-    session = StackSession(model=inputs.options.model)
-    try:
-        yield session.start(inputs, served_url)
-    finally:
-        session.close(log_dir)
-
-
-def stack_gates_after_load(
-    stack: Stack, served_url: str, inputs: GateInputs, out_dir: Path
-) -> tuple[list[GateResult], LoadStats]:
-    """A bounded locust run against the serving core, then the gates read from Prometheus.
-
-    The counters are read from a scrape that started after the load ended (and one before
-    it began), and the alerts after the rules had time to fire: `stack.alerts` comes last.
-    """
-    from mlcheck.gates.load import load_for_run
-    from mlcheck.stack.promql import Scrape, alert_gate, prometheus_gates
-
-    policy = inputs.policy
-    client = stack.prometheus_client()
-    inputs.current  # noqa: B018 - unreadable data: the stack gates cannot decide (DataError)
-    before = Scrape.next(client)
-    stats, _, _ = load_for_run(served_url, inputs, out_dir)
-    after = Scrape.next(client)
-    if stats.requests == 0:
-        raise InfrastructureError(
-            "the load sent no request to the serving core, so Prometheus has nothing to judge; "
-            f"see {out_dir}/load.html and the locust output"
-        )
-    gates = prometheus_gates(client, before, after, stats.requests, policy.stack)
-    # `for:` of the run's rules, and two evaluations to act on the last scrape
-    time.sleep(stack.alert_for_s + 2 * policy.stack.scrape_interval_s)
-    gates.append(alert_gate(client))
-    which = {"stack_backend": stack.backend, "stack_reason": stack.reason}
-    return [replace(g, details={**g.details, **which}) for g in gates], stats

@@ -6,11 +6,8 @@ Compare with a saved baseline: run once with `--benchmark-autosave`, later runs 
 
 import pytest
 
-from mlcheck.gates.latency import http_latency_gates, run_http_requests, timing_gate
-
-
-def _columns(records):
-    return {name: [r[name] for r in records] for name in records[0]}
+from mlcheck.gates.latency import timing_gate
+from mlcheck.run.steps import http_latency
 
 
 def _timings(benchmark):
@@ -20,35 +17,21 @@ def _timings(benchmark):
 
 
 @pytest.mark.mlcheck_gate("latency.predict.single")
-def test_predict_one_row(benchmark, mlcheck_inputs, record_gate):
-    columns = _columns(mlcheck_inputs.records(1))
-    benchmark(mlcheck_inputs.model.predict_proba, columns)
+def test_predict_one_row(benchmark, mlcheck_inputs, record_gates):
+    benchmark(mlcheck_inputs.model.predict_proba, mlcheck_inputs.columns(1))
     limit = mlcheck_inputs.policy.latency.single_p95_ms
-    result = record_gate(
-        timing_gate("latency.predict.single", _timings(benchmark), "p95_ms", limit)
-    )
-    assert result.passed, result.message
+    record_gates(timing_gate("latency.predict.single", _timings(benchmark), "p95_ms", limit))
 
 
 @pytest.mark.mlcheck_gate("latency.predict.batch")
-def test_predict_batch(benchmark, mlcheck_inputs, record_gate):
+def test_predict_batch(benchmark, mlcheck_inputs, record_gates):
     policy = mlcheck_inputs.policy.latency
-    columns = _columns(mlcheck_inputs.records(policy.batch_rows))
-    benchmark(mlcheck_inputs.model.predict_proba, columns)
-    gate = timing_gate("latency.predict.batch", _timings(benchmark), "p95_ms", policy.batch_p95_ms)
-    result = record_gate(gate)
-    assert result.passed, result.message
+    benchmark(mlcheck_inputs.model.predict_proba, mlcheck_inputs.columns(policy.batch_rows))
+    record_gates(
+        timing_gate("latency.predict.batch", _timings(benchmark), "p95_ms", policy.batch_p95_ms)
+    )
 
 
 @pytest.mark.mlcheck_gate("latency.http")
-def test_http_latency(mlcheck_served_model, mlcheck_inputs, record_gate):
-    policy = mlcheck_inputs.policy.latency
-    run = run_http_requests(
-        mlcheck_served_model.url,
-        mlcheck_inputs.records(1000),
-        requests=policy.http_requests,
-        concurrency=policy.http_concurrency,
-    )
-    results = [record_gate(g) for g in http_latency_gates(run, policy)]
-    blocked = [r.message for r in results if not r.passed]
-    assert not blocked, "\n".join(blocked)
+def test_http_latency(mlcheck_served_model, mlcheck_inputs, record_gates):
+    record_gates(http_latency(mlcheck_served_model.url, mlcheck_inputs))

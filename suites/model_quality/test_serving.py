@@ -2,14 +2,9 @@
 
 import pytest
 
-from mlcheck.gates.serving import serving_parity_gate
+from mlcheck.run.steps import serving_parity
 
 
 @pytest.mark.mlcheck_gate("serving.parity")
-def test_served_scores_match_model(
-    mlcheck_served_model, mlcheck_model, mlcheck_current, record_gate
-):
-    result = record_gate(
-        serving_parity_gate(mlcheck_served_model.url, mlcheck_model, mlcheck_current)
-    )
-    assert result.passed, result.message
+def test_served_scores_match_model(mlcheck_served_model, mlcheck_inputs, record_gates):
+    record_gates(serving_parity(mlcheck_served_model.url, mlcheck_inputs))

@@ -1,12 +1,8 @@
-"""Reading the real Prometheus: PromQL queries, scrapes, alerts, and the stack gates.
+"""Reading a real Prometheus: PromQL queries, scrapes of the serving core's counters, alerts.
 
 Every HTTP call is bounded (`timeout_s`), and a Prometheus that stopped answering raises
-InfrastructureError at once with the end of its log, so a run never hangs on it.
-
-The gates compare two scrapes of the serving core, one before and one after the load:
-request and error counts are the raw counters' differences (exact: nothing extrapolated,
-nothing lost to a series that appeared mid-run), and p95 is `histogram_quantile` over the
-`increase` of the buckets between exactly those two scrapes.
+InfrastructureError at once with the end of its log, so a run never hangs on it. What is read
+comes back as readings (`Scrape`, `PrometheusWindow`, `Alert`); `mlcheck.gates.stack` decides.
 """
 
 from __future__ import annotations
@@ -18,30 +14,50 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from dataclasses import asdict, dataclass, replace
-from typing import Any
+from typing import Any, Protocol
 
 from mlcheck.errors import ConfigError, InfrastructureError
-from mlcheck.gates.metrics_count import request_count_gate
-from mlcheck.policy import StackPolicy
-from mlcheck.results import Comparison, GateResult
-from mlcheck.stack.config import SERVING_JOB, duration
-from mlcheck.stack.services import Service
+from mlcheck.probes.readings import Alert, PrometheusWindow, Scrape
 
 __all__ = [
+    "SERVING_JOB",
     "PrometheusClient",
-    "Scrape",
-    "alert_gate",
+    "duration",
     "metric_names",
+    "next_scrape",
     "p95_query",
-    "prometheus_gates",
+    "read_scrape",
+    "read_window",
 ]
+
+#: The scrape job of the serving core in `stack/prometheus.yml` and every query here.
+SERVING_JOB = "mlcheck-serving"
+
+
+def duration(seconds: float) -> str:
+    """A Prometheus duration: whole milliseconds (`1500ms`), or seconds when whole (`2s`)."""
+    if seconds <= 0:
+        raise ConfigError(f"duration={seconds!r} must be > 0 seconds")
+    millis = round(seconds * 1000)
+    return f"{millis // 1000}s" if millis % 1000 == 0 else f"{millis}ms"
+
+
+class Watched(Protocol):
+    """What the client needs of the service it reads, to say why it stopped answering."""
+
+    backend: str
+
+    def describe(self) -> str: ...
+
+    def running(self) -> bool: ...
+
+    def log_tail(self, chars: int = 2000) -> str: ...
 
 
 class PrometheusClient:
     """The HTTP API of one Prometheus; `service` (when known) adds its log to errors."""
 
-    def __init__(self, url: str, service: Service | None = None, timeout_s: float = 5.0) -> None:
+    def __init__(self, url: str, service: Watched | None = None, timeout_s: float = 5.0) -> None:
         self.url = url.rstrip("/")
         self.service = service
         self.timeout_s = timeout_s
@@ -129,6 +145,10 @@ class PrometheusClient:
         alerts = self.get("/api/v1/alerts")["alerts"]
         return [a for a in alerts if state is None or a["state"] == state]
 
+    def held_alerts(self) -> list[Alert]:
+        """Every alert Prometheus holds now, by rule name and state."""
+        return [Alert(a["labels"].get("alertname", "?"), a["state"]) for a in self.alerts()]
+
     def wait_for_alert(self, name: str, timeout_s: float) -> dict[str, Any]:
         """The alert `name` once it fires; InfrastructureError naming its state if it did not."""
         deadline = time.monotonic() + timeout_s
@@ -159,124 +179,39 @@ def p95_query(job: str, window: str) -> str:
     )
 
 
-@dataclass(frozen=True)
-class Scrape:
-    """The serving core's counters in one scrape, as Prometheus stored them."""
-
-    at: float
-    requests: float
-    errors: float
-    predictions: float
-
-    @classmethod
-    def read(cls, client: PrometheusClient, at: float, job: str = SERVING_JOB) -> Scrape:
-        return cls(
-            at=at,
-            requests=client.value(f"sum(http_requests_total{_sel(job)})", at),
-            errors=client.value(f"sum(http_requests_total{_sel(job, SERVER_ERROR)})", at),
-            predictions=client.value(f'sum(ml_predictions_total{{job="{job}"}})', at),
-        )
-
-    @classmethod
-    def next(
-        cls, client: PrometheusClient, job: str = SERVING_JOB, timeout_s: float = 30
-    ) -> Scrape:
-        """The counters of the first scrape that starts after now."""
-        return cls.read(client, client.wait_for_scrape(time.time(), job, timeout_s), job)
+def read_scrape(client: PrometheusClient, at: float, job: str = SERVING_JOB) -> Scrape:
+    """The serving core's counters as Prometheus stored them at time `at`."""
+    return Scrape(
+        at=at,
+        requests=client.value(f"sum(http_requests_total{_sel(job)})", at),
+        errors=client.value(f"sum(http_requests_total{_sel(job, SERVER_ERROR)})", at),
+        predictions=client.value(f'sum(ml_predictions_total{{job="{job}"}})', at),
+    )
 
 
-def prometheus_gates(
+def next_scrape(client: PrometheusClient, job: str = SERVING_JOB, timeout_s: float = 30) -> Scrape:
+    """The counters of the first scrape that starts after now."""
+    return read_scrape(client, client.wait_for_scrape(time.time(), job, timeout_s), job)
+
+
+def read_window(
     client: PrometheusClient,
     before: Scrape,
     after: Scrape,
-    sent: int,
-    policy: StackPolicy,
+    scrape_interval_s: float,
     job: str = SERVING_JOB,
-) -> list[GateResult]:
-    """p95 latency, error ratio and request count of /predict between two scrapes."""
-    requests = after.requests - before.requests
-    errors = after.errors - before.errors
-    details: dict[str, Any] = {
-        "before": asdict(before),
-        "after": asdict(after),
-        "requests": requests,
-        "errors": errors,
-        "predictions": after.predictions - before.predictions,
-        "prometheus": client.url,
-    }
-    if requests < 0 or errors < 0:
-        reason = "a counter went down between the scrapes: the serving core restarted mid-run"
-        return [
-            GateResult.error(name, reason, metric)
-            for name, metric in (
-                ("stack.prometheus.p95_ms", "p95_ms"),
-                ("stack.prometheus.error_ratio", "error_ratio"),
-                ("stack.prometheus.requests", "uncounted requests"),
-            )
-        ]
-    counted = request_count_gate(sent, round(requests), name="stack.prometheus.requests")
-    gates = [replace(counted, details={**counted.details, **details})]
-    if requests == 0:
-        reason = f"Prometheus saw no /predict request between {before.at} and {after.at}"
-        gates.append(GateResult.error("stack.prometheus.p95_ms", reason, "p95_ms"))
-        gates.append(GateResult.error("stack.prometheus.error_ratio", reason, "error_ratio"))
-        return gates
-    # covers the earlier scrape and not the one before it: the increase between the two
-    window = duration(after.at - before.at + policy.scrape_interval_s / 2)
-    query = p95_query(job, window)
-    p95_s = client.value(query, after.at, default=math.nan)
-    p95_ms = p95_s * 1000
-    gates.append(
-        _gate(
-            "stack.prometheus.p95_ms", "p95_ms", p95_ms, policy.p95_ms, {**details, "query": query}
-        )
-    )
-    ratio = errors / requests
-    gates.append(
-        _gate("stack.prometheus.error_ratio", "error_ratio", ratio, policy.max_error_ratio, details)
-    )
-    return gates
+) -> PrometheusWindow:
+    """The counters of two scrapes and the p95 latency between exactly those two scrapes.
 
-
-def _gate(
-    name: str, metric: str, value: float, threshold: float, details: dict[str, Any]
-) -> GateResult:
-    if math.isnan(value):
-        return GateResult.error(name, f"Prometheus returned no value for {details.get('query')}")
-    return GateResult.judged(name, metric, value, threshold, Comparison.LE, details=details)
-
-
-#: Alerts on what the gate run itself measured: their own gates decide, with the policy's
-#: thresholds (the rules hold the production defaults), so they do not block stack.alerts.
-DECIDED_BY_GATES = {
-    "MlcheckLowModelAccuracy": "quality.accuracy",
-    "MlcheckDataDrift": "drift.dataset",
-}
-
-
-def alert_gate(client: PrometheusClient, name: str = "stack.alerts") -> GateResult:
-    """FAIL when a serving alert fires now; pending ones are listed in the details."""
-    held = client.alerts()
-    names = {a["labels"].get("alertname", "?"): a["state"] for a in held}
-    firing = sorted(n for n, s in names.items() if s == "firing" and n not in DECIDED_BY_GATES)
-    pending = sorted(n for n, s in names.items() if s == "pending")
-    elsewhere = sorted(n for n, s in names.items() if s == "firing" and n in DECIDED_BY_GATES)
-    note = "; ".join(f"{n} fires too ({DECIDED_BY_GATES[n]} decides)" for n in elsewhere)
-    reason = "; ".join(filter(None, [f"firing: {', '.join(firing)}" if firing else "", note]))
-    return GateResult.judged(
-        name,
-        "firing alerts",
-        float(len(firing)),
-        0.0,
-        Comparison.EQ,
-        reason=reason,
-        details={
-            "firing": firing,
-            "pending": pending,
-            "decided_by_gates": elsewhere,
-            "prometheus": client.url,
-        },
-    )
+    Request and error counts are the raw counters' differences (exact: nothing extrapolated);
+    p95 is `histogram_quantile` over the `increase` of the buckets in a window that covers the
+    earlier scrape and not the one before it. No value (no request between them) is NaN.
+    """
+    query = p95_query(job, duration(after.at - before.at + scrape_interval_s / 2))
+    p95_ms = math.nan
+    if after.requests > before.requests:
+        p95_ms = client.value(query, after.at, default=math.nan) * 1000
+    return PrometheusWindow(before, after, p95_ms, query, client.url)
 
 
 _KEYWORDS = frozenset(

@@ -18,13 +18,19 @@ from mlcheck.data.bank import BANK_FEATURES, GENERATOR_VERSION, TARGET, generate
 from mlcheck.data.io import write_table
 
 __all__ = [
+    "DEMO",
     "DEMO_ROWS",
     "DEMO_SEEDS",
     "demo_data_path",
     "demo_dir",
+    "demo_model_or",
     "demo_model_path",
     "mlcheck_home",
 ]
+
+#: The model URI (and data) that names the bundled demo; resolved once, at the edge (the CLI,
+#: the pytest plugin, the locustfile), so that below it the demo is a model like any other.
+DEMO = "demo"
 
 #: Seeds of the three demo tables: training, reference (what drift compares against), current.
 DEMO_SEEDS = {"train": 0, "reference": 1, "current": 2}
@@ -71,7 +77,7 @@ def demo_data_path(kind: str) -> Path:
 def demo_model_path() -> Path:
     """Path of the demo MLflow model directory, trained on first use."""
     from mlcheck.data.io import read_table
-    from mlcheck.training import train_xgboost
+    from mlcheck.models.training import train_xgboost
 
     train_path = demo_data_path("train")
     directory = demo_dir()
@@ -87,3 +93,8 @@ def demo_model_path() -> Path:
                 shutil.rmtree(path)
             tmp.rename(path)
     return path
+
+
+def demo_model_or(uri: str) -> str:
+    """The demo's model directory (trained on first use) when `uri` is `demo`, else `uri`."""
+    return str(demo_model_path()) if uri == DEMO else uri

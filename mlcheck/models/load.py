@@ -1,6 +1,6 @@
 """Loading a model from a URI into one `Predictor` interface.
 
-Accepted URIs: `demo`; a local MLflow model directory (any flavor pyfunc can load);
+Accepted URIs: a local MLflow model directory (any flavor pyfunc can load);
 `models:/NAME@ALIAS`, `models:/NAME/VERSION`; `runs:/RUN_ID/PATH`. XGBoost models take a
 fast path (`inplace_predict` on a float32 matrix); scikit-learn models are scored with
 `predict_proba`; anything else goes through pyfunc.
@@ -26,7 +26,7 @@ from mlcheck.features import FeatureKind, FeatureSpec, encode_frame, features_fr
 __all__ = ["ACCEPTED_URIS", "ModelInfo", "Predictor", "load_model", "resolve_model_uri"]
 
 ACCEPTED_URIS = (
-    "'demo', a local MLflow model directory (holding an MLmodel file), "
+    "a local MLflow model directory (holding an MLmodel file), "
     "'models:/NAME@ALIAS', 'models:/NAME/VERSION' or 'runs:/RUN_ID/PATH'"
 )
 _REGISTRY_URI = re.compile(r"^models:/[^/@]+(@[\w-]+|/\d+|/latest)$")
@@ -191,10 +191,6 @@ def resolve_model_uri(uri: str) -> Path:
     """The local MLflow model directory a URI names, downloading registry or run models."""
     if not uri or not isinstance(uri, str):
         raise ConfigError(f"model={uri!r} is empty; pass {ACCEPTED_URIS}")
-    if uri == "demo":
-        from mlcheck.demo import demo_model_path
-
-        return demo_model_path()
     if uri.startswith("models:/"):
         if not _REGISTRY_URI.match(uri):
             raise ConfigError(
@@ -268,7 +264,7 @@ def load_model(uri: str) -> Predictor:
         ) from exc
     features = _features_of(mlflow_model)
     flavors = mlflow_model.flavors
-    version = _registry_version(uri) or ("demo" if uri == "demo" else None)
+    version = _registry_version(uri)
 
     def info(flavor: str) -> ModelInfo:
         return ModelInfo(

@@ -33,6 +33,7 @@ import math
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
@@ -45,6 +46,7 @@ __all__ = [
     "KINDS",
     "METHODS",
     "ColumnDrift",
+    "DriftRule",
     "MethodSpec",
     "column_drift",
     "dataset_drift",
@@ -109,6 +111,16 @@ METHODS: dict[str, MethodSpec] = {
         MethodSpec("kl_div", False, 0.1, ("numeric", "categorical"), "Kullback-Leibler divergence"),
     )
 }
+
+
+class DriftRule(Protocol):
+    """A column's own test and threshold (None keeps Evidently's default for either)."""
+
+    @property
+    def method(self) -> str | None: ...
+
+    @property
+    def threshold(self) -> float | None: ...
 
 
 @dataclass(frozen=True)
@@ -644,12 +656,13 @@ def frame_drift(
     reference: pd.DataFrame,
     current: pd.DataFrame,
     kinds: Mapping[str, str],
-    overrides: Mapping[str, tuple[str | None, float | None]] | None = None,
+    rules: Mapping[str, DriftRule] | None = None,
     fdr: bool = False,
 ) -> list[ColumnDrift]:
     """Drift of every column in `kinds` (name -> "numeric"/"categorical"), in that order.
 
-    `overrides` maps a column to (method, threshold); None keeps Evidently's default.
+    `rules` maps a column to its own `method` and `threshold` (the policy's `ColumnDriftRule`,
+    whose values were checked when the policy loaded); None in either keeps Evidently's default.
 
     `fdr=True` controls the false discovery rate over the columns judged by a p-value test (ks,
     chisquare, z) with the Benjamini-Hochberg step-up procedure: their finite p-values are
@@ -659,25 +672,18 @@ def frame_drift(
     alpha this is exactly BH at level alpha. `statistic` stays the raw p-value; the adjusted one
     is in `fdr_p_value`. Distance tests (wasserstein, jensenshannon, psi, kl_div) are unchanged.
     """
-    overrides = dict(overrides or {})
-    unknown = sorted(set(overrides) - set(kinds))
+    rules = dict(rules or {})
+    unknown = sorted(set(rules) - set(kinds))
     if unknown:
         raise ConfigError(
-            f"column {unknown[0]!r}: has a method/threshold override but is not among the "
+            f"column {unknown[0]!r}: has a method/threshold rule but is not among the "
             f"columns to check ({', '.join(map(repr, kinds))}); add it to the kinds or drop it"
         )
     for column, kind in kinds.items():
         _check_kind(column, kind)
-        override = overrides.get(column, (None, None))
-        if not isinstance(override, tuple) or len(override) != 2:
-            raise ConfigError(
-                f"column {column!r}: override={override!r} must be a (method, threshold) pair; "
-                "use None for either to keep Evidently's default"
-            )
-        method, threshold = override
-        if method is not None:
-            _check_method(column, kind, method)
-        _check_threshold(column, threshold)
+        rule = rules.get(column)
+        if rule is not None and rule.method is not None:
+            _check_method(column, kind, rule.method)  # a method must fit the column's kind
         for frame, frame_data in (("reference", reference), ("current", current)):
             if column not in frame_data.columns:
                 raise DataError(
@@ -686,8 +692,9 @@ def frame_drift(
                 )
     drifts = []
     for column, kind in kinds.items():
-        method, threshold = overrides.get(column, (None, None))
+        rule = rules.get(column)
         data = _column(reference[column], current[column], kind, column)
+        method, threshold = (rule.method, rule.threshold) if rule is not None else (None, None)
         drifts.append(_drift_of(column, kind, data, method, threshold))
     return _with_fdr(drifts) if fdr else drifts
 

@@ -1,0 +1,2 @@
+"""A gate run's context for the doors (CLI, pytest plugin, suites): the options both share,
+the inputs loaded once, and the steps that combine probes and gates."""

@@ -1,0 +1,37 @@
+"""Reports of a run that are artifacts for people, not gates: the inferred schema to copy and
+edit, and Evidently's drift report. Written once the gates have decided; a failure to write
+one is a note in the terminal, never a verdict."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mlcheck.reports.drift_html import write_drift_report
+from mlcheck.results import SuiteResult
+from mlcheck.run.inputs import GateInputs
+from mlcheck.schema import save_schema
+
+__all__ = ["write_artifacts"]
+
+
+def write_artifacts(inputs: GateInputs, suite: SuiteResult) -> list[str]:
+    """Write `schema.yaml` (when the run inferred its schema) and `drift.html` (when drift
+    gates ran) to the report folder; returns what the terminal should say. Never raises."""
+    report_dir = Path(inputs.options.report_dir)
+    loaded = inputs.__dict__  # only what the run loaded anyway: nothing is loaded for a report
+    notes = []
+    try:
+        if "schema" in loaded and inputs.schema_inferred:
+            path = save_schema(inputs.schema, report_dir / "schema.yaml")
+            notes.append(f"the schema was inferred from the reference data: {path} (copy, edit)")
+        ran_drift = any(gate.name.startswith("drift.") for gate in suite.gates)
+        rows = inputs.policy.drift.report_rows if "policy" in loaded else 0
+        if ran_drift and rows and {"reference", "current", "kinds"} <= loaded.keys():
+            kinds = dict(inputs.kinds)
+            if inputs.target in inputs.current.columns:
+                kinds[inputs.target] = "categorical"
+            path = report_dir / "drift.html"
+            write_drift_report(inputs.reference, inputs.current, kinds, path, max_rows=rows)
+    except Exception as exc:  # an artifact for people must not change the verdict
+        notes.append(f"a report was not written: {type(exc).__name__}: {exc}")
+    return notes

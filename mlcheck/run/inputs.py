@@ -1,0 +1,222 @@
+"""The inputs of one gate run, loaded once and on demand: policy, model, data and scores.
+
+The bundled demo is resolved here, at the edge: `--model demo` becomes the demo's model
+directory and data files, and below this module it is a model like any other.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mlcheck.data.io import read_table
+from mlcheck.data.labels import binary_labels
+from mlcheck.errors import ConfigError, DataError, MlcheckError
+from mlcheck.gates.drift import column_kinds
+from mlcheck.models.demo import DEMO, demo_data_path, demo_model_or
+from mlcheck.models.load import Predictor, load_model
+from mlcheck.policy import Policy, load_policy
+from mlcheck.probes.http import records_from_frame
+from mlcheck.probes.locust import LoadRun
+from mlcheck.run.options import RunOptions
+from mlcheck.schema import infer_schema, load_schema
+from mlcheck.serving.config import ServingConfig
+
+__all__ = ["LOCUSTFILE", "GateInputs"]
+
+#: The locustfile every load of a run uses, found through the package (any working directory).
+LOCUSTFILE = Path(__file__).resolve().with_name("locustfile.py")
+
+
+class GateInputs:
+    """Options resolved into loaded objects; each failure is an `MlcheckError` naming the option."""
+
+    def __init__(self, options: RunOptions) -> None:
+        self.options = options
+
+    @cached_property
+    def policy(self) -> Policy:
+        return load_policy(self.options.policy)
+
+    @property
+    def target(self) -> str:
+        return self.options.target or self.policy.target
+
+    @cached_property
+    def model(self) -> Predictor:
+        """The model, loaded once (a registry model is downloaded once)."""
+        return load_model(demo_model_or(self.options.model))
+
+    def data_path(self, kind: str) -> Path:
+        """Path of the `reference` or `current` data: the option, or the demo's for `demo`."""
+        given = getattr(self.options, kind)
+        if given:
+            return Path(given)
+        if self.options.model == DEMO:
+            return demo_data_path(kind)
+        raise ConfigError(
+            f"--{kind} is required when --model={self.options.model!r} is not 'demo'; "
+            f"pass the {kind} data as a CSV or Parquet file (--mlcheck-{kind} in pytest)"
+        )
+
+    @cached_property
+    def champion(self) -> Predictor | None:
+        """The model to compare with: --champion, else NAME@champion for a models:/NAME@ALIAS.
+
+        A champion that is not registered yet is None (the comparison is skipped); one that
+        was asked for by name must load.
+        """
+        if self.options.champion:
+            return load_model(demo_model_or(self.options.champion))
+        match = re.match(r"^models:/([^/@]+)@([\w-]+)$", self.options.model)
+        if match is None or match.group(2) == "champion":
+            return None
+        try:
+            return load_model(f"models:/{match.group(1)}@champion")
+        except ConfigError:
+            return None
+
+    @cached_property
+    def current(self) -> pd.DataFrame:
+        return read_table(self.data_path("current"), "--current")
+
+    @cached_property
+    def reference(self) -> pd.DataFrame:
+        return read_table(self.data_path("reference"), "--reference")
+
+    def _scores(self, model: Predictor, frame: pd.DataFrame) -> np.ndarray:
+        scores = model.predict_proba(frame.drop(columns=[self.target], errors="ignore"))
+        if len(scores) != len(frame) or not np.isfinite(scores).all():
+            raise DataError(
+                f"model={model.info.uri!r} returned {len(scores)} scores for {len(frame)} rows "
+                "or non-finite values; check that the data matches the model's features"
+            )
+        return scores
+
+    @cached_property
+    def labels(self) -> np.ndarray:
+        """The 0/1 labels of the current data."""
+        return binary_labels(self.current, self.target, "current data")
+
+    @cached_property
+    def scores(self) -> np.ndarray:
+        """The model's P(class 1) for every current row."""
+        return self._scores(self.model, self.current)
+
+    @cached_property
+    def reference_scores(self) -> np.ndarray:
+        """The model's P(class 1) for every reference row (for prediction drift)."""
+        return self._scores(self.model, self.reference)
+
+    @cached_property
+    def champion_scores(self) -> np.ndarray:
+        """The champion's P(class 1) for every current row; only asked for when it exists."""
+        if self.champion is None:
+            raise ConfigError("no champion to score; check inputs.champion first")
+        return self._scores(self.champion, self.current)
+
+    @cached_property
+    def schema(self) -> Any:
+        """The policy's pandera schema, or one inferred from the reference data."""
+        if self.policy.schema.file is not None:
+            return load_schema(self.policy.schema.file)
+        return infer_schema(self.reference, self.target)
+
+    @property
+    def schema_inferred(self) -> bool:
+        return self.policy.schema.file is None
+
+    @property
+    def load_workers(self) -> int:
+        """Locust worker processes: the option, else the policy's `[load] workers`."""
+        given = self.options.load_workers
+        if given is None:
+            return self.policy.load.workers
+        if not given.isdigit() or int(given) > 64:
+            raise ConfigError(f"--load-workers={given!r} must be a whole number from 0 to 64")
+        return int(given)
+
+    @cached_property
+    def feature_names(self) -> list[str]:
+        names = self.model.info.feature_names
+        return list(names) if names else [c for c in self.current.columns if c != self.target]
+
+    def records(self, rows: int) -> list[dict[str, Any]]:
+        """The first `rows` current rows as JSON records of the model's features."""
+        return records_from_frame(self.current.head(rows), self.feature_names)
+
+    def columns(self, rows: int) -> dict[str, list[Any]]:
+        """The first `rows` current rows as feature columns (what the serving core predicts on)."""
+        head = self.current.head(rows)
+        return {name: head[name].tolist() for name in self.feature_names}
+
+    @cached_property
+    def kinds(self) -> dict[str, str]:
+        """numeric/categorical of each model input (drift methods are chosen by kind)."""
+        return column_kinds(self.model.info.features, self.reference, exclude=[self.target])
+
+    def serving_config(self) -> ServingConfig:
+        """How the run serves its model: the loaded model's directory (not downloaded again),
+        the policy's schema and decision threshold."""
+        schema = self.policy.schema.file
+        return ServingConfig(
+            model=self.model.info.path,
+            schema=str(schema) if schema is not None else None,
+            decision_threshold=self.policy.quality.decision_threshold,
+        )
+
+    def load_run(self, url: str, out_dir: Path) -> LoadRun:
+        """The run's `[load]` against `url`, with the run's policy file, current rows, workers.
+
+        The current data is read first, so unreadable data is the run's error (exit 2), not a
+        locust that silently sends nothing.
+        """
+        self.current  # noqa: B018 - raises DataError naming the file
+        source = Path(self.policy.source)
+        return LoadRun(
+            url=url,
+            policy=self.policy.load,
+            out_dir=out_dir,
+            locustfile=LOCUSTFILE,
+            policy_file=source if source.is_file() else None,
+            current=self.data_path("current"),
+            workers=self.load_workers,
+        )
+
+    def run_params(self) -> dict[str, Any]:
+        """What identifies the run for the MLflow log: model URI, data files, policy file."""
+        data: dict[str, Path | None] = {}
+        for kind in ("reference", "current"):
+            try:
+                data[kind] = self.data_path(kind)
+            except MlcheckError:
+                data[kind] = None
+        source = Path(self.policy.source)
+        return {
+            "model": self.options.model,
+            "data": data,
+            "policy": source if source.is_file() else None,
+        }
+
+    def context(self) -> dict[str, Any]:
+        """What the run was about, for report headers; never raises."""
+        policy = self.__dict__.get("policy")
+        ctx: dict[str, Any] = {
+            "model": self.options.model,
+            "policy": policy.source if policy is not None else self.options.policy or "default",
+        }
+        for kind in ("reference", "current"):
+            frame = self.__dict__.get(kind)
+            label = getattr(self.options, kind) or (DEMO if self.options.model == DEMO else None)
+            if label:
+                ctx[kind] = f"{label} ({len(frame):,} rows)" if frame is not None else label
+        model = self.__dict__.get("model")
+        if model is not None:
+            ctx["flavor"] = model.info.flavor
+            ctx["model_version"] = model.info.version
+        return ctx

@@ -1,0 +1,82 @@
+"""The steps of a gate run that measure with a probe and then decide with a gate.
+
+Each takes the run's inputs (or explicit values) and returns `GateResult`s; the suites only
+record them. The probes get explicit values (a URL, records, a `LoadRun`), never the inputs.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from mlcheck.errors import InfrastructureError
+from mlcheck.gates.latency import http_latency_gates
+from mlcheck.gates.load import load_gates, request_count_gate
+from mlcheck.gates.serving import serving_parity_gate
+from mlcheck.gates.stack import alert_gate, prometheus_gates
+from mlcheck.probes.http import predict_http, predict_requests_counted, run_http_requests
+from mlcheck.probes.locust import run_load
+from mlcheck.probes.prometheus import next_scrape, read_window
+from mlcheck.results import GateResult
+from mlcheck.run.inputs import GateInputs
+from mlcheck.stack import Stack
+
+__all__ = ["http_latency", "load_after_counting", "serving_parity", "stack_after_load"]
+
+#: Rows scored over HTTP and in process for the parity gate.
+PARITY_ROWS = 200
+
+
+def serving_parity(url: str, inputs: GateInputs) -> GateResult:
+    """Score the first rows over HTTP and in process; the scores must agree."""
+    served = predict_http(url, inputs.records(PARITY_ROWS))
+    local = inputs.scores[: len(served)]
+    return serving_parity_gate(served, local, url)
+
+
+def http_latency(url: str, inputs: GateInputs) -> list[GateResult]:
+    """A bounded run of single-row requests, judged by `[latency]`."""
+    policy = inputs.policy.latency
+    run = run_http_requests(
+        url, inputs.records(1000), policy.http_requests, concurrency=policy.http_concurrency
+    )
+    return http_latency_gates(run, policy)
+
+
+def load_after_counting(url: str, inputs: GateInputs) -> list[GateResult]:
+    """A bounded locust run judged by `[load]`, and the check that /metrics counted all of it."""
+    load = inputs.load_run(url, Path(inputs.options.report_dir))
+    before = predict_requests_counted(url)
+    stats, _, _ = run_load(load)
+    after = predict_requests_counted(url)
+    gates = load_gates(stats, inputs.policy.load)
+    if stats.requests:
+        gates.append(request_count_gate(stats.requests, after - before))
+    return gates
+
+
+def stack_after_load(stack: Stack, url: str, inputs: GateInputs) -> list[GateResult]:
+    """A bounded locust run against the serving core, then the gates read from Prometheus.
+
+    The counters are read from a scrape that started after the load ended (and one before
+    it began), and the alerts after the rules had time to fire: `stack.alerts` comes last.
+    """
+    policy = inputs.policy.stack
+    client = stack.prometheus_client()
+    load = inputs.load_run(url, Path(inputs.options.report_dir) / "stack")
+    before = next_scrape(client)
+    stats, _, _ = run_load(load)
+    after = next_scrape(client)
+    if stats.requests == 0:
+        raise InfrastructureError(
+            "the load sent no request to the serving core, so Prometheus has nothing to judge; "
+            f"see {load.out_dir}/load.html and the locust output"
+        )
+    window = read_window(client, before, after, policy.scrape_interval_s)
+    gates = prometheus_gates(window, stats.requests, policy)
+    # `for:` of the run's rules, and two evaluations to act on the last scrape
+    time.sleep(stack.alert_for_s + 2 * policy.scrape_interval_s)
+    gates.append(alert_gate(client.held_alerts(), client.url))
+    which = {"stack_backend": stack.backend, "stack_reason": stack.reason}
+    return [replace(g, details={**g.details, **which}) for g in gates]

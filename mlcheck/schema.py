@@ -1,0 +1,165 @@
+"""Input schemas (pandera): built with `numeric` / `category`, loaded from a `.py` file that
+defines `SCHEMA` or from pandera YAML, inferred from reference data, saved for a user to edit,
+and turned into the feature specs the serving core validates requests against.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import warnings
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pandera.pandas as pa
+
+from mlcheck.errors import ConfigError
+from mlcheck.features import FeatureKind, FeatureSpec
+
+__all__ = [
+    "category",
+    "features_from_schema",
+    "infer_schema",
+    "load_schema",
+    "numeric",
+    "save_schema",
+]
+
+
+def _is_number(series: pd.Series) -> bool:
+    return bool(pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series))
+
+
+def numeric(
+    minimum: float | None = None,
+    maximum: float | None = None,
+    nullable: bool = True,
+    integer: bool = False,
+) -> pa.Column:
+    """A numeric input: any int or float dtype, within [minimum, maximum].
+
+    Nulls are allowed by default: how many may be missing is the data-quality gate's call.
+    """
+    checks = [pa.Check(_is_number, name="numeric_dtype")]
+    if minimum is not None and maximum is not None:
+        checks.append(pa.Check.in_range(minimum, maximum))
+    elif minimum is not None:
+        checks.append(pa.Check.ge(minimum))
+    elif maximum is not None:
+        checks.append(pa.Check.le(maximum))
+    if integer:
+        checks.append(pa.Check(lambda s: s.isna() | (s % 1 == 0), name="whole_numbers"))
+    return pa.Column(checks=checks, nullable=nullable, required=True)
+
+
+def category(values: Iterable[str], nullable: bool = True) -> pa.Column:
+    """A categorical input: one of `values` (strings)."""
+    return pa.Column(checks=[pa.Check.isin(list(values))], nullable=nullable, required=True)
+
+
+def load_schema(path: str | Path) -> pa.DataFrameSchema:
+    """A schema from a `.py` file defining SCHEMA, or from a pandera `.yaml`/`.yml` file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(
+            f"schema={str(path)!r} does not exist; point [schema] file at a Python file that "
+            "defines SCHEMA or a pandera YAML file, or leave it empty to infer one"
+        )
+    if path.suffix in (".yaml", ".yml"):
+        try:
+            return pa.DataFrameSchema.from_yaml(path)
+        except Exception as exc:
+            raise ConfigError(f"schema={str(path)!r} is not a pandera YAML schema: {exc}") from exc
+    if path.suffix != ".py":
+        raise ConfigError(f"schema={str(path)!r}: use a .py file defining SCHEMA or a .yaml file")
+    spec = importlib.util.spec_from_file_location(f"mlcheck_schema_{abs(hash(path))}", path)
+    if spec is None or spec.loader is None:
+        raise ConfigError(f"schema={str(path)!r} cannot be imported")
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        raise ConfigError(
+            f"schema={str(path)!r} failed to import: {type(exc).__name__}: {exc}"
+        ) from exc
+    schema = getattr(module, "SCHEMA", None)
+    if not isinstance(schema, pa.DataFrameSchema):
+        raise ConfigError(
+            f"schema={str(path)!r} must define SCHEMA = pandera.pandas.DataFrameSchema(...)"
+        )
+    return schema
+
+
+def infer_schema(reference: pd.DataFrame, target: str | None = None) -> pa.DataFrameSchema:
+    """A schema inferred from reference data, widened so a fresh sample of it passes.
+
+    Numeric ranges grow by the reference's span on each side (never below 0 for a column
+    without negatives: heavy tails reach past a sample's maximum, signs rarely change);
+    categories are those seen; nulls are allowed everywhere.
+    """
+    columns: dict[str, pa.Column] = {}
+    for name in reference.columns:
+        series = reference[name]
+        if _is_number(series):
+            values = series.dropna()
+            if values.empty:
+                columns[str(name)] = numeric()
+                continue
+            low, high = float(values.min()), float(values.max())
+            pad = (high - low) or max(abs(low), 1.0)
+            minimum = low - pad if low < 0 or low - pad >= 0 else 0.0
+            integer = bool(pd.api.types.is_integer_dtype(series) or (values % 1 == 0).all())
+            if integer:
+                minimum, high = float(np.floor(minimum)), float(np.ceil(high + pad))
+            else:
+                high = high + pad
+            columns[str(name)] = numeric(minimum, high, integer=integer)
+        else:
+            seen = sorted(str(v) for v in series.dropna().unique())
+            columns[str(name)] = category(seen)
+    if target is not None and target in columns:
+        columns[target] = pa.Column(checks=[pa.Check.isin([0, 1])], nullable=False)
+    return pa.DataFrameSchema(columns, name="inferred from the reference data")
+
+
+def save_schema(schema: pa.DataFrameSchema, path: str | Path) -> Path:
+    """Write `schema` as pandera YAML (custom checks are kept by name only)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        path.write_text(schema.to_yaml() or "", encoding="utf-8")
+    return path
+
+
+def features_from_schema(
+    schema: pa.DataFrameSchema, features: Sequence[FeatureSpec]
+) -> tuple[FeatureSpec, ...]:
+    """The model's features with the schema's categories, ranges and nullability applied."""
+    out = []
+    for spec in features:
+        column = schema.columns.get(spec.name)
+        if column is None:
+            out.append(spec)
+            continue
+        stats: dict[str, Any] = {}
+        for check in column.checks:
+            stats.update({f"{check.name}.{k}": v for k, v in (check.statistics or {}).items()})
+        categories = stats.get("isin.allowed_values")
+        minimum = stats.get("in_range.min_value", stats.get("greater_than_or_equal_to.min_value"))
+        maximum = stats.get("in_range.max_value", stats.get("less_than_or_equal_to.max_value"))
+        out.append(
+            FeatureSpec(
+                name=spec.name,
+                kind=spec.kind,
+                categories=tuple(str(c) for c in categories)
+                if categories is not None and spec.kind is FeatureKind.CATEGORICAL
+                else spec.categories,
+                minimum=float(minimum) if minimum is not None else spec.minimum,
+                maximum=float(maximum) if maximum is not None else spec.maximum,
+                nullable=bool(column.nullable),
+            )
+        )
+    return tuple(out)

@@ -1,0 +1,97 @@
+"""One description of a served model, carried from the policy to `mlcheck serve` and its workers.
+
+The plugin builds a `ServingConfig` from the policy, `ServedModel` turns it into `mlcheck serve`
+arguments (`to_args`), the command puts it in the environment (`to_env`) and each uvicorn worker
+reads it back (`from_env`): the same values at every step, checked once when it is made.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+from mlcheck.errors import ConfigError
+
+__all__ = ["ENV_PREFIX", "ServingConfig"]
+
+ENV_PREFIX = "MLCHECK_SERVE_"
+
+
+@dataclass(frozen=True)
+class ServingConfig:
+    """What to serve and how: the model (a URI or a local model directory), the schema that
+    requests must also satisfy, the decision threshold, the request limits and the workers."""
+
+    model: str
+    schema: str | None = None
+    decision_threshold: float = 0.5
+    max_rows: int = 1000
+    max_body_bytes: int = 1_048_576
+    workers: int = 1
+
+    def __post_init__(self) -> None:
+        if not self.model:
+            raise ConfigError("--model='' is empty; pass a model URI or an MLflow model directory")
+        if self.schema is not None and not Path(self.schema).is_file():
+            raise ConfigError(
+                f"--schema={self.schema!r} does not exist; pass a .py file defining SCHEMA or a "
+                "pandera .yaml file"
+            )
+        checks = (
+            ("decision-threshold", self.decision_threshold, 0.0, 1.0),
+            ("max-rows", self.max_rows, 1, 1_000_000),
+            ("max-body-bytes", self.max_body_bytes, 1024, 1 << 30),
+            ("workers", self.workers, 1, 64),
+        )
+        for name, value, low, high in checks:
+            if not low <= value <= high:
+                raise ConfigError(f"--{name}={value!r} is out of range; allowed: [{low}, {high}]")
+
+    def to_args(self) -> list[str]:
+        """The `mlcheck serve` options that make the same config."""
+        args = [
+            "--model",
+            self.model,
+            "--decision-threshold",
+            repr(self.decision_threshold),
+            "--max-rows",
+            str(self.max_rows),
+            "--max-body-bytes",
+            str(self.max_body_bytes),
+            "--workers",
+            str(self.workers),
+        ]
+        return args + (["--schema", self.schema] if self.schema else [])
+
+    def to_env(self) -> dict[str, str]:
+        """Environment variables `from_env` reads back (in every uvicorn worker)."""
+        return {
+            ENV_PREFIX + f.name.upper(): "" if value is None else str(value)
+            for f in fields(self)
+            for value in [getattr(self, f.name)]
+        }
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> ServingConfig:
+        environ = os.environ if environ is None else environ
+        model = environ.get(ENV_PREFIX + "MODEL")
+        if not model:
+            raise ConfigError(
+                f"{ENV_PREFIX}MODEL is not set; start the server with `mlcheck serve --model URI`"
+            )
+        defaults = cls(model=model)
+        values: dict[str, object] = {"model": model}
+        for f in fields(cls):
+            text = environ.get(ENV_PREFIX + f.name.upper())
+            if f.name == "model" or text is None:
+                continue
+            default = getattr(defaults, f.name)
+            try:
+                values[f.name] = (text or None) if f.name == "schema" else type(default)(text)
+            except ValueError as exc:
+                raise ConfigError(
+                    f"{ENV_PREFIX}{f.name.upper()}={text!r} is not a {type(default).__name__}"
+                ) from exc
+        return cls(**values)  # type: ignore[arg-type]
