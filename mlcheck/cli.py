@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import uuid
 from collections.abc import Sequence
@@ -18,11 +17,11 @@ from pathlib import Path
 from mlcheck.data.scenarios import SCENARIOS
 from mlcheck.errors import ConfigError, MlcheckError
 from mlcheck.run.options import RUN_ID_ENV, RunOptions, add_gate_options
+from mlcheck.run.supervise import run_interruptible
 
 __all__ = ["main"]
 
 EXIT_PASS, EXIT_FAIL, EXIT_ERROR = 0, 1, 2
-DEFAULT_SUITES = ("suites",)
 
 
 def _positive_int(text: str) -> int:
@@ -111,6 +110,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     config = ServingConfig(
         model=demo_model_or(args.model),  # the demo is trained once, before any worker starts
         schema=str(Path(args.schema).resolve()) if args.schema else None,
+        target=args.target,
         decision_threshold=args.decision_threshold,
         max_rows=args.max_rows,
         max_body_bytes=args.max_body_bytes,
@@ -128,6 +128,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         workers=config.workers,
         log_level=args.log_level,
         access_log=False,
+        timeout_keep_alive=5,  # idle keep-alive connections close (request bodies: 10 s, 408)
     )
     return EXIT_PASS
 
@@ -171,23 +172,32 @@ def _gate_exit_code(pytest_code: int, report_dir: Path, run_id: str) -> tuple[in
 
 
 def cmd_gate(args: argparse.Namespace, extra: Sequence[str]) -> int:
+    from mlcheck.run.inputs import GateInputs
+
     options = RunOptions.from_getter(lambda name: getattr(args, name, None))
-    suites = args.suites or list(DEFAULT_SUITES)
-    missing = [s for s in suites if not Path(s.split("::")[0]).exists()]
-    if missing:
-        raise ConfigError(
-            f"SUITE={missing[0]!r} does not exist; run from the mlcheck project root "
-            f"or pass suite paths (default: {' '.join(DEFAULT_SUITES)})"
-        )
     report_dir = Path(options.report_dir)
     report_dir.mkdir(parents=True, exist_ok=True)
     run_id = uuid.uuid4().hex
+    try:
+        suites = args.suites or GateInputs(options).suites(args.which_suites)
+        missing = [s for s in suites if not Path(s.split("::")[0]).exists()]
+        if missing:
+            raise ConfigError(
+                f"SUITE={missing[0]!r} does not exist; pass the paths of pytest files or "
+                "folders, or none for mlcheck's own suites and the policy's [suites] extra"
+            )
+    except MlcheckError as exc:  # the reports say ERROR too: no older gate.json stays behind
+        _write_run_error(report_dir, options, run_id, str(exc))
+        raise
     command = [
         sys.executable,
         "-m",
         "pytest",
         *suites,
         *options.as_pytest_args(),
+        "--mlcheck-gate-reports",
+        "-p",
+        "no:locust",  # locust patches gevent; it always runs as a subprocess
         f"--html={report_dir / 'report.html'}",
         "--self-contained-html",
         f"--junitxml={report_dir / 'junit.xml'}",
@@ -197,8 +207,14 @@ def cmd_gate(args: argparse.Namespace, extra: Sequence[str]) -> int:
         *extra,
     ]
     env = dict(os.environ, **{RUN_ID_ENV: run_id})
-    pytest_code = subprocess.call(command, env=env)
-    code, why = _gate_exit_code(pytest_code, report_dir, run_id)
+    # Until this run decides, its report says ERROR: a killed run never leaves an older PASS.
+    pending = f"{run_id}-pending"  # not this run's id: pytest's own gate.json must replace it
+    _write_run_error(report_dir, options, pending, "the gate run started and did not finish")
+    pytest_code, interrupted = run_interruptible(command, env)
+    if interrupted is not None:
+        code, why = EXIT_ERROR, f"the gate run was interrupted ({interrupted}); no verdict"
+    else:
+        code, why = _gate_exit_code(pytest_code, report_dir, run_id)
     if code == EXIT_ERROR and why not in ("ERROR",):
         _write_run_error(report_dir, options, run_id, why)
     _append_step_summary(report_dir)
@@ -213,7 +229,7 @@ def _write_run_error(report_dir: Path, options: RunOptions, run_id: str, why: st
 
     gate = GateResult.error("mlcheck.run", why)
     suite = SuiteResult.of(
-        [gate], model=options.model, policy=options.policy or "default", run_id=run_id
+        [gate], model=options.model or "demo", policy=options.policy or "default", run_id=run_id
     )
     write_reports(suite, report_dir)
 
@@ -267,6 +283,52 @@ def cmd_stack_which(args: argparse.Namespace) -> int:
 
     backend, reason = choose_backend(args.stack, load_policy(args.policy).stack)
     print(f"{backend.name if backend is not None else 'off'}: {reason}")
+    return EXIT_PASS
+
+
+def _add_suites_choice(parser: argparse.ArgumentParser) -> None:
+    from mlcheck.run.inputs import SUITE_CHOICES
+
+    parser.add_argument(
+        "--suites",
+        dest="which_suites",
+        default="all",
+        choices=SUITE_CHOICES,
+        help="which suites run when no SUITE is given: mlcheck's own (builtin), the policy's "
+        "[suites] extra (extra), or both (all, the default)",
+    )
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from mlcheck.run.init import POLICY_FILE, init_repository, next_command
+
+    directory = Path(args.directory)
+    written = init_repository(
+        args.model,
+        Path(args.reference),
+        args.target,
+        directory,
+        current=Path(args.current) if args.current else None,
+        margin=args.margin,
+        action=args.action,
+    )
+    for path in written:
+        print(f"wrote {path}")
+    elsewhere = directory.resolve() != Path.cwd().resolve()
+    policy = directory / POLICY_FILE if elsewhere else None
+    print(f"next: {next_command(args.model, args.reference, args.current, policy)}")
+    return EXIT_PASS
+
+
+def cmd_load(args: argparse.Namespace) -> int:
+    from mlcheck.run.inputs import LOCUSTFILE
+
+    print(LOCUSTFILE)
+    print(
+        f"# run it against a serving core: locust -f {LOCUSTFILE} --headless -u 20 -r 10 -t 20s "
+        "--host http://127.0.0.1:8000",
+        file=sys.stderr,
+    )
     return EXIT_PASS
 
 
@@ -361,6 +423,12 @@ def build_parser() -> argparse.ArgumentParser:
         "ranges, categories, nullability (default: the model's signature only)",
     )
     serve.add_argument(
+        "--target",
+        metavar="COLUMN",
+        help="the label column of --schema, which requests do not carry (used when the model "
+        "has no signature and its features come from the schema)",
+    )
+    serve.add_argument(
         "--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"]
     )
     serve.set_defaults(handler=cmd_serve)
@@ -375,8 +443,9 @@ def build_parser() -> argparse.ArgumentParser:
         "suites",
         nargs="*",
         metavar="SUITE",
-        help=f"suite paths (default: {' '.join(DEFAULT_SUITES)})",
+        help="pytest files or folders to run (default: as --suites says)",
     )
+    _add_suites_choice(gate)
     add_gate_options(gate.add_argument, "")
     gate.set_defaults(handler=cmd_gate)
 
@@ -409,8 +478,9 @@ def build_parser() -> argparse.ArgumentParser:
         "suites",
         nargs="*",
         metavar="SUITE",
-        help=f"suites when gating (default: {' '.join(DEFAULT_SUITES)})",
+        help="pytest files or folders when gating (default: as --suites says)",
     )
+    _add_suites_choice(promote)
     add_gate_options(promote.add_argument, "", skip=("model",))
     promote.set_defaults(handler=cmd_promote)
 
@@ -434,6 +504,46 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--stack", default="auto", metavar="BACKEND", help="default: auto")
     which.add_argument("--policy", metavar="PATH", help="gates.toml naming the images")
     which.set_defaults(handler=cmd_stack_which)
+
+    from mlcheck.run.init import ACTION
+
+    init = sub.add_parser(
+        "init",
+        help="seed a repository: checks/gates.toml measured on your model, checks/schema.yaml, "
+        "and a GitHub workflow (never overwrites a file)",
+        description="Measure the model on the reference data and write checks/gates.toml "
+        "(thresholds: the measured bootstrap interval loosened by its half-width and --margin, "
+        "so the first run passes and a real regression fails; slices over low-cardinality "
+        "categorical columns), checks/schema.yaml (inferred, to edit) and "
+        ".github/workflows/mlcheck.yml (runs the gate through the mlcheck action).",
+    )
+    init.add_argument("--model", required=True, metavar="URI", help="the model to gate")
+    init.add_argument(
+        "--reference", required=True, metavar="PATH", help="labelled reference data (CSV/Parquet)"
+    )
+    init.add_argument("--target", default="y", metavar="COLUMN", help="label column (default y)")
+    init.add_argument(
+        "--current", metavar="PATH", help="the data the workflow gates (default: the reference)"
+    )
+    init.add_argument(
+        "--directory", default=".", metavar="DIR", help="the repository root (default: here)"
+    )
+    init.add_argument(
+        "--margin",
+        type=float,
+        default=0.02,
+        help="regression tolerated below what was measured, 0 to 0.5 (default 0.02)",
+    )
+    init.add_argument(
+        "--action", default=ACTION, metavar="REF", help=f"the action to call (default {ACTION})"
+    )
+    init.set_defaults(handler=cmd_init)
+
+    load = sub.add_parser(
+        "load",
+        help="print the path of mlcheck's locustfile (for locust -f, from any directory)",
+    )
+    load.set_defaults(handler=cmd_load)
 
     report = sub.add_parser(
         "report", help="re-render summary.md and index.html (with plots) from a gate.json"

@@ -37,6 +37,12 @@ STATE = pytest.StashKey[_State]()
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("mlcheck", "mlcheck quality gates")
     add_gate_options(group.addoption, "mlcheck-")
+    group.addoption(
+        "--mlcheck-gate-reports",
+        action="store_true",
+        help="record every test as a gate and write reports/gate.json (what `mlcheck gate` "
+        "does; a suite's conftest may turn it on with enable_gate_reports)",
+    )
 
 
 def _config_state(config: pytest.Config) -> _State:
@@ -49,6 +55,8 @@ def _config_state(config: pytest.Config) -> _State:
 
 def pytest_configure(config: pytest.Config) -> None:
     _config_state(config)
+    if config.getoption("mlcheck_gate_reports", False):
+        enable_gate_reports(config)
     config.addinivalue_line(
         "markers", "mlcheck_gate(name): the gate name this test reports (may use {param})"
     )
@@ -117,7 +125,7 @@ def mlcheck_stack(
 
     state = _state(request)
     if state.stack is None:
-        state.stack = StackSession(model=mlcheck_inputs.options.model)
+        state.stack = StackSession(model=mlcheck_inputs.model_uri or "none")
     state.stack.observe(g for results in state.results.values() for g in results)
     options, policy = mlcheck_inputs.options, mlcheck_inputs.policy
     stack = state.stack.start(options.stack, policy.stack, mlcheck_served_model.url)
@@ -229,6 +237,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if state is None or not state.enabled:
         return
     gates = [gate for results in state.results.values() for gate in results]
+    if exitstatus == pytest.ExitCode.INTERRUPTED:
+        gates.append(GateResult.error("mlcheck.run", "the run was interrupted; no verdict"))
     context = state.inputs.context()
     context["run_id"] = os.environ.get(RUN_ID_ENV, "")
     state.suite = SuiteResult.of(gates, **context)

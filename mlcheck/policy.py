@@ -42,6 +42,7 @@ __all__ = [
     "SchemaPolicy",
     "SlicePolicy",
     "StackPolicy",
+    "SuitesPolicy",
     "load_policy",
     "parse_policy",
 ]
@@ -60,7 +61,7 @@ _SPEC = "mlcheck.policy"
 class _Spec:
     """How a field is read: its kind, TOML key (default: the field's name) and what is allowed."""
 
-    kind: str  # number, flag, choice, text, names, path, flat, table or custom
+    kind: str  # number, flag, choice, text, names, path, paths, flat, table or custom
     key: str | None = None
     low: float = -math.inf
     high: float | Callable[[Mapping[str, Any]], float] = math.inf
@@ -112,6 +113,11 @@ def names(default: tuple[str, ...]) -> Any:
 def path() -> Any:
     """A path relative to the policy's folder; empty (the default) is None."""
     return _field(_Spec("path"))
+
+
+def paths() -> Any:
+    """A list of paths relative to the policy's folder (default: none)."""
+    return _field(_Spec("paths"), ())
 
 
 def flat(cls: type) -> Any:
@@ -209,7 +215,7 @@ class ColumnDriftRule:
 class DriftPolicy:
     dataset_share: float = number(0.5, 0.0, 1.0)
     column_outcome: str = choice("fail", ("fail", "warn"))
-    fdr: bool = flag(False)
+    fdr: bool = flag(True)  # Benjamini-Hochberg: one test per column must not block by chance
     prediction: bool = flag(True)
     target: bool = flag(True)
     report_rows: int = number(50_000, 0, 10_000_000, integer=True)
@@ -273,6 +279,13 @@ class ComparePolicy:
 
 
 @dataclass(frozen=True)
+class SuitesPolicy:
+    """The user's own gate suites (pytest files or folders), run beside the built-in ones."""
+
+    extra: tuple[Path, ...] = paths()
+
+
+@dataclass(frozen=True)
 class Policy:
     target: str = custom(lambda t: _target(t), ("data",), default="y")
     quality: QualityPolicy = table(QualityPolicy)
@@ -283,6 +296,7 @@ class Policy:
     load: LoadPolicy = table(LoadPolicy)
     stack: StackPolicy = table(StackPolicy)
     compare: ComparePolicy = table(ComparePolicy)
+    suites: SuitesPolicy = table(SuitesPolicy)
     source: str = "built-in defaults"  # no metadata: not read from the file
 
 
@@ -363,6 +377,10 @@ class _Table:
                 return tuple(value)
             case "path" if isinstance(value, str):
                 return self.base / value if value else None
+            case "paths" if isinstance(value, list) and all(
+                isinstance(v, str) and v for v in value
+            ):
+                return tuple(self.base / v for v in value)
         problem = {
             "flag": "must be true or false",
             "choice": ("is unknown; known: " if spec.catalogue else "is not allowed; use one of: ")
@@ -370,6 +388,7 @@ class _Table:
             "text": "must be a non-empty string",
             "names": "must be a list of column names",
             "path": "must be a path (or empty to infer)",
+            "paths": "must be a list of paths (relative to the policy file)",
         }[spec.kind]
         raise ConfigError(f"{where} {problem}")
 

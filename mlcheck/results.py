@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import math
+import numbers
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -11,9 +13,90 @@ from typing import Any
 
 from mlcheck.errors import DataError
 
-__all__ = ["GATE_JSON_VERSION", "Comparison", "GateResult", "Outcome", "SuiteResult"]
+__all__ = [
+    "GATE_JSON_VERSION",
+    "NON_FINITE_KEY",
+    "Comparison",
+    "GateResult",
+    "Outcome",
+    "SuiteResult",
+]
 
 GATE_JSON_VERSION = 1
+
+#: The key under a gate's `details` (and the run's `context`) that records the numbers written
+#: as null because they were NaN or infinite: JSON pointer -> "nan", "inf" or "-inf".
+NON_FINITE_KEY = "non_finite"
+
+
+def _json_key(key: object) -> str:
+    """A mapping key as JSON text (json.dumps refuses some keys, and NaN ones in strict mode)."""
+    if isinstance(key, str):
+        return key
+    if isinstance(key, bool) or key is None:
+        return json.dumps(key)
+    if isinstance(key, numbers.Integral):
+        return str(int(key))
+    if isinstance(key, numbers.Real) and math.isfinite(float(key)):
+        return repr(float(key))
+    return str(key)
+
+
+def _pointer_token(key: str) -> str:
+    return key.replace("~", "~0").replace("/", "~1")
+
+
+def _finite(value: Any, pointer: str, record: dict[str, str]) -> Any:
+    """`value` as strict JSON data: NaN and ±inf become None and are noted in `record`.
+
+    Numpy scalars become Python numbers, tuples lists, and mapping keys strings.
+    """
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        number = float(value)
+        if math.isfinite(number):
+            return number
+        record[pointer] = repr(number)  # 'nan', 'inf' or '-inf'
+        return None
+    if isinstance(value, Mapping):
+        out = {}
+        for key, item in value.items():
+            name = _json_key(key)
+            out[name] = _finite(item, f"{pointer}/{_pointer_token(name)}", record)
+        return out
+    if isinstance(value, list | tuple):
+        return [_finite(item, f"{pointer}/{i}", record) for i, item in enumerate(value)]
+    return value  # anything else is written as str() by the encoder
+
+
+def _restore(data: dict[str, Any], record: Any) -> None:
+    """Put the numbers `_finite` wrote as null back at their JSON pointers (in place).
+
+    A pointer that does not lead to a null, or a text that is not a number, is left alone:
+    a hand-edited file reads back with nulls rather than failing.
+    """
+    if not isinstance(record, Mapping):
+        return
+    for pointer, text in record.items():
+        try:
+            number = float(text)
+        except (TypeError, ValueError):
+            continue
+        tokens = [t.replace("~1", "/").replace("~0", "~") for t in str(pointer).split("/")[1:]]
+        if not tokens:
+            continue
+        parent: Any = data
+        try:
+            for token in tokens[:-1]:
+                parent = parent[int(token)] if isinstance(parent, list) else parent[token]
+            last: Any = int(tokens[-1]) if isinstance(parent, list) else tokens[-1]
+            if parent[last] is None:
+                parent[last] = number
+        except (KeyError, IndexError, ValueError, TypeError):
+            continue
 
 
 class Outcome(StrEnum):
@@ -104,21 +187,46 @@ class GateResult:
         return text
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        """The gate as strict JSON data (what gate.json holds for it).
+
+        JSON has no NaN or infinity, so a non-finite number anywhere in the gate (value,
+        threshold, interval, details at any depth) is written as null, and
+        `details["non_finite"]` maps the JSON pointer of each, relative to the gate, to the
+        number's text: ``{"/value": "inf", "/details/overall": "nan"}``. The reason and the
+        message are kept as they are (the message shows ``inf``/``nan``). `from_dict` puts the
+        numbers back. `non_finite` is reserved in `details`.
+        """
+        record: dict[str, str] = {}
+        data: dict[str, Any] = {
             "name": self.name,
             "outcome": self.outcome.value,
             "metric": self.metric,
-            "value": self.value,
-            "threshold": self.threshold,
+            "value": _finite(self.value, "/value", record),
+            "threshold": _finite(self.threshold, "/threshold", record),
             "comparison": self.comparison.value if self.comparison else None,
-            "interval": list(self.interval) if self.interval is not None else None,
+            "interval": _finite(self.interval, "/interval", record),
             "reason": self.reason,
-            "details": dict(self.details),
+            "details": _finite(
+                {k: v for k, v in self.details.items() if k != NON_FINITE_KEY}, "/details", record
+            ),
             "message": self.message,
         }
+        if record:
+            data["details"][NON_FINITE_KEY] = record
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> GateResult:
+        """Read `to_dict`'s data; numbers written as null (see `to_dict`) are restored.
+
+        An interval with a null end that is not recorded as non-finite reads as no interval.
+        """
+        read: dict[str, Any] = copy.deepcopy(dict(data))
+        found = read.get("details")
+        details: dict[str, Any] = dict(found) if isinstance(found, Mapping) else {}
+        read["details"] = details
+        _restore(read, details.pop(NON_FINITE_KEY, None))
+        data = read
         interval = data.get("interval")
         comparison = data.get("comparison")
         return cls(
@@ -128,9 +236,13 @@ class GateResult:
             value=data.get("value"),
             threshold=data.get("threshold"),
             comparison=Comparison(comparison) if comparison else None,
-            interval=(float(interval[0]), float(interval[1])) if interval else None,
+            interval=(
+                (float(interval[0]), float(interval[1]))
+                if interval and interval[0] is not None and interval[1] is not None
+                else None
+            ),
             reason=data.get("reason", ""),
-            details=dict(data.get("details") or {}),
+            details=details,
         )
 
     @classmethod
@@ -198,17 +310,29 @@ class SuiteResult:
         return {Outcome.PASS: 0, Outcome.FAIL: 1}.get(self.verdict, 2)
 
     def to_dict(self) -> dict[str, Any]:
+        """gate.json's data; strict JSON (see `GateResult.to_dict` for non-finite numbers).
+
+        A non-finite number in `context` is written as null the same way, recorded under
+        `context["non_finite"]`.
+        """
+        record: dict[str, str] = {}
+        context = _finite(
+            {k: v for k, v in self.context.items() if k != NON_FINITE_KEY}, "", record
+        )
+        if record:
+            context[NON_FINITE_KEY] = record
         return {
             "version": GATE_JSON_VERSION,
             "verdict": self.verdict.value,
             "exit_code": self.exit_code,
             "counts": {outcome.value: self.count(outcome) for outcome in Outcome},
-            "context": dict(self.context),
+            "context": context,
             "gates": [gate.to_dict() for gate in self.gates],
         }
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, default=str)
+        """gate.json's text: strict JSON (`allow_nan=False`), so any JSON parser reads it."""
+        return json.dumps(self.to_dict(), indent=2, default=str, allow_nan=False)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> SuiteResult:
@@ -218,9 +342,11 @@ class SuiteResult:
                 f"gate.json version={version!r} is not supported; expected {GATE_JSON_VERSION}. "
                 "Re-run the gate with this mlcheck version."
             )
+        context = copy.deepcopy(dict(data.get("context") or {}))
+        _restore(context, context.pop(NON_FINITE_KEY, None))
         return cls(
             gates=tuple(GateResult.from_dict(item) for item in data["gates"]),
-            context=dict(data.get("context") or {}),
+            context=context,
         )
 
     @classmethod

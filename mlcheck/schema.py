@@ -11,7 +11,6 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
@@ -93,35 +92,35 @@ def load_schema(path: str | Path) -> pa.DataFrameSchema:
 
 
 def infer_schema(reference: pd.DataFrame, target: str | None = None) -> pa.DataFrameSchema:
-    """A schema inferred from reference data, widened so a fresh sample of it passes.
+    """A schema inferred from reference data: only what a sample can tell for sure.
 
-    Numeric ranges grow by the reference's span on each side (never below 0 for a column
-    without negatives: heavy tails reach past a sample's maximum, signs rarely change);
-    categories are those seen; nulls are allowed everywhere.
+    Numeric columns get their type (whole numbers when every reference value is one) and, when
+    the reference has no negative value, a lower bound of 0; no other range, since a sample's
+    min and max say little about the next one (the outlier-rate gate judges values instead).
+    Other columns get the categories seen. Inputs may be null (the missing-rate gate's call);
+    the label may not, and is 0/1 when the reference's labels are.
     """
-    columns: dict[str, pa.Column] = {}
-    for name in reference.columns:
-        series = reference[name]
-        if _is_number(series):
-            values = series.dropna()
-            if values.empty:
-                columns[str(name)] = numeric()
-                continue
-            low, high = float(values.min()), float(values.max())
-            pad = (high - low) or max(abs(low), 1.0)
-            minimum = low - pad if low < 0 or low - pad >= 0 else 0.0
-            integer = bool(pd.api.types.is_integer_dtype(series) or (values % 1 == 0).all())
-            if integer:
-                minimum, high = float(np.floor(minimum)), float(np.ceil(high + pad))
-            else:
-                high = high + pad
-            columns[str(name)] = numeric(minimum, high, integer=integer)
-        else:
-            seen = sorted(str(v) for v in series.dropna().unique())
-            columns[str(name)] = category(seen)
+    columns = {
+        str(name): _inferred_column(reference[name], nullable=name != target)
+        for name in reference.columns
+    }
     if target is not None and target in columns:
-        columns[target] = pa.Column(checks=[pa.Check.isin([0, 1])], nullable=False)
+        labels = reference[target].dropna()
+        if _is_number(labels) and labels.isin([0, 1]).all():
+            columns[target] = pa.Column(checks=[pa.Check.isin([0, 1])], nullable=False)
     return pa.DataFrameSchema(columns, name="inferred from the reference data")
+
+
+def _inferred_column(series: pd.Series, nullable: bool) -> pa.Column:
+    """One column of `infer_schema`: type, sign and categories; never a range from the sample."""
+    if not _is_number(series):
+        return category(sorted(str(v) for v in series.dropna().unique()), nullable=nullable)
+    values = series.dropna()
+    if values.empty:
+        return numeric(nullable=nullable)
+    integer = bool(pd.api.types.is_integer_dtype(series) or (values % 1 == 0).all())
+    minimum = 0.0 if values.min() >= 0 else None  # a sign the reference never crossed
+    return numeric(minimum, nullable=nullable, integer=integer)
 
 
 def save_schema(schema: pa.DataFrameSchema, path: str | Path) -> Path:
@@ -134,19 +133,49 @@ def save_schema(schema: pa.DataFrameSchema, path: str | Path) -> Path:
     return path
 
 
+def _feature_from_column(name: str, column: pa.Column) -> FeatureSpec:
+    """A feature from a schema column alone: categories from `isin`, else a number (a schema
+    read back from YAML keeps its built-in checks but not the dtype check)."""
+    stats = _check_statistics(column)
+    categories = stats.get("isin.allowed_values")
+    if categories is not None:
+        cats = tuple(str(c) for c in categories)
+        return FeatureSpec(name, FeatureKind.CATEGORICAL, cats, nullable=bool(column.nullable))
+    integer = any(check.name == "whole_numbers" for check in column.checks)
+    kind = FeatureKind.INTEGER if integer else FeatureKind.NUMERIC
+    return FeatureSpec(name, kind, nullable=bool(column.nullable))
+
+
+def _check_statistics(column: pa.Column) -> dict[str, Any]:
+    stats: dict[str, Any] = {}
+    for check in column.checks:
+        stats.update({f"{check.name}.{k}": v for k, v in (check.statistics or {}).items()})
+    return stats
+
+
 def features_from_schema(
-    schema: pa.DataFrameSchema, features: Sequence[FeatureSpec]
+    schema: pa.DataFrameSchema,
+    features: Sequence[FeatureSpec] | None,
+    exclude: Sequence[str] = (),
 ) -> tuple[FeatureSpec, ...]:
-    """The model's features with the schema's categories, ranges and nullability applied."""
+    """The model's features with the schema's categories, ranges and nullability applied.
+
+    With no features (a model saved without a signature), the schema's columns other than
+    `exclude` (the label) are the features.
+    """
+    if features is None:
+        features = [
+            _feature_from_column(str(name), column)
+            for name, column in schema.columns.items()
+            if name not in exclude
+        ]
     out = []
     for spec in features:
         column = schema.columns.get(spec.name)
         if column is None:
             out.append(spec)
             continue
-        stats: dict[str, Any] = {}
-        for check in column.checks:
-            stats.update({f"{check.name}.{k}": v for k, v in (check.statistics or {}).items()})
+        stats = _check_statistics(column)
         categories = stats.get("isin.allowed_values")
         minimum = stats.get("in_range.min_value", stats.get("greater_than_or_equal_to.min_value"))
         maximum = stats.get("in_range.max_value", stats.get("less_than_or_equal_to.max_value"))

@@ -78,3 +78,32 @@ def test_labels_must_be_present_and_binary():
     with pytest.raises(DataError, match="target='label' is not a column of the current data"):
         binary_labels(frame, "label", "current data")
     assert binary_labels(frame.head(2), "y", "current data").tolist() == [0, 1]
+
+
+@pytest.mark.parametrize(("delimiter", "name"), [(";", "semicolon"), ("\t", "tab"), ("|", "pipe")])
+def test_csv_delimiter_is_detected(tmp_path, delimiter, name):
+    frame = generate(300, 5)
+    path = tmp_path / f"{name}.csv"
+    frame.to_csv(path, sep=delimiter, index=False)
+    back = read_table(path, "--current")
+    assert list(back.columns) == list(frame.columns)
+    assert back.shape == frame.shape
+    np.testing.assert_array_equal(back["age"], frame["age"])
+
+
+def test_semicolon_csv_with_decimal_commas_keeps_its_columns(tmp_path):
+    path = tmp_path / "eu.csv"
+    path.write_text("x;y;label\n1,5;2,25;0\n3,5;4,75;1\n")
+    back = read_table(path, "--reference")
+    assert list(back.columns) == ["x", "y", "label"] and len(back) == 2
+
+
+def test_a_one_column_csv_names_the_likely_cause(tmp_path):
+    path = tmp_path / "colons.csv"
+    path.write_text("age:job:y\n30:admin.:0\n41:technician:1\n")
+    with pytest.raises(
+        DataError,
+        match=r"--current='.*colons.csv' has one column \('age:job:y'\); is it delimited by "
+        r"something other than , ; tab or \|\?",
+    ):
+        read_table(path, "--current")

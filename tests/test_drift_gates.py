@@ -108,6 +108,21 @@ def test_dataset_drift_is_calibrated_under_the_null():
     assert raised / 50 <= 0.05
 
 
+def test_fdr_is_the_default_and_gates_show_the_adjusted_p_value():
+    """Small samples: the verdict and the value shown are the BH-adjusted p; the raw one stays."""
+    assert DriftPolicy().fdr and POLICY.drift.fdr
+    reference, current = generate(800, 1), generate(800, 2)
+    current = current.assign(duration=current["duration"] * 1.3)
+    adjusted = {g.name: g for g in drift_gates(reference, current, KINDS, DriftPolicy())[:-1]}
+    raw = {g.name: g for g in drift_gates(reference, current, KINDS, DriftPolicy(fdr=False))}
+    for name, gate in adjusted.items():  # every column takes a p-value test at 800 rows
+        assert gate.metric == f"{raw[name].metric} (BH)"
+        assert gate.details["p_value"] == raw[name].value <= gate.value + 1e-12
+        assert gate.passed == gate.comparison.holds(gate.value, gate.threshold)
+    assert adjusted["drift.duration"].outcome is Outcome.FAIL
+    assert "Benjamini-Hochberg adjusted p" in adjusted["drift.duration"].reason
+
+
 def test_missing_column_wrong_type_or_empty_file_never_crash(frames):
     reference, current = frames
     broken = apply_scenario(current, "schema_break", 1.0)

@@ -45,6 +45,7 @@ def test_demo_gate_passes_with_no_configuration(tmp_path):
         "quality.roc_auc",
         "quality.slice.job",
         "serving.parity",
+        "serving.mlflow_parity",
         "schema.inputs",
         "data_quality.missing",
         "drift.age",
@@ -132,7 +133,8 @@ def test_bad_policy_and_empty_suite_cannot_decide(tmp_path):
     policy.write_text("[quality.min]\naccuracy = 2\n")
     run = gate("--policy", str(policy), report_dir=tmp_path / "a")
     assert run.returncode == 2
-    assert "quality.min.accuracy=2 is out of range" in run.stdout
+    assert "quality.min.accuracy=2 is out of range" in run.stderr
+    assert verdict(tmp_path / "a")["verdict"] == "ERROR"
     empty = tmp_path / "empty_suite"
     empty.mkdir()
     run = gate(str(empty), report_dir=tmp_path / "b")
@@ -212,3 +214,68 @@ def test_a_broken_schema_fails_the_schema_gate_and_drift_cannot_decide(tmp_path)
     assert gates["drift.duration"]["outcome"] == "ERROR"
     assert "'duration' is missing from the current data" in gates["drift.duration"]["reason"]
     assert "ERROR" in (tmp_path / "r" / "index.html").read_text()
+
+
+def test_drift_on_data_alone_runs_on_the_data_columns(tmp_path):
+    """No model: the data's own columns are compared; prediction drift says why it is skipped."""
+    reference = generate(3000, 1).drop(columns=["y"]).rename(columns={"age": "client_age"})
+    current = generate(3000, 2).drop(columns=["y"]).rename(columns={"age": "client_age"})
+    current["client_age"] = current["client_age"] + 15
+    write_table(reference, tmp_path / "ref.csv")
+    write_table(current, tmp_path / "cur.csv")
+    run = gate(
+        "suites/drift",
+        "--reference",
+        str(tmp_path / "ref.csv"),
+        "--current",
+        str(tmp_path / "cur.csv"),
+        "--stack",
+        "off",
+        report_dir=tmp_path / "reports",
+    )
+    assert run.returncode == 1, run.stdout[-3000:] + run.stderr[-3000:]
+    gates = {g["name"]: g for g in verdict(tmp_path / "reports")["gates"]}
+    assert gates["drift.client_age"]["outcome"] == "FAIL"
+    assert gates["drift.job"]["outcome"] == "PASS"
+    assert gates["drift.prediction"]["outcome"] == "SKIP"
+    assert "no --model" in gates["drift.prediction"]["reason"]
+    assert verdict(tmp_path / "reports")["context"]["model"].startswith("none")
+
+
+def test_gate_runs_its_own_suites_and_the_policys_extra_ones_from_any_folder(tmp_path):
+    """From an empty folder: mlcheck's suites are found through the package, and a user's own
+    gate file named by the policy runs beside them, its result in gate.json."""
+    (tmp_path / "gates").mkdir()
+    (tmp_path / "gates" / "test_own.py").write_text(
+        "from mlcheck.results import Comparison, GateResult\n\n"
+        "def test_rows(mlcheck_current, record_gates):\n"
+        "    record_gates(GateResult.judged('own.rows', 'rows', float(len(mlcheck_current)),"
+        " 30_000.0, Comparison.GE))\n"
+    )
+    policy = (
+        (ROOT / "checks" / "gates.toml")
+        .read_text()
+        .replace('file = "schema.py"', f'file = "{ROOT / "checks" / "schema.py"}"')
+    )
+    (tmp_path / "gates.toml").write_text(policy + '\n[suites]\nextra = ["gates"]\n')
+    command = [sys.executable, "-m", "mlcheck", "gate", "--policy", "gates.toml", "--stack", "off"]
+    extra = subprocess.run(
+        [*command, "--suites", "extra"], cwd=tmp_path, capture_output=True, text=True, timeout=600
+    )
+    assert extra.returncode == 1, extra.stdout[-3000:] + extra.stderr[-3000:]
+    gates = {g["name"]: g for g in verdict(tmp_path / "reports")["gates"]}
+    assert set(gates) == {"own.rows"} and gates["own.rows"]["value"] == 20_000
+    both = subprocess.run(
+        [*command, "--suites", "all", "--", "-k", "schema or own"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert both.returncode == 1, both.stdout[-3000:] + both.stderr[-3000:]
+    names = {g["name"] for g in verdict(tmp_path / "reports")["gates"]}
+    assert {"own.rows", "schema.inputs", "data_quality.missing"} <= names
+    missing = subprocess.run(
+        [*command, "--suites", "builtin", "nope/"], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert missing.returncode == 2 and "SUITE='nope/' does not exist" in missing.stderr

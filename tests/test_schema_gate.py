@@ -53,6 +53,42 @@ def test_inferred_schema_accepts_a_fresh_sample_and_round_trips_yaml(tmp_path):
     assert schema_gate(generate(20, 8).assign(job="astronaut"), again).outcome is Outcome.FAIL
 
 
+def test_inferred_schema_keeps_types_signs_and_categories_not_the_samples_range():
+    """What a sample tells for sure still blocks; its min and max do not (the outlier gate's)."""
+    schema = infer_schema(generate(5000, 1), target="y")
+    broken = apply_scenario(generate(5000, 2), "schema_break", 1.0, seed=0)
+    groups = {(g["column"], g["check"]) for g in schema_gate(broken, schema).details["groups"]}
+    assert {
+        ("duration", "column is missing"),
+        ("age", "numeric_dtype"),
+        ("job", "not an allowed category"),
+    } <= groups
+    current = generate(1000, 3).astype({"duration": float, "campaign": float})
+    current.loc[:4, "duration"] = -5.0  # never negative in the reference
+    current.loc[5:9, "campaign"] = 2.5  # always a whole number there
+    current.loc[10, "pdays"] = -7  # the reference has -1: a signed column
+    current.loc[11, "age"] = 500  # far past the reference's maximum
+    result = schema_gate(current, schema)
+    counts = {(g["column"], g["check"]): g["count"] for g in result.details["groups"]}
+    assert counts == {
+        ("duration", "greater_than_or_equal_to(0.0)"): 5,
+        ("campaign", "whole_numbers"): 5,
+    }
+    features = {f.name: f for f in features_from_schema(schema, BANK_FEATURES)}
+    assert (features["duration"].minimum, features["duration"].maximum) == (0.0, None)
+    assert (features["pdays"].minimum, features["balance"].maximum) == (None, None)
+
+
+def test_inferred_label_is_0_1_when_the_reference_is_and_as_seen_otherwise():
+    three_classes = pd.DataFrame({"x": [1.0, -2.0, 3.0], "label": [0, 2, 1]})
+    schema = infer_schema(three_classes, "label")
+    assert schema_gate(three_classes, schema).outcome is Outcome.PASS  # its own reference
+    missing = three_classes.assign(label=[0.0, None, 1.0])
+    assert schema_gate(missing, schema).outcome is Outcome.FAIL  # a label is never null
+    binary = infer_schema(three_classes.assign(label=[0, 1, 1]), "label")
+    assert schema_gate(three_classes, binary).outcome is Outcome.FAIL
+
+
 def test_schema_files_that_cannot_be_used(tmp_path):
     with pytest.raises(ConfigError, match="does not exist"):
         load_schema(tmp_path / "nope.py")

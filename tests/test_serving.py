@@ -1,5 +1,6 @@
 """The serving core in process (Starlette's test client): endpoints, validation, metrics."""
 
+import pandas as pd
 import pytest
 from starlette.testclient import TestClient
 
@@ -92,12 +93,12 @@ def test_the_decision_threshold_changes_what_is_predicted(small_model_dir, small
 def test_serving_config_survives_argv_and_the_environment(small_model_dir):
     from mlcheck.cli import build_parser
 
-    config = ServingConfig(
-        str(small_model_dir), str(ROOT / "checks" / "schema.py"), 0.9, 7, 2048, 2
-    )
+    schema = str(ROOT / "checks" / "schema.py")
+    config = ServingConfig(str(small_model_dir), schema, "y", 0.9, 7, 2048, 2)
     args = build_parser().parse_args(["serve", *config.to_args()])
     assert (args.model, args.decision_threshold, args.max_rows) == (config.model, 0.9, 7)
     assert (args.max_body_bytes, args.workers, args.schema) == (2048, 2, config.schema)
+    assert args.target == "y"
     assert ServingConfig.from_env(config.to_env()) == config
 
 
@@ -127,3 +128,43 @@ def test_the_run_serves_with_the_policy_threshold_and_schema(tmp_path, small_mod
     config = inputs.serving_config()
     assert config.decision_threshold == 0.9 and config.schema == str(schema)
     assert config.model == inputs.model.info.path  # the loaded model, not fetched again
+
+
+def test_a_model_without_a_signature_is_served_with_the_schema(tmp_path, other_data):
+    """Requests are validated with the schema (the label left out); with no schema either,
+    the server refuses to start and names both fixes."""
+    import mlflow.sklearn
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    from mlcheck.errors import ConfigError
+    from mlcheck.schema import infer_schema, save_schema
+
+    train, _ = other_data
+    features = train.drop(columns=["label"])
+    encode = ColumnTransformer([("colour", OneHotEncoder(), ["colour"])], remainder="passthrough")
+    pipeline = Pipeline([("encode", encode), ("classify", LogisticRegression())])
+    pipeline.fit(features, train["label"])
+    folder = tmp_path / "model"
+    mlflow.sklearn.save_model(pipeline, str(folder), serialization_format="cloudpickle")
+    model = load_model(str(folder))
+    assert model.info.features is None
+    with pytest.raises(ConfigError, match=r"no input signature.*signature=.*--schema PATH"):
+        create_app(model, ServingConfig(str(folder)))
+    schema = str(save_schema(infer_schema(train, "label"), tmp_path / "schema.yaml"))
+    app = create_app(model, ServingConfig(str(folder), schema, target="label"))
+    with TestClient(app) as client:
+        info = client.get("/model/info").json()
+        assert [f["name"] for f in info["features"]] == ["x1", "x2", "colour"]
+        assert info["validated_by"] == "schema (no signature)"
+        row = {"x1": 0.5, "x2": -1.0, "colour": "red"}
+        answer = client.post("/predict", json=row)
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["predictions"][0]["probability"] == pytest.approx(
+            pipeline.predict_proba(pd.DataFrame([row]))[0, 1]
+        )
+        bad = client.post("/predict", json=dict(row, colour="purple", label=1))
+        assert bad.status_code == 422
+        assert {p["field"] for p in bad.json()["detail"]} == {"colour", "label"}

@@ -63,3 +63,50 @@ def test_serving_parity_blocks_a_server_running_another_model(small_model_dir, s
     with ServedModel(ServingConfig(str(demo_model_path()))) as other:
         gate = serving_parity_gate(predict_http(other.url, records), local)
     assert gate.outcome is Outcome.FAIL and gate.value > 1e-6
+
+
+def _slice_policy() -> QualityPolicy:
+    return QualityPolicy(slices=SlicePolicy(columns=("group", "region"), min_size=100))
+
+
+def test_slice_gates_cannot_decide_on_one_class_data():
+    rng = np.random.default_rng(1)
+    n = 900
+    frame = pd.DataFrame(
+        {"group": np.repeat(["a", "b", "c"], n // 3), "region": rng.choice(["n", "s"], n)}
+    )
+    gates = slice_gates(frame, np.zeros(n, dtype=int), rng.random(n), _slice_policy())
+    assert [g.outcome for g in gates] == [Outcome.ERROR, Outcome.ERROR]
+    for gate in gates:
+        assert "undefined" in gate.reason and "both labels" in gate.reason
+        assert gate.value is None
+
+
+def test_a_one_class_slice_is_left_out_and_the_others_decide():
+    rng = np.random.default_rng(2)
+    n = 6000
+    group = np.repeat(["a", "b", "c"], n // 3)
+    y = (rng.random(n) < 0.3).astype(int)
+    y[group == "c"] = 0  # roc_auc is undefined inside slice c
+    scores = np.clip(0.25 + 0.5 * y + rng.normal(0, 0.15, n), 0, 1)
+    frame = pd.DataFrame({"group": group, "region": rng.choice(["n", "s"], n)})
+    gate = slice_gates(frame, y, scores, _slice_policy())[0]
+    assert gate.outcome is Outcome.PASS and gate.value is not None and gate.value < 0.08
+    assert "'c'" in gate.reason and "undefined" in gate.reason
+    assert gate.details["undefined"] == {"c": 2000}
+    assert gate.details["slices"]["c"]["roc_auc"] is None
+    assert "single class" in gate.details["slices"]["c"]["reason"]
+    scores[group == "b"] = rng.random((group == "b").sum())  # the model knows nothing of b
+    gate = slice_gates(frame, y, scores, _slice_policy())[0]
+    assert gate.outcome is Outcome.FAIL and "group='b'" in gate.reason
+
+
+def test_a_slice_gate_errors_when_no_large_slice_can_be_judged():
+    rng = np.random.default_rng(3)
+    n = 600
+    group = np.repeat(["a", "b"], n // 2)
+    y = (group == "a").astype(int)  # each slice holds one class; overall both
+    frame = pd.DataFrame({"group": group, "region": rng.choice(["n", "s"], n)})
+    gate = slice_gates(frame, y, rng.random(n), _slice_policy())[0]
+    assert gate.outcome is Outcome.ERROR
+    assert "no category of 'group'" in gate.reason and "single class" in gate.reason

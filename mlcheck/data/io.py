@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 import pandas as pd
 
 from mlcheck.errors import ConfigError, DataError
 
-__all__ = ["SUPPORTED_SUFFIXES", "read_table", "write_table"]
+__all__ = ["CSV_DELIMITERS", "SUPPORTED_SUFFIXES", "read_table", "sniff_delimiter", "write_table"]
 
 SUPPORTED_SUFFIXES = (".csv", ".parquet", ".pq")
+
+#: The delimiters a CSV file may use; `read_table` picks one from the file's first bytes.
+CSV_DELIMITERS = ",;\t|"
+_SNIFF_BYTES = 64 * 1024
 
 
 def _suffix(path: Path, argument: str) -> str:
@@ -23,8 +28,27 @@ def _suffix(path: Path, argument: str) -> str:
     return suffix
 
 
+def sniff_delimiter(path: Path) -> str:
+    """The delimiter of a CSV file among `CSV_DELIMITERS` (`csv.Sniffer` on its first 64 KB,
+    cut at the last whole line); "," when the sample does not tell."""
+    with path.open("rb") as handle:
+        sample = handle.read(_SNIFF_BYTES)
+    if len(sample) == _SNIFF_BYTES and b"\n" in sample:
+        sample = sample[: sample.rindex(b"\n")]
+    text = sample.decode("utf-8-sig", errors="replace")
+    try:
+        return csv.Sniffer().sniff(text, delimiters=CSV_DELIMITERS).delimiter
+    except csv.Error:
+        return ","
+
+
 def read_table(path: str | Path, argument: str = "path") -> pd.DataFrame:
-    """Read a CSV or Parquet file; `argument` names the option the path came from in errors."""
+    """Read a CSV or Parquet file; `argument` names the option the path came from in errors.
+
+    A CSV file may be delimited by `,`, `;`, tab or `|` (detected from its first bytes). A CSV
+    file that still reads as one column is refused (DataError): a gate needs the features and
+    the target, and one column almost always means another delimiter.
+    """
     path = Path(path)
     suffix = _suffix(path, argument)
     if not path.is_file():
@@ -33,13 +57,24 @@ def read_table(path: str | Path, argument: str = "path") -> pd.DataFrame:
             "pass the path of a CSV or Parquet file"
         )
     try:
-        frame = pd.read_csv(path, low_memory=False) if suffix == ".csv" else pd.read_parquet(path)
+        if suffix == ".csv":
+            frame = pd.read_csv(path, sep=sniff_delimiter(path), low_memory=False)
+        else:
+            frame = pd.read_parquet(path)
     except pd.errors.EmptyDataError as exc:
         raise DataError(f"{argument}={str(path)!r} is empty; it needs a header and rows") from exc
     except (OSError, ValueError, pd.errors.ParserError) as exc:
         raise DataError(f"{argument}={str(path)!r} could not be read: {exc}") from exc
     if frame.empty:
         raise DataError(f"{argument}={str(path)!r} has no rows; a gate needs data to decide")
+    if suffix == ".csv" and frame.shape[1] == 1:
+        header = str(frame.columns[0])
+        header = header if len(header) <= 60 else header[:57] + "..."
+        raise DataError(
+            f"{argument}={str(path)!r} has one column ({header!r}); is it delimited by "
+            "something other than , ; tab or |? Save it with one of those delimiters "
+            "(a header row of column names, then one row per line) or as Parquet"
+        )
     return frame
 
 

@@ -55,22 +55,25 @@ def _gate(
         and drift.statistic >= warn
     ):
         outcome = Outcome.WARN
+    # Under fdr the verdict is on the BH-adjusted p-value: show that one, keep the raw one.
+    adjusted = drift.fdr_p_value is not None
+    method = f"{drift.method} (BH)" if adjusted else drift.method
+    how = f"{drift.method}, Benjamini-Hochberg adjusted p" if adjusted else drift.method
     return GateResult(
         name=name,
         outcome=outcome,
-        metric=drift.method,
-        value=drift.statistic,
+        metric=method,
+        value=drift.fdr_p_value if drift.fdr_p_value is not None else drift.statistic,
         threshold=drift.threshold,
         comparison=_comparison(drift.method),
-        reason=f"column {drift.column!r} drifted ({drift.kind}, {drift.method})"
-        if drift.drifted
-        else "",
+        reason=f"column {drift.column!r} drifted ({drift.kind}, {how})" if drift.drifted else "",
         details={
             "column": drift.column,
             "kind": drift.kind,
             "reference_rows": drift.reference_rows,
             "current_rows": drift.current_rows,
             "warn": warn,
+            **({"p_value": drift.statistic} if adjusted else {}),
         },
     )
 
@@ -98,7 +101,10 @@ def drift_gates(
     kinds: Mapping[str, str],
     policy: DriftPolicy,
 ) -> list[GateResult]:
-    """One gate per column plus the dataset share gate."""
+    """One gate per column plus the dataset share gate.
+
+    With `policy.fdr` the p-value tests are judged on Benjamini-Hochberg adjusted p-values.
+    """
     if current.empty or reference.empty:
         raise DataError("drift needs rows in both the reference and the current data")
     results: dict[str, GateResult] = {}

@@ -88,7 +88,23 @@ def _slice_gate(
     rules: SlicePolicy,
     decision_threshold: float,
 ) -> GateResult:
+    """The worst gap between a large slice's metric and the overall one.
+
+    ERROR when the overall metric is undefined (NaN: a single class in the data) or no large
+    slice's metric is defined. A slice whose own metric is undefined (one class inside it) is
+    listed in `details["undefined"]` (category -> rows; its row in `details["slices"]` has
+    the metric and gap null and a reason) and left out of the worst-gap decision; the gate's
+    reason names it.
+    """
     name = f"quality.slice.{column.name}"
+    metric = f"worst {rules.metric} gap"
+    if np.isnan(overall):
+        return GateResult.error(
+            name,
+            f"{rules.metric} is undefined on this data (a single class?), so no slice of "
+            f"{column.name!r} can be compared with it; evaluate on rows with both labels",
+            metric=metric,
+        )
     higher = METRICS[rules.metric].higher_is_better
     values = column.astype("string").fillna("<missing>")
     counts = values.value_counts()
@@ -100,33 +116,62 @@ def _slice_gate(
             f"no category of {column.name!r} has {rules.min_size} rows (largest: "
             f"{int(counts.max()) if len(counts) else 0}); lower quality.slices.min_size "
             "or evaluate on more rows",
-            metric=f"worst {rules.metric} gap",
+            metric=metric,
         )
     masks = np.vstack([(values == c).to_numpy() for c in large]).astype(np.float64)
     per_slice = metric_values(y_true, y_score, [rules.metric], decision_threshold, masks)[
         rules.metric
     ]
     gaps = (overall - per_slice) if higher else (per_slice - overall)
-    gaps = np.where(np.isnan(gaps), np.inf, gaps)
-    worst = int(np.argmax(gaps))
-    table = {
-        c: {"rows": int(counts[c]), rules.metric: float(v), "gap": float(g)}
-        for c, v, g in zip(large, per_slice, gaps, strict=True)
+    defined = ~np.isnan(gaps)
+    undefined = {c: int(counts[c]) for c, ok in zip(large, defined, strict=True) if not ok}
+    why_undefined = f"{rules.metric} is undefined in this slice (a single class?)"
+    table: dict[str, dict[str, object]] = {
+        c: (
+            {"rows": int(counts[c]), rules.metric: float(v), "gap": float(g)}
+            if ok
+            else {"rows": int(counts[c]), rules.metric: None, "gap": None, "reason": why_undefined}
+        )
+        for c, v, g, ok in zip(large, per_slice, gaps, defined, strict=True)
     }
+    details = {
+        "overall": overall,
+        "slices": table,
+        "too_small": small,
+        "undefined": undefined,
+        "min_size": rules.min_size,
+    }
+    if not defined.any():
+        return GateResult(
+            name=name,
+            outcome=Outcome.ERROR,
+            metric=metric,
+            threshold=rules.max_gap,
+            comparison=Comparison.LE,
+            reason=f"no category of {column.name!r} can be judged: {rules.metric} is undefined "
+            f"in each of its {len(large)} slice(s) of {rules.min_size}+ rows (a single class "
+            "in each?); evaluate on rows with both labels in every category, or slice by "
+            "another column",
+            details=details,
+        )
+    worst = int(np.argmax(np.where(defined, gaps, -np.inf)))
+    reason = (
+        f"worst slice {column.name}={large[worst]!r} ({int(counts[large[worst]])} rows, "
+        f"{rules.metric}={per_slice[worst]:.4f} vs {overall:.4f} overall)"
+    )
+    if undefined:
+        reason += (
+            f"; left out {', '.join(repr(c) for c in undefined)}: {rules.metric} is undefined "
+            "there (a single class?)"
+        )
     return GateResult.judged(
         name,
-        f"worst {rules.metric} gap",
+        metric,
         float(gaps[worst]),
         rules.max_gap,
         Comparison.LE,
-        reason=f"worst slice {column.name}={large[worst]!r} ({int(counts[large[worst]])} rows, "
-        f"{rules.metric}={per_slice[worst]:.4f} vs {overall:.4f} overall)",
-        details={
-            "overall": overall,
-            "slices": table,
-            "too_small": small,
-            "min_size": rules.min_size,
-        },
+        reason=reason,
+        details=details,
     )
 
 

@@ -1,12 +1,18 @@
-"""Serving parity: the HTTP serving core must give the same scores as the model in process."""
+"""Serving parity: the HTTP serving core, and MLflow's own pyfunc (what `mlflow models serve`
+runs), must give the same scores as the model in process."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from mlcheck.results import Comparison, GateResult
+from mlcheck.results import Comparison, GateResult, Outcome
 
-__all__ = ["PARITY_TOLERANCE", "serving_parity_gate"]
+__all__ = [
+    "PARITY_TOLERANCE",
+    "mlflow_labels_gate",
+    "mlflow_parity_gate",
+    "serving_parity_gate",
+]
 
 PARITY_TOLERANCE = 1e-6
 
@@ -29,4 +35,62 @@ def serving_parity_gate(served: np.ndarray, local: np.ndarray, url: str = "") ->
         Comparison.LE,
         reason="" if passed else "the served model scores rows differently from the model file",
         details={"rows": len(local), "url": url},
+    )
+
+
+def mlflow_parity_gate(
+    mlflow_scores: np.ndarray | None, local: np.ndarray, error: str = ""
+) -> GateResult:
+    """MLflow's pyfunc must score JSON-shaped rows as mlcheck does.
+
+    `mlflow_scores` is None when MLflow could not score them (`error` says why): that is a FAIL,
+    not an ERROR, since a deploy target serving the model with MLflow would fail every request.
+    """
+    name, metric = "serving.mlflow_parity", "max_abs_diff"
+    details = {"rows": len(local)}
+    if mlflow_scores is None:
+        return GateResult(
+            name,
+            Outcome.FAIL,
+            metric,
+            threshold=PARITY_TOLERANCE,
+            comparison=Comparison.LE,
+            reason=(error or "MLflow's pyfunc gave no scores")
+            + "; `mlflow models serve` would fail the same way. Save the model with "
+            "`mlcheck train`, or give it a python_function flavor that takes JSON-shaped rows",
+            details=details,
+        )
+    if len(mlflow_scores) != len(local):
+        return GateResult(
+            name,
+            Outcome.FAIL,
+            metric,
+            threshold=PARITY_TOLERANCE,
+            comparison=Comparison.LE,
+            reason=f"MLflow's pyfunc returned {len(mlflow_scores)} scores for {len(local)} rows",
+            details=details,
+        )
+    difference = float(np.max(np.abs(mlflow_scores - local))) if len(local) else float("nan")
+    passed = Comparison.LE.holds(difference, PARITY_TOLERANCE)
+    return GateResult.judged(
+        name,
+        metric,
+        difference,
+        PARITY_TOLERANCE,
+        Comparison.LE,
+        reason="" if passed else "MLflow's pyfunc scores JSON-shaped rows differently from mlcheck",
+        details=details,
+    )
+
+
+def mlflow_labels_gate(rows: int) -> GateResult:
+    """SKIP: MLflow scored the rows, but its pyfunc returns labels (scikit-learn's `predict`),
+    while mlcheck judges `predict_proba`; there are no scores to compare."""
+    return GateResult(
+        "serving.mlflow_parity",
+        Outcome.SKIP,
+        "max_abs_diff",
+        reason="MLflow's pyfunc serves scikit-learn predict (class labels), mlcheck judges "
+        "predict_proba; save with pyfunc_predict_fn='predict_proba' to have them compared",
+        details={"rows": rows},
     )

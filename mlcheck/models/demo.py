@@ -77,11 +77,11 @@ def demo_data_path(kind: str) -> Path:
 def demo_model_path() -> Path:
     """Path of the demo MLflow model directory, trained on first use."""
     from mlcheck.data.io import read_table
-    from mlcheck.models.training import train_xgboost
+    from mlcheck.models.training import MODEL_FORMAT, train_xgboost
 
     train_path = demo_data_path("train")
     directory = demo_dir()
-    path = directory / "model"
+    path = directory / f"model-f{MODEL_FORMAT}"  # a new save format never reuses an old model
     with _locked(directory):
         if not (path / "MLmodel").exists():
             print("mlcheck: training the demo XGBoost model (first use only)", file=sys.stderr)

@@ -20,8 +20,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mlcheck.errors import ConfigError, DataError, InfrastructureError
+from mlcheck.errors import ConfigError, DataError
 from mlcheck.features import FeatureKind, FeatureSpec, encode_frame, features_from_json
+from mlcheck.models.mlflow_server import bounded_requests, call, timeout_s
 
 __all__ = ["ACCEPTED_URIS", "ModelInfo", "Predictor", "load_model", "resolve_model_uri"]
 
@@ -161,30 +162,13 @@ class PyfuncPredictor(Predictor):
 
 def _download(uri: str) -> Path:
     import mlflow
-    from mlflow.exceptions import MlflowException
 
     target = Path(tempfile.mkdtemp(prefix="mlcheck-model-"))
-    try:
-        return Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(target)))
-    except MlflowException as exc:
-        if getattr(exc, "error_code", "") not in (
-            "RESOURCE_DOES_NOT_EXIST",
-            "INVALID_PARAMETER_VALUE",
-        ):
-            raise InfrastructureError(
-                f"model={uri!r}: the MLflow server at {mlflow.get_tracking_uri()!r} failed: "
-                f"{exc.message}. Check that it is up (MLFLOW_TRACKING_URI)"
-            ) from exc
-        raise ConfigError(
-            f"model={uri!r} could not be found in the MLflow server at "
-            f"{mlflow.get_tracking_uri()!r}: {exc.message}. Check the name and alias or "
-            "version, and set MLFLOW_TRACKING_URI to the server that holds it"
-        ) from exc
-    except OSError as exc:
-        raise InfrastructureError(
-            f"model={uri!r}: the MLflow server at {mlflow.get_tracking_uri()!r} did not answer "
-            f"({exc}); start it or set MLFLOW_TRACKING_URI"
-        ) from exc
+    path = call(
+        f"model={uri!r}",
+        lambda: mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(target)),
+    )
+    return Path(path)
 
 
 def resolve_model_uri(uri: str) -> Path:
@@ -244,7 +228,8 @@ def _registry_version(uri: str) -> str | None:
         try:
             from mlflow import MlflowClient
 
-            return str(MlflowClient().get_model_version_by_alias(name, alias).version)
+            with bounded_requests(timeout_s()):
+                return str(MlflowClient().get_model_version_by_alias(name, alias).version)
         except Exception:  # the version is informative only; the model itself did load
             return None
     return tail.rsplit("/", 1)[-1]

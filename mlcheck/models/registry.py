@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mlcheck.errors import ConfigError, InfrastructureError
+from mlcheck.errors import ConfigError
+from mlcheck.models.mlflow_server import call
 from mlcheck.results import Outcome, SuiteResult
 
 __all__ = ["Promotion", "promote", "register_model", "version_of"]
@@ -28,24 +29,8 @@ def _client() -> Any:
 
 
 def _call(what: str, function: Any, *args: Any) -> Any:
-    """Run a registry call: a missing name or alias is a ConfigError, a dead server is not."""
-    import mlflow
-    from mlflow.exceptions import MlflowException
-
-    try:
-        return function(*args)
-    except MlflowException as exc:
-        code = getattr(exc, "error_code", "")
-        if code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND"):
-            raise ConfigError(f"{what}: {exc.message}") from exc
-        raise InfrastructureError(
-            f"{what}: the MLflow server at {mlflow.get_tracking_uri()!r} failed: {exc.message}"
-        ) from exc
-    except OSError as exc:
-        raise InfrastructureError(
-            f"{what}: the MLflow server at {mlflow.get_tracking_uri()!r} did not answer ({exc}); "
-            "start it or set MLFLOW_TRACKING_URI"
-        ) from exc
+    """A registry call, bounded in time: a missing name or alias is a ConfigError."""
+    return call(what, function, *args)
 
 
 def register_model(model_dir: str | Path, name: str, alias: str | None = None) -> str:

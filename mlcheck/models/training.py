@@ -1,4 +1,9 @@
-"""Training the demo model: XGBoost saved as an MLflow model directory in XGBoost's own format."""
+"""Training the demo model: XGBoost saved as an MLflow model directory in XGBoost's own format.
+
+The directory has two flavors: `xgboost` (mlcheck's fast path loads the booster) and
+`python_function`, whose loader (`mlcheck.models.pyfunc_loader`) encodes categories as mlcheck
+does, so `mlflow models serve` and `mlflow.pyfunc.load_model` score plain JSON-shaped rows.
+"""
 
 from __future__ import annotations
 
@@ -20,10 +25,17 @@ from mlcheck.features import (
     infer_features,
 )
 
-__all__ = ["METADATA_KEY", "mlflow_signature", "train_xgboost"]
+__all__ = ["METADATA_KEY", "MODEL_FORMAT", "PYFUNC_LOADER", "mlflow_signature", "train_xgboost"]
 
 #: Key of mlcheck's own entry in an MLflow model's metadata (feature kinds and categories).
 METADATA_KEY = "mlcheck"
+
+#: Version of the saved layout, in the metadata as `format`. 1 (no `format`): xgboost's own
+#: pyfunc, which fails on string categories; 2: mlcheck's pyfunc loader.
+MODEL_FORMAT = 2
+
+#: The `loader_module` of the `python_function` flavor of trained models.
+PYFUNC_LOADER = "mlcheck.models.pyfunc_loader"
 
 _MLFLOW_TYPES = {
     FeatureKind.NUMERIC: "double",
@@ -40,6 +52,46 @@ def mlflow_signature(features: Sequence[FeatureSpec]) -> Any:
 
     inputs = Schema([ColSpec(_MLFLOW_TYPES[f.kind], f.name) for f in features])
     return ModelSignature(inputs=inputs, outputs=Schema([ColSpec("double", "probability")]))
+
+
+def _serving_requirements() -> list[str]:
+    """What scoring the model needs where it is served: the pyfunc loader is in mlcheck."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    requirements = []
+    for name in ("mlcheck", "mlflow", "xgboost", "pandas", "numpy"):
+        try:
+            requirements.append(f"{name}=={version(name)}")
+        except PackageNotFoundError:  # run from a source tree: name it without a version
+            requirements.append(name)
+    return requirements
+
+
+def _save(booster: Any, out: Path, features: Sequence[FeatureSpec], target: str) -> None:
+    """Save the xgboost flavor, then point the python_function flavor at mlcheck's loader."""
+    import mlflow.pyfunc
+    import mlflow.xgboost
+    from mlflow.models import Model
+
+    metadata = {"features": features_to_json(features), "target": target, "format": MODEL_FORMAT}
+    mlflow.xgboost.save_model(
+        booster,
+        str(out),
+        signature=mlflow_signature(features),
+        model_format="ubj",
+        metadata={METADATA_KEY: metadata},
+        pip_requirements=_serving_requirements(),
+    )
+    mlmodel = out / "MLmodel"
+    model = Model.load(str(mlmodel))
+    env = model.flavors[mlflow.pyfunc.FLAVOR_NAME].get("env") or {}
+    mlflow.pyfunc.add_to_model(
+        model,
+        loader_module=PYFUNC_LOADER,
+        conda_env=env.get("conda"),
+        python_env=env.get("virtualenv"),
+    )
+    model.save(str(mlmodel))
 
 
 def _check_target(frame: pd.DataFrame, target: str) -> np.ndarray:
@@ -59,7 +111,6 @@ def train_xgboost(
     overwrite: bool = False,
 ) -> Path:
     """Train a binary XGBoost classifier on `frame` and save it as an MLflow model at `out`."""
-    import mlflow.xgboost
     import xgboost as xgb
 
     if rounds < 1:
@@ -91,11 +142,5 @@ def train_xgboost(
     }
     booster = xgb.train(params, matrix, num_boost_round=rounds)
     out.parent.mkdir(parents=True, exist_ok=True)
-    mlflow.xgboost.save_model(
-        booster,
-        str(out),
-        signature=mlflow_signature(features),
-        model_format="ubj",
-        metadata={METADATA_KEY: {"features": features_to_json(features), "target": target}},
-    )
+    _save(booster, out, features, target)
     return out

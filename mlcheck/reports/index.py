@@ -6,7 +6,7 @@ import html
 from pathlib import Path
 
 from mlcheck.reports.plots import suite_plots
-from mlcheck.reports.render import to_html_table, verdict_line
+from mlcheck.reports.render import to_html_table, verdict_line, write_text_atomic
 from mlcheck.results import Outcome, SuiteResult
 
 __all__ = ["LINKED_REPORTS", "write_index"]
@@ -71,6 +71,4 @@ def write_index(suite: SuiteResult, report_dir: str | Path) -> Path:
 <p><small>{html.escape(verdict_line(suite, str(directory)))}</small></p>
 </body></html>
 """
-    path = directory / "index.html"
-    path.write_text(page, encoding="utf-8")
-    return path
+    return write_text_atomic(directory / "index.html", page)

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import io
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -39,10 +40,16 @@ def _figure(rows: int) -> tuple[Any, Any]:
 
 
 def _decided(gates: Sequence[GateResult]) -> list[GateResult]:
+    """Gates with a finite value and threshold (a NaN or infinite one has no place on an axis;
+    the gate table shows it)."""
     return [
         g
         for g in gates
-        if g.value is not None and g.threshold is not None and g.outcome in _COLOURS
+        if g.value is not None
+        and g.threshold is not None
+        and math.isfinite(g.value)
+        and math.isfinite(g.threshold)
+        and g.outcome in _COLOURS
     ]
 
 
@@ -53,7 +60,10 @@ def quality_plot(suite: SuiteResult) -> str | None:
         return None
     figure, ax = _figure(len(gates))
     for row, gate in enumerate(gates):
-        low, high = gate.interval or (gate.value, gate.value)
+        value = float(gate.value or 0.0)  # _decided: a finite value
+        low, high = gate.interval or (value, value)
+        if not (math.isfinite(low) and math.isfinite(high)):
+            low = high = value
         colour = _COLOURS[gate.outcome]
         ax.plot([low, high], [row, row], color=colour, linewidth=3)
         ax.plot(gate.value, row, "o", color=colour)

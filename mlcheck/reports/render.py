@@ -1,15 +1,53 @@
-"""Renderers of a suite result: terminal table, Markdown, HTML table. They compute nothing."""
+"""Renderers of a suite result: terminal table, Markdown, HTML table. They compute nothing.
+
+`write_text_atomic` is how a rendered report lands on disk: whole or not at all.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import html
+import os
+import secrets
 from collections.abc import Sequence
+from pathlib import Path
 
 from mlcheck.results import GateResult, Outcome, SuiteResult, format_number
 
-__all__ = ["HEADER", "gate_rows", "to_html_table", "to_markdown", "to_text", "verdict_line"]
+__all__ = [
+    "HEADER",
+    "gate_rows",
+    "to_html_table",
+    "to_markdown",
+    "to_text",
+    "verdict_line",
+    "write_text_atomic",
+]
 
 HEADER = ("gate", "metric", "value", "95% interval", "threshold", "result")
+
+
+def write_text_atomic(path: str | Path, text: str) -> Path:
+    """Write `text` (UTF-8) to `path` so that a reader sees the old file or the new one whole.
+
+    The text goes to a new temporary file in the same folder (mode 0666 less the umask, as
+    `Path.write_text` would give), is flushed to disk, then `os.replace`s `path`. On any error
+    the temporary file is removed and `path` is left as it was.
+    """
+    path = Path(path)
+    temp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    try:
+        with open(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise
+    return path
 
 
 def gate_rows(suite: SuiteResult) -> list[tuple[str, ...]]:
@@ -49,7 +87,7 @@ def _title(suite: SuiteResult) -> str:
     ctx = suite.context
     flavor = f" ({ctx['flavor']})" if ctx.get("flavor") else ""
     parts = [f"model {ctx.get('model', '?')}{flavor}"]
-    for key in ("reference", "current", "policy"):
+    for key in ("reference", "current", "policy", "inputs"):
         if ctx.get(key):
             parts.append(f"{key} {ctx[key]}")
     return "mlcheck gate · " + " · ".join(parts)

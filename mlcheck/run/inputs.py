@@ -20,14 +20,18 @@ from mlcheck.errors import ConfigError, DataError, MlcheckError
 from mlcheck.gates.drift import column_kinds
 from mlcheck.models.demo import DEMO, demo_data_path, demo_model_or
 from mlcheck.models.load import Predictor, load_model
-from mlcheck.policy import Policy, load_policy
+from mlcheck.policy import DEFAULT_POLICY_PATH, Policy, load_policy
 from mlcheck.probes.http import records_from_frame
 from mlcheck.probes.locust import LoadRun
+from mlcheck.resources import resource
 from mlcheck.run.options import RunOptions
-from mlcheck.schema import infer_schema, load_schema
+from mlcheck.schema import infer_schema, load_schema, save_schema
 from mlcheck.serving.config import ServingConfig
 
-__all__ = ["LOCUSTFILE", "GateInputs"]
+__all__ = ["LOCUSTFILE", "SUITE_CHOICES", "GateInputs"]
+
+#: Which suites `mlcheck gate` runs: mlcheck's own, the policy's `[suites] extra`, or both.
+SUITE_CHOICES = ("all", "builtin", "extra")
 
 #: The locustfile every load of a run uses, found through the package (any working directory).
 LOCUSTFILE = Path(__file__).resolve().with_name("locustfile.py")
@@ -38,10 +42,41 @@ class GateInputs:
 
     def __init__(self, options: RunOptions) -> None:
         self.options = options
+        given = options.model
+        no_data = options.reference is None and options.current is None
+        #: The model to gate: --model; the demo when no data is given either; else None (a
+        #: run on data alone: the data gates decide, the model's gates cannot).
+        self.model_uri: str | None = given or (DEMO if no_data else None)
 
     @cached_property
     def policy(self) -> Policy:
-        return load_policy(self.options.policy)
+        """`--policy`, else `checks/gates.toml` here, else the demo's policy for the demo model
+        (carried by mlcheck), else the built-in defaults."""
+        given = self.options.policy
+        if given is None and not DEFAULT_POLICY_PATH.is_file() and self.model_uri == DEMO:
+            given = str(resource("checks", "gates.toml"))
+        return load_policy(given)
+
+    def suites(self, which: str) -> list[str]:
+        """The suite paths of `--suites builtin|extra|all`: mlcheck's own, the policy's
+        `[suites] extra`, or both."""
+        if which not in SUITE_CHOICES:
+            raise ConfigError(
+                f"--suites={which!r} is not a choice; use one of: {', '.join(SUITE_CHOICES)}"
+            )
+        extra = [str(path) for path in self.policy.suites.extra]
+        missing = [path for path in extra if not Path(path).exists()]
+        if missing:
+            raise ConfigError(
+                f"[suites] extra names {missing[0]!r}, which does not exist; paths there are "
+                f"relative to the policy file ({self.policy.source})"
+            )
+        if which == "extra" and not extra:
+            raise ConfigError(
+                f"--suites=extra but the policy ({self.policy.source}) names no [suites] extra"
+            )
+        builtin = [str(resource("suites"))]
+        return {"builtin": builtin, "extra": extra, "all": builtin + extra}[which]
 
     @property
     def target(self) -> str:
@@ -50,17 +85,23 @@ class GateInputs:
     @cached_property
     def model(self) -> Predictor:
         """The model, loaded once (a registry model is downloaded once)."""
-        return load_model(demo_model_or(self.options.model))
+        if self.model_uri is None:
+            raise ConfigError(
+                "--model is not given, so the gates that need a model cannot decide; pass "
+                "--model URI (--mlcheck-model in pytest), or run only the data suites "
+                "(suites/drift, suites/schema)"
+            )
+        return load_model(demo_model_or(self.model_uri))
 
     def data_path(self, kind: str) -> Path:
         """Path of the `reference` or `current` data: the option, or the demo's for `demo`."""
         given = getattr(self.options, kind)
         if given:
             return Path(given)
-        if self.options.model == DEMO:
+        if self.model_uri == DEMO:
             return demo_data_path(kind)
         raise ConfigError(
-            f"--{kind} is required when --model={self.options.model!r} is not 'demo'; "
+            f"--{kind} is required when --model={self.model_uri!r} is not 'demo'; "
             f"pass the {kind} data as a CSV or Parquet file (--mlcheck-{kind} in pytest)"
         )
 
@@ -73,7 +114,7 @@ class GateInputs:
         """
         if self.options.champion:
             return load_model(demo_model_or(self.options.champion))
-        match = re.match(r"^models:/([^/@]+)@([\w-]+)$", self.options.model)
+        match = re.match(r"^models:/([^/@]+)@([\w-]+)$", self.model_uri or "")
         if match is None or match.group(2) == "champion":
             return None
         try:
@@ -158,15 +199,23 @@ class GateInputs:
     @cached_property
     def kinds(self) -> dict[str, str]:
         """numeric/categorical of each model input (drift methods are chosen by kind)."""
-        return column_kinds(self.model.info.features, self.reference, exclude=[self.target])
+        features = self.model.info.features if self.model_uri is not None else None
+        return column_kinds(features, self.reference, exclude=[self.target])
 
     def serving_config(self) -> ServingConfig:
         """How the run serves its model: the loaded model's directory (not downloaded again),
-        the policy's schema and decision threshold."""
+        the policy's schema and decision threshold.
+
+        A model without a signature is served with the policy's schema, else with the schema
+        inferred from the reference data, saved to the report folder's `schema.yaml` for it.
+        """
         schema = self.policy.schema.file
+        if schema is None and self.model.info.features is None:
+            schema = save_schema(self.schema, Path(self.options.report_dir) / "schema.yaml")
         return ServingConfig(
             model=self.model.info.path,
             schema=str(schema) if schema is not None else None,
+            target=self.target,
             decision_threshold=self.policy.quality.decision_threshold,
         )
 
@@ -198,7 +247,7 @@ class GateInputs:
                 data[kind] = None
         source = Path(self.policy.source)
         return {
-            "model": self.options.model,
+            "model": self.model_uri or "none",
             "data": data,
             "policy": source if source.is_file() else None,
         }
@@ -207,16 +256,18 @@ class GateInputs:
         """What the run was about, for report headers; never raises."""
         policy = self.__dict__.get("policy")
         ctx: dict[str, Any] = {
-            "model": self.options.model,
+            "model": self.model_uri or "none (data gates only)",
             "policy": policy.source if policy is not None else self.options.policy or "default",
         }
         for kind in ("reference", "current"):
             frame = self.__dict__.get(kind)
-            label = getattr(self.options, kind) or (DEMO if self.options.model == DEMO else None)
+            label = getattr(self.options, kind) or (DEMO if self.model_uri == DEMO else None)
             if label:
                 ctx[kind] = f"{label} ({len(frame):,} rows)" if frame is not None else label
         model = self.__dict__.get("model")
         if model is not None:
             ctx["flavor"] = model.info.flavor
             ctx["model_version"] = model.info.version
+            if model.info.features is None:
+                ctx["inputs"] = "no signature: requests are validated with the schema"
         return ctx

@@ -29,10 +29,11 @@ GATE_OPTIONS = (
     OptionSpec(
         "model",
         "URI",
-        "demo",
+        None,
         "model to gate: 'demo' (the bundled XGBoost demo, trained on first use), a local MLflow "
         "model directory, models:/NAME@ALIAS, models:/NAME/VERSION or runs:/RUN_ID/PATH "
-        "(default: demo)",
+        "(default: demo when no --reference/--current is given either; with data and no "
+        "model only the data gates decide: drift and schema)",
     ),
     OptionSpec(
         "reference",
@@ -100,7 +101,7 @@ def add_gate_options(add: Callable[..., Any], prefix: str, skip: tuple[str, ...]
 class RunOptions:
     """The parsed gate options of one run."""
 
-    model: str = "demo"
+    model: str | None = None
     reference: str | None = None
     current: str | None = None
     target: str | None = None

@@ -10,19 +10,26 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from mlcheck.errors import InfrastructureError
+from mlcheck.errors import DataError, InfrastructureError
 from mlcheck.gates.latency import http_latency_gates
 from mlcheck.gates.load import load_gates, request_count_gate
-from mlcheck.gates.serving import serving_parity_gate
+from mlcheck.gates.serving import mlflow_labels_gate, mlflow_parity_gate, serving_parity_gate
 from mlcheck.gates.stack import alert_gate, prometheus_gates
 from mlcheck.probes.http import predict_http, predict_requests_counted, run_http_requests
 from mlcheck.probes.locust import run_load
 from mlcheck.probes.prometheus import next_scrape, read_window
+from mlcheck.probes.pyfunc import mlflow_pyfunc_scores, pyfunc_serves_labels
 from mlcheck.results import GateResult
 from mlcheck.run.inputs import GateInputs
 from mlcheck.stack import Stack
 
-__all__ = ["http_latency", "load_after_counting", "serving_parity", "stack_after_load"]
+__all__ = [
+    "http_latency",
+    "load_after_counting",
+    "mlflow_parity",
+    "serving_parity",
+    "stack_after_load",
+]
 
 #: Rows scored over HTTP and in process for the parity gate.
 PARITY_ROWS = 200
@@ -33,6 +40,21 @@ def serving_parity(url: str, inputs: GateInputs) -> GateResult:
     served = predict_http(url, inputs.records(PARITY_ROWS))
     local = inputs.scores[: len(served)]
     return serving_parity_gate(served, local, url)
+
+
+def mlflow_parity(inputs: GateInputs) -> GateResult:
+    """Score the first rows, JSON-shaped, through MLflow's pyfunc (what `mlflow models serve`
+    runs) and in process; MLflow must score them, and the scores must agree."""
+    records = inputs.records(PARITY_ROWS)
+    local = inputs.scores[: len(records)]
+    path = inputs.model.info.path
+    try:
+        scores = mlflow_pyfunc_scores(path, records)
+    except DataError as exc:
+        return mlflow_parity_gate(None, local, str(exc))
+    if pyfunc_serves_labels(path):
+        return mlflow_labels_gate(len(local))
+    return mlflow_parity_gate(scores, local)
 
 
 def http_latency(url: str, inputs: GateInputs) -> list[GateResult]:
@@ -66,12 +88,12 @@ def stack_after_load(stack: Stack, url: str, inputs: GateInputs) -> list[GateRes
     client = stack.prometheus_client()
     load = inputs.load_run(url, Path(inputs.options.report_dir) / "stack")
     before = next_scrape(client)
-    stats, _, _ = run_load(load)
+    stats, _, output = run_load(load)
     after = next_scrape(client)
     if stats.requests == 0:
         raise InfrastructureError(
             "the load sent no request to the serving core, so Prometheus has nothing to judge; "
-            f"see {load.out_dir}/load.html and the locust output"
+            f"see {load.out_dir}/load.html; locust's output ends:\n{output[-1500:]}"
         )
     window = read_window(client, before, after, policy.scrape_interval_s)
     gates = prometheus_gates(window, stats.requests, policy)

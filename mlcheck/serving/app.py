@@ -7,6 +7,8 @@ environment).
 
 from __future__ import annotations
 
+import asyncio
+import json
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
@@ -15,18 +17,19 @@ import numpy as np
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from mlcheck.errors import ConfigError
-from mlcheck.features import features_to_json
+from mlcheck.features import FeatureSpec, features_to_json
 from mlcheck.models.load import Predictor, load_model
 from mlcheck.serving.codec import RequestError, decode_request
 from mlcheck.serving.config import ServingConfig
-from mlcheck.serving.metrics import ServingMetrics
+from mlcheck.serving.metrics import CLIENT_CLOSED_REQUEST, ServingMetrics
+from mlcheck.serving.openapi import openapi_document
 
-__all__ = ["app_from_env", "create_app"]
+__all__ = ["DEFAULT_BODY_TIMEOUT_S", "app_from_env", "create_app"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -34,11 +37,17 @@ ASGIApp = Callable[
     [Scope, Callable[[], Awaitable[Message]], Callable[[Message], Awaitable[None]]], Awaitable[None]
 ]
 
-ROUTES = ("/predict", "/health", "/ready", "/model/info", "/metrics")
+ROUTES = ("/predict", "/health", "/ready", "/model/info", "/metrics", "/openapi.json")
+#: Seconds a request body may take to arrive in full (a stalled upload gets a 408).
+DEFAULT_BODY_TIMEOUT_S = 10.0
 
 
 class _Instrumented:
-    """ASGI middleware: counts every HTTP request by route and status and times it."""
+    """ASGI middleware: counts every HTTP request by route and status and times it.
+
+    A client that goes away before the answer is counted as 499 (nginx's "client closed
+    request"), not as a server error: there is nobody left to answer.
+    """
 
     def __init__(self, app: ASGIApp, metrics: ServingMetrics) -> None:
         self.app, self.metrics = app, metrics
@@ -49,23 +58,37 @@ class _Instrumented:
             return
         endpoint = scope["path"] if scope["path"] in ROUTES else "other"
         method = scope["method"]
-        status = 500
+        status, started_response = 500, False
         started = time.perf_counter()
 
         async def send_wrapper(message: Message) -> None:
-            nonlocal status
+            nonlocal status, started_response
             if message["type"] == "http.response.start":
-                status = message["status"]
+                status, started_response = message["status"], True
             await send(message)
 
         try:
             await self.app(scope, receive, send_wrapper)
+        except ClientDisconnect:
+            if not started_response:
+                status = CLIENT_CLOSED_REQUEST
         finally:
             self.metrics.latency.labels(endpoint, method).observe(time.perf_counter() - started)
             self.metrics.requests.labels(endpoint, method, str(status)).inc()
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
+async def _read_body(request: Request, limit: int, timeout_s: float) -> bytes:
+    """The whole body, or a `RequestError`: 413 beyond `limit` bytes, 408 when it has not
+    arrived within `timeout_s` seconds."""
+    try:
+        async with asyncio.timeout(timeout_s):
+            return await _read_body_unbounded(request, limit)
+    except TimeoutError:
+        error = f"did not arrive within {timeout_s:g} s (the body timeout)"
+        raise RequestError(408, [{"row": None, "field": "body", "error": error}]) from None
+
+
+async def _read_body_unbounded(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise RequestError(
@@ -84,31 +107,57 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def create_app(predictor: Predictor, config: ServingConfig) -> Starlette:
+def create_app(
+    predictor: Predictor, config: ServingConfig, *, body_timeout_s: float | None = None
+) -> Starlette:
     """The serving app for a loaded model. Requests are validated against its features (and
-    the config's schema); `config.model` is not loaded again."""
+    the config's schema); `config.model` is not loaded again. A request body must arrive within
+    `body_timeout_s` seconds (default: the config's `body_timeout_s` if it has one, else
+    `DEFAULT_BODY_TIMEOUT_S`)."""
+    timeout_s = (
+        float(getattr(config, "body_timeout_s", DEFAULT_BODY_TIMEOUT_S))
+        if body_timeout_s is None
+        else body_timeout_s
+    )
     info = predictor.info
-    if info.features is None:
+    if info.features is None and not config.schema:
         raise ConfigError(
             f"model={info.uri!r} has no input signature, so requests cannot be validated; "
-            "save it with signature=mlflow.models.infer_signature(X, y)"
+            "save it with signature=mlflow.models.infer_signature(X, y), or pass --schema PATH "
+            "(a pandera schema of its inputs) to validate requests with that instead"
         )
-    features = info.features
+    features: tuple[FeatureSpec, ...] = info.features or ()
     if config.schema:
         from mlcheck.schema import features_from_schema, load_schema
 
-        features = features_from_schema(load_schema(config.schema), features)
+        exclude = (config.target,) if config.target else ()
+        features = features_from_schema(load_schema(config.schema), info.features, exclude)
+    validated_by = "signature" if info.features is not None else "schema (no signature)"
     metrics = ServingMetrics()
     metrics.set_model(info)
     metrics.start_at_zero()
+    description = openapi_document(
+        features,
+        config.max_rows,
+        title=f"mlcheck serving: {info.uri}",
+        version=info.version or "unversioned",
+        description=f"A {info.flavor} model; requests validated by its {validated_by}.",
+        max_body_bytes=config.max_body_bytes,
+        body_timeout_s=timeout_s,
+    )
+    description_json = json.dumps(description, allow_nan=False).encode()
 
     async def predict(request: Request) -> Response:
         try:
-            body = await _read_body(request, config.max_body_bytes)
+            body = await _read_body(request, config.max_body_bytes, timeout_s)
             columns = decode_request(body, features, config.max_rows)
         except RequestError as exc:
             metrics.errors.labels(exc.reason).inc()
-            return JSONResponse({"detail": exc.problems}, status_code=exc.status)
+            close = {"connection": "close"} if exc.status == 408 else None
+            return JSONResponse({"detail": exc.problems}, status_code=exc.status, headers=close)
+        except ClientDisconnect:
+            metrics.errors.labels("disconnected").inc()
+            raise  # the middleware counts it as a 499
         try:
             scores = await run_in_threadpool(predictor.predict_proba, columns)
         except Exception as exc:  # a model that raises must not crash the server
@@ -154,6 +203,7 @@ def create_app(predictor: Predictor, config: ServingConfig) -> Starlette:
                 "flavor": info.flavor,
                 "version": info.version,
                 "features": features_to_json(features),
+                "validated_by": validated_by,
                 "schema": config.schema,
                 "load_seconds": info.load_seconds,
                 "max_rows": config.max_rows,
@@ -164,6 +214,9 @@ def create_app(predictor: Predictor, config: ServingConfig) -> Starlette:
     async def metrics_endpoint(request: Request) -> Response:
         return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
+    async def openapi(request: Request) -> Response:
+        return Response(description_json, media_type="application/json")
+
     app = Starlette(
         routes=[
             Route("/predict", predict, methods=["POST"]),
@@ -171,6 +224,7 @@ def create_app(predictor: Predictor, config: ServingConfig) -> Starlette:
             Route("/ready", ready, methods=["GET"]),
             Route("/model/info", model_info, methods=["GET"]),
             Route("/metrics", metrics_endpoint, methods=["GET"]),
+            Route("/openapi.json", openapi, methods=["GET"]),
         ]
     )
     app.add_middleware(_Instrumented, metrics=metrics)

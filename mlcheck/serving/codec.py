@@ -2,37 +2,144 @@
 
 A body is one record (`{"age": 41, ...}`) or `{"instances": [record, ...]}`. Validation is
 lazy: every bad field of every row is reported at once, as `{"row", "field", "error"}`.
+
+Before the body is parsed, two cheap scans of its bytes (C loops: `bytes.translate`, `replace`,
+a numpy prefix sum over the brackets) refuse what would make the parser itself fail: nesting
+deeper than `MAX_DEPTH` (Python's parser recurses) and runs of more than `MAX_DIGITS` digits
+(no feature can hold them; Python refuses integers of more than 4300 digits). A value must also
+fit float32, the type the model is fed.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
+import reprlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import islice
 from typing import Any
+
+import numpy as np
 
 from mlcheck.features import FeatureKind, FeatureSpec
 
-__all__ = ["MAX_REPORTED_ERRORS", "RequestError", "decode_request"]
+__all__ = [
+    "FLOAT32_MAX",
+    "MAX_DEPTH",
+    "MAX_DIGITS",
+    "MAX_REPORTED_ERRORS",
+    "RequestError",
+    "decode_request",
+]
 
 MAX_REPORTED_ERRORS = 50
+#: Levels of arrays and objects a body may nest: a batch needs 3 (body, instances, record).
+MAX_DEPTH = 32
+#: Digits in a row a number may have: float32 holds at most 39 integer digits.
+MAX_DIGITS = 40
+#: The largest finite float32: every number must lie in [-FLOAT32_MAX, FLOAT32_MAX].
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+_FLOAT32_MIN = -FLOAT32_MAX
+
+_REASONS = {400: "malformed", 408: "timeout", 413: "too_large", 422: "invalid"}
+_NOT_STRUCTURE = bytes(sorted(set(range(256)) - set(b'[]{}"')))
+_NOT_BRACKET = bytes(sorted(set(range(256)) - set(b"[]{}")))
+_DEPTH_STEP = bytes.maketrans(b"[{]}", b"\x01\x01\xff\xff")  # +1 / -1 as int8
+_ONE_DIGIT = bytes.maketrans(b"123456789", b"000000000")
+_TOO_MANY_DIGITS = b"0" * (MAX_DIGITS + 1)
+_STRING = rb'"((?:[^"\\]++|\\.)*+)"'
+_STRINGS = re.compile(_STRING, re.DOTALL)
+_STRING_OR_LONG_NUMBER = re.compile(_STRING + rb"|[0-9]{%d,}" % (MAX_DIGITS + 1), re.DOTALL)
+
+_shorten = reprlib.Repr()
+_shorten.maxstring = _shorten.maxother = _shorten.maxlong = 40
+_shorten.maxlevel, _shorten.maxlist, _shorten.maxdict = 2, 4, 4
 
 
 @dataclass
 class RequestError(Exception):
-    """A request the serving core refuses: HTTP status and the problems found."""
+    """A request the serving core refuses: HTTP status, the problems found and, when the status
+    alone does not say it, the reason it is counted under."""
 
     status: int
     problems: list[dict[str, Any]]
+    kind: str | None = None
 
     @property
     def reason(self) -> str:
-        return {400: "malformed", 413: "too_large", 422: "invalid"}.get(self.status, "invalid")
+        return self.kind or _REASONS.get(self.status, "invalid")
 
 
 def _problem(row: int | None, field: str, error: str) -> dict[str, Any]:
-    return {"row": row, "field": field, "error": error}
+    return {"row": row, "field": _shown_name(field), "error": error}
+
+
+def _shown(value: Any) -> str:
+    """`repr(value)`, shortened: a message quotes a value, never a whole body."""
+    return _shorten.repr(value)
+
+
+def _shown_name(name: str) -> str:
+    return name if len(name) <= 60 else name[:57] + "..."
+
+
+def _depth_beyond_limit(body: bytes) -> int:
+    """How deep arrays and objects nest in `body` if deeper than `MAX_DEPTH`, else 0. Brackets
+    inside strings do not count."""
+    skeleton = None
+    if b"\\" not in body:  # no escapes: strings are the quote pairs, "" once their text is gone
+        skeleton = body.translate(None, _NOT_STRUCTURE).replace(b'""', b"")
+    if skeleton is None or b'"' in skeleton:  # escapes, or brackets inside strings: drop strings
+        skeleton = _STRINGS.sub(b"", body).translate(None, _NOT_BRACKET)
+    if skeleton.count(b"[") + skeleton.count(b"{") <= MAX_DEPTH:
+        return 0
+    steps = np.frombuffer(skeleton.translate(_DEPTH_STEP), dtype=np.int8)
+    depth = int(steps.cumsum(dtype=np.int32).max())
+    return depth if depth > MAX_DEPTH else 0
+
+
+def _long_number(body: bytes) -> dict[str, Any] | None:
+    """The first number of more than `MAX_DIGITS` digits in `body` (outside strings), as a
+    problem naming the key before it, or None."""
+    if _TOO_MANY_DIGITS not in body.translate(_ONE_DIGIT):
+        return None
+    field = "body"
+    for match in _STRING_OR_LONG_NUMBER.finditer(body):
+        if match.group(1) is not None:
+            field = match.group(1).decode("utf-8", "replace")
+            continue
+        digits = match.group(0)
+        shown = digits[:12].decode() + "..."
+        return _problem(
+            None, field, f"has {len(digits)} digits ({shown}); the limit is {MAX_DIGITS}"
+        )
+    return None  # the long run is inside a string
+
+
+def _parse(body: bytes) -> Any:
+    """The JSON value of `body`, or a `RequestError` that says what is wrong with it."""
+    depth = _depth_beyond_limit(body)
+    if depth:
+        error = f"is nested {depth} levels deep; the limit is {MAX_DEPTH}"
+        raise RequestError(400, [_problem(None, "body", error)], "too_deep")
+    long_number = _long_number(body)
+    if long_number is not None:
+        raise RequestError(422, [long_number])
+    try:
+        return json.loads(body)
+    except json.JSONDecodeError as exc:
+        raise RequestError(400, [_problem(None, "body", f"is not valid JSON: {exc}")]) from exc
+    except UnicodeDecodeError as exc:
+        error = f"is not valid JSON: not UTF-8 ({exc.reason} at byte {exc.start})"
+        raise RequestError(400, [_problem(None, "body", error)]) from exc
+    except RecursionError as exc:  # only if the scan missed it (a UTF-16 body, say)
+        error = f"is nested too deep; the limit is {MAX_DEPTH}"
+        raise RequestError(400, [_problem(None, "body", error)], "too_deep") from exc
+    except ValueError as exc:  # a number the scan missed that Python will not convert
+        error = f"has a number of too many digits; the limit is {MAX_DIGITS}"
+        raise RequestError(422, [_problem(None, "body", error)]) from exc
 
 
 def _check_value(spec: FeatureSpec, value: Any) -> str | None:
@@ -42,17 +149,22 @@ def _check_value(spec: FeatureSpec, value: Any) -> str | None:
     kind = spec.kind
     if kind is FeatureKind.CATEGORICAL:
         if not isinstance(value, str):
-            return f"must be a string, got {type(value).__name__} {value!r}"
+            return f"must be a string, got {type(value).__name__} {_shown(value)}"
         if spec.categories is not None and value not in spec.categories:
             shown = ", ".join(spec.categories[:12])
-            return f"unknown category {value!r}; expected one of: {shown}"
+            return f"unknown category {_shown(value)}; expected one of: {shown}"
         return None
     if kind is FeatureKind.BOOLEAN:
-        return None if isinstance(value, bool) else f"must be true or false, got {value!r}"
+        return None if isinstance(value, bool) else f"must be true or false, got {_shown(value)}"
     if isinstance(value, bool) or not isinstance(value, int | float):
-        return f"must be a number, got {type(value).__name__} {value!r}"
-    if isinstance(value, float) and not math.isfinite(value):
-        return f"must be finite, got {value!r}"
+        return f"must be a number, got {type(value).__name__} {_shown(value)}"
+    if not _FLOAT32_MIN <= value <= FLOAT32_MAX:  # also NaN and infinity
+        if isinstance(value, float) and not math.isfinite(value):
+            return f"must be finite, got {value!r}"
+        return (
+            f"must be within float32's range [{-FLOAT32_MAX:.8g}, {FLOAT32_MAX:.8g}], "
+            f"got {_shown(value)}"
+        )
     if kind is FeatureKind.INTEGER and isinstance(value, float) and not value.is_integer():
         return f"must be an integer, got {value!r}"
     if spec.minimum is not None and value < spec.minimum:
@@ -66,10 +178,7 @@ def decode_request(
     body: bytes, features: Sequence[FeatureSpec], max_rows: int
 ) -> dict[str, list[Any]]:
     """Validated columns (feature name -> values) from a request body, or a `RequestError`."""
-    try:
-        payload = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise RequestError(400, [_problem(None, "body", f"is not valid JSON: {exc}")]) from exc
+    payload = _parse(body)
     if isinstance(payload, dict) and "instances" in payload:
         extra = sorted(set(payload) - {"instances"})
         if extra:
@@ -98,20 +207,23 @@ def decode_request(
         if not isinstance(record, dict):
             problems.append(_problem(row, "record", "must be a JSON object"))
             continue
+        present = len(features)
         for spec in features:
             if spec.name not in record:
                 problems.append(_problem(row, spec.name, "is required"))
+                present -= 1
                 continue
             error = _check_value(spec, record[spec.name])
             if error is not None:
                 problems.append(_problem(row, spec.name, error))
             else:
                 columns[spec.name].append(record[spec.name])
-        problems.extend(
-            _problem(row, key, "is not a feature of the model")
-            for key in record
-            if key not in names
-        )
+        if len(record) > present:  # keys that are not features
+            unknown = (key for key in record if key not in names)
+            problems.extend(
+                _problem(row, key, "is not a feature of the model")
+                for key in islice(unknown, MAX_REPORTED_ERRORS)
+            )
         if len(problems) >= MAX_REPORTED_ERRORS:
             break
     if problems:

@@ -22,10 +22,13 @@ ENV_PREFIX = "MLCHECK_SERVE_"
 @dataclass(frozen=True)
 class ServingConfig:
     """What to serve and how: the model (a URI or a local model directory), the schema that
-    requests must also satisfy, the decision threshold, the request limits and the workers."""
+    requests must also satisfy (for a model without a signature, the only one; `target` is its
+    label column, never a request field), the decision threshold, the request limits and the
+    workers."""
 
     model: str
     schema: str | None = None
+    target: str | None = None
     decision_threshold: float = 0.5
     max_rows: int = 1000
     max_body_bytes: int = 1_048_576
@@ -63,7 +66,8 @@ class ServingConfig:
             "--workers",
             str(self.workers),
         ]
-        return args + (["--schema", self.schema] if self.schema else [])
+        args += ["--schema", self.schema] if self.schema else []
+        return args + (["--target", self.target] if self.target else [])
 
     def to_env(self) -> dict[str, str]:
         """Environment variables `from_env` reads back (in every uvicorn worker)."""
@@ -89,7 +93,8 @@ class ServingConfig:
                 continue
             default = getattr(defaults, f.name)
             try:
-                values[f.name] = (text or None) if f.name == "schema" else type(default)(text)
+                optional = f.name in ("schema", "target")
+                values[f.name] = (text or None) if optional else type(default)(text)
             except ValueError as exc:
                 raise ConfigError(
                     f"{ENV_PREFIX}{f.name.upper()}={text!r} is not a {type(default).__name__}"

@@ -16,7 +16,7 @@ from prometheus_client import (
 
 from mlcheck.models.load import ModelInfo
 
-__all__ = ["LATENCY_BUCKETS", "MULTIPROC_ENV", "ServingMetrics"]
+__all__ = ["CLIENT_CLOSED_REQUEST", "LATENCY_BUCKETS", "MULTIPROC_ENV", "ServingMetrics"]
 
 #: Set (to an empty folder) before the workers start, it makes every worker write its
 #: metrics there so /metrics adds them up, whichever worker answers the scrape.
@@ -40,9 +40,20 @@ LATENCY_BUCKETS = (
     10.0,
 )
 CONFIDENCE_BUCKETS = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0)
+#: The `status` of a request whose client went away before the answer (nginx's code): not a
+#: 5xx, so the error-ratio alert does not count it.
+CLIENT_CLOSED_REQUEST = 499
 #: The statuses /predict answers with, created at 0 so that rate() sees their first increase.
-PREDICT_STATUSES = ("200", "400", "413", "422", "500")
-ERROR_REASONS = ("malformed", "too_large", "invalid", "model")
+PREDICT_STATUSES = ("200", "400", "408", "413", "422", str(CLIENT_CLOSED_REQUEST), "500")
+ERROR_REASONS = (
+    "malformed",
+    "too_deep",
+    "too_large",
+    "invalid",
+    "timeout",
+    "disconnected",
+    "model",
+)
 
 
 class ServingMetrics:

@@ -1,4 +1,4 @@
-"""Where the stack's files live: `stack/` at the repository root (config, rules, recipes)."""
+"""Where the stack's files live: the `stack/` folder mlcheck carries (config, rules, recipes)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 from mlcheck.errors import ConfigError
+from mlcheck.resources import resource
 
 __all__ = ["STACK_DIR_ENV", "stack_dir", "stack_file"]
 
@@ -14,13 +15,14 @@ STACK_DIR_ENV = "MLCHECK_STACK_DIR"
 
 
 def stack_dir() -> Path:
-    """The `stack/` folder: `$MLCHECK_STACK_DIR`, else the one beside this package's source."""
+    """The `stack/` folder: `$MLCHECK_STACK_DIR`, else the one mlcheck carries."""
     given = os.environ.get(STACK_DIR_ENV)
-    folder = Path(given) if given else Path(__file__).resolve().parents[2] / "stack"
+    folder = Path(given) if given else resource("stack")
     if not (folder / "alerts.yml").is_file():
         raise ConfigError(
             f"{STACK_DIR_ENV}={str(folder)!r} is not the mlcheck stack folder (no alerts.yml); "
-            f"run from an mlcheck checkout or set {STACK_DIR_ENV} to its stack/ folder"
+            f"unset {STACK_DIR_ENV} to use the stack files mlcheck carries, or point it at a "
+            "copy of them"
         )
     return folder
 

@@ -9,17 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import math
-import os
 import re
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from mlcheck.errors import ConfigError, InfrastructureError
+from mlcheck.models.mlflow_server import bounded_requests, check_reachable
 from mlcheck.results import SuiteResult
 
 __all__ = [
@@ -69,40 +66,12 @@ def gate_run_params(
     return params
 
 
-def _check_reachable(tracking_uri: str, timeout_s: float) -> None:
+def _require_server(tracking_uri: str, timeout_s: float) -> None:
     if not tracking_uri.startswith(("http://", "https://")):
         raise ConfigError(
             f"tracking_uri={tracking_uri!r} must be the http(s) URL of an MLflow server"
         )
-    try:
-        with urllib.request.urlopen(f"{tracking_uri.rstrip('/')}/health", timeout=timeout_s):
-            pass
-    except (urllib.error.URLError, OSError) as exc:
-        raise InfrastructureError(
-            f"the MLflow server at tracking_uri={tracking_uri!r} does not answer /health "
-            f"within {timeout_s:.0f} s ({exc}); gate results were not logged to MLflow"
-        ) from exc
-
-
-@contextmanager
-def _bounded_requests(timeout_s: float) -> Iterator[None]:
-    """MLflow's REST client reads these on every call: a short timeout and one retry."""
-    wanted = {
-        "MLFLOW_HTTP_REQUEST_TIMEOUT": str(max(1, math.ceil(timeout_s))),
-        "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1",
-        "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "0",
-        "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
-    }
-    saved = {key: os.environ.get(key) for key in wanted}
-    os.environ.update(wanted)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+    check_reachable(tracking_uri, timeout_s, "gate results were not logged to MLflow")
 
 
 def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
@@ -149,7 +118,7 @@ def log_gate_run(
     the gate; `gate.<name>.outcome` tags and `mlcheck.verdict`; `report_dir/*.html`,
     `gate.json` and `summary.md` are artifacts under `reports/` (uploaded through the server).
     """
-    _check_reachable(tracking_uri, min(timeout_s, 5.0))
+    _require_server(tracking_uri, min(timeout_s, 5.0))
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
     from requests.exceptions import RequestException
@@ -159,7 +128,7 @@ def log_gate_run(
     artifacts += [p for p in (report_dir / "gate.json", report_dir / "summary.md") if p.is_file()]
     run_id = ""
     try:
-        with _bounded_requests(timeout_s):
+        with bounded_requests(timeout_s):
             client = MlflowClient(tracking_uri=tracking_uri)
             found = client.get_experiment_by_name(experiment)
             experiment_id = found.experiment_id if found else client.create_experiment(experiment)
@@ -189,13 +158,13 @@ def log_gate_run(
 
 def check_tracking_server(tracking_uri: str, timeout_s: float = 10.0) -> int:
     """The number of experiments the server lists: it answers /health and its REST API."""
-    _check_reachable(tracking_uri, min(timeout_s, 5.0))
+    _require_server(tracking_uri, min(timeout_s, 5.0))
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
     from requests.exceptions import RequestException
 
     try:
-        with _bounded_requests(timeout_s):
+        with bounded_requests(timeout_s):
             return len(MlflowClient(tracking_uri=tracking_uri).search_experiments())
     except (MlflowException, RequestException, OSError) as exc:
         raise InfrastructureError(

@@ -1,0 +1,54 @@
+"""A model scored the way MLflow serves it: `mlflow.pyfunc` on plain JSON-shaped rows.
+
+mlcheck scores XGBoost models through its own fast path; the deploy target (`mlflow models
+serve`) goes through the model's `python_function` flavor instead, with strings for categories
+and plain numbers. This probe measures what that flavor returns, and says why when it fails.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mlcheck.errors import DataError
+
+__all__ = ["mlflow_pyfunc_scores", "pyfunc_serves_labels"]
+
+
+def mlflow_pyfunc_scores(model_dir: str, records: list[dict[str, Any]]) -> np.ndarray:
+    """P(class 1) per record from MLflow's pyfunc of the model at `model_dir`, as float64.
+
+    Any failure of MLflow loading or predicting is a DataError naming the model directory and
+    the exception (type and message), so the gate can block with it.
+    """
+    try:
+        import mlflow.pyfunc
+
+        output = mlflow.pyfunc.load_model(model_dir).predict(pd.DataFrame(records))
+        values = output.to_numpy() if hasattr(output, "to_numpy") else np.asarray(output)
+        values = np.asarray(values, dtype=np.float64)
+    except Exception as exc:
+        message = str(exc).strip() or repr(exc)
+        raise DataError(
+            f"model={model_dir!r}: MLflow's pyfunc could not score JSON-shaped rows: "
+            f"{type(exc).__name__}: {message}"
+        ) from exc
+    if values.ndim == 2:
+        values = values[:, -1]
+    return values.reshape(-1)
+
+
+def pyfunc_serves_labels(model_dir: str) -> bool:
+    """True for a scikit-learn model whose pyfunc `predict` returns class labels (MLflow's
+    default), which mlcheck deliberately scores with `predict_proba` instead."""
+    from mlflow.models import Model
+
+    flavors = Model.load(model_dir).flavors
+    pyfunc = flavors.get("python_function") or {}
+    return (
+        "sklearn" in flavors
+        and pyfunc.get("loader_module") == "mlflow.sklearn"
+        and pyfunc.get("predict_fn", "predict") == "predict"
+    )
