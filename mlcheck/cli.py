@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from mlcheck.data.scenarios import SCENARIOS
-from mlcheck.errors import ConfigError, MlcheckError
+from mlcheck.errors import ConfigError, InfrastructureError, MlcheckError
 from mlcheck.run.options import RUN_ID_ENV, RunOptions, add_gate_options
 from mlcheck.run.supervise import run_interruptible
 
@@ -156,19 +156,22 @@ def _gate_exit_code(pytest_code: int, report_dir: Path, run_id: str) -> tuple[in
     """The gate's exit code from pytest's and the gate.json this run wrote."""
     if pytest_code == 5:
         return EXIT_ERROR, "no tests were collected: check the SUITE paths"
-    if pytest_code in (3, 4):
-        return EXIT_ERROR, f"pytest stopped with exit code {pytest_code} (usage or internal error)"
     gate_json = report_dir / "gate.json"
     try:
         data = json.loads(gate_json.read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return EXIT_ERROR, f"{gate_json} was not written: the gate plugin did not run"
-    if data.get("context", {}).get("run_id") != run_id:
-        return EXIT_ERROR, f"{gate_json} is from another run: the gate plugin did not run"
-    code = int(data.get("exit_code", EXIT_ERROR))
-    if code == EXIT_PASS and pytest_code != 0:
-        return EXIT_ERROR, f"pytest exited {pytest_code} although every gate passed"
-    return code, data.get("verdict", "ERROR")
+        data = {}
+    if data.get("context", {}).get("run_id") == run_id:
+        code = int(data.get("exit_code", EXIT_ERROR))
+        if code == EXIT_PASS and pytest_code != 0:
+            return EXIT_ERROR, (
+                f"pytest exited {pytest_code} after every gate passed: a report or a plugin "
+                "failed (its error is in pytest's output above)"
+            )
+        return code, data.get("verdict", "ERROR")
+    if pytest_code in (3, 4):
+        return EXIT_ERROR, f"pytest stopped with exit code {pytest_code} (usage or internal error)"
+    return EXIT_ERROR, f"{gate_json} was not written by this run: the gate plugin did not run"
 
 
 def cmd_gate(args: argparse.Namespace, extra: Sequence[str]) -> int:
@@ -177,6 +180,8 @@ def cmd_gate(args: argparse.Namespace, extra: Sequence[str]) -> int:
     options = RunOptions.from_getter(lambda name: getattr(args, name, None))
     report_dir = Path(options.report_dir)
     report_dir.mkdir(parents=True, exist_ok=True)
+    for older in ("gate.json", "summary.md"):  # removing needs no space: no older PASS stays
+        (report_dir / older).unlink(missing_ok=True)
     run_id = uuid.uuid4().hex
     try:
         suites = args.suites or GateInputs(options).suites(args.which_suites)
@@ -231,7 +236,13 @@ def _write_run_error(report_dir: Path, options: RunOptions, run_id: str, why: st
     suite = SuiteResult.of(
         [gate], model=options.model or "demo", policy=options.policy or "default", run_id=run_id
     )
-    write_reports(suite, report_dir)
+    try:
+        write_reports(suite, report_dir)
+    except OSError as exc:
+        raise InfrastructureError(
+            f"--report-dir={str(report_dir)!r}: the reports cannot be written ({exc}); free "
+            "space there or pass another --report-dir"
+        ) from exc
 
 
 def _append_step_summary(report_dir: Path) -> None:
@@ -568,6 +579,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_gate(args, extra)
         return int(args.handler(args))
     except MlcheckError as exc:
+        print(f"mlcheck {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except OSError as exc:  # a file that cannot be read or written: never exit 1 (a verdict)
         print(f"mlcheck {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:

@@ -8,6 +8,7 @@ the terminal and in the pytest-html report, and exit status 2 when a gate could 
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -62,9 +63,33 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
+class _ReportGuard:
+    """Around every plugin's session finish (ours writes gate.json, pytest-html report.html):
+    one that fails, such as a report the disk cannot take, turns the verdict into ERROR."""
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> Any:
+        try:
+            return (yield)
+        except Exception as exc:
+            state = session.config.stash.get(STATE, None)
+            if state is not None and state.suite is not None:
+                why = f"a report could not be written: {type(exc).__name__}: {exc}"
+                gates = [*state.suite.gates, GateResult.error("mlcheck.reports", why)]
+                state.suite = SuiteResult.of(gates, **state.suite.context)
+                from mlcheck.reports import write_reports
+
+                # if even this fails, the ERROR gate.json of the run's start stays
+                with contextlib.suppress(OSError):
+                    write_reports(state.suite, state.inputs.options.report_dir, index=False)
+            raise
+
+
 def enable_gate_reports(config: pytest.Config) -> None:
     """Turn on gate records and reports; call it from a suite's `pytest_configure(tryfirst)`."""
     state = _config_state(config)
+    if not state.enabled:
+        config.pluginmanager.register(_ReportGuard(), "mlcheck-report-guard")
     state.enabled = True
     report_dir = Path(state.inputs.options.report_dir)
     if not getattr(config.option, "htmlpath", None):
@@ -232,6 +257,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     return report
 
 
+@pytest.hookimpl(tryfirst=True)  # gate.json first, then pytest-html's report with its table
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     state = session.config.stash.get(STATE, None)
     if state is None or not state.enabled:

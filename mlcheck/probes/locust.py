@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -87,7 +88,10 @@ def run_load(run: LoadRun) -> tuple[LoadStats, int, str]:
         raise InfrastructureError(f"locust did not stop within {limit:.0f} s") from exc
     output = done.stdout + done.stderr
     if not run.result.is_file():
-        raise InfrastructureError(
-            f"locust exited with code {done.returncode} and wrote no stats:\n{output[-3000:]}"
-        )
+        code = done.returncode
+        how = f"exited with code {code}"
+        if code < 0:
+            how = f"was killed by {signal.Signals(-code).name}"
+        tail = output[-3000:] or "(locust printed nothing)"
+        raise InfrastructureError(f"locust {how} and wrote no stats:\n{tail}")
     return LoadStats.from_json(run.result.read_text()), done.returncode, output

@@ -42,11 +42,10 @@ class GateInputs:
 
     def __init__(self, options: RunOptions) -> None:
         self.options = options
-        given = options.model
-        no_data = options.reference is None and options.current is None
-        #: The model to gate: --model; the demo when no data is given either; else None (a
-        #: run on data alone: the data gates decide, the model's gates cannot).
-        self.model_uri: str | None = given or (DEMO if no_data else None)
+        both = options.reference is not None and options.current is not None
+        #: The model to gate: --model; else the demo, unless both data files are given: then
+        #: None, a run on data alone (the data gates decide, the model's gates cannot).
+        self.model_uri: str | None = options.model or (None if both else DEMO)
 
     @cached_property
     def policy(self) -> Policy:

@@ -32,8 +32,8 @@ GATE_OPTIONS = (
         None,
         "model to gate: 'demo' (the bundled XGBoost demo, trained on first use), a local MLflow "
         "model directory, models:/NAME@ALIAS, models:/NAME/VERSION or runs:/RUN_ID/PATH "
-        "(default: demo when no --reference/--current is given either; with data and no "
-        "model only the data gates decide: drift and schema)",
+        "(default: demo, unless both --reference and --current are given: then the data "
+        "alone is gated, and only the data gates decide: drift and schema)",
     ),
     OptionSpec(
         "reference",

@@ -48,6 +48,11 @@ def mlflow_parity(inputs: GateInputs) -> GateResult:
     records = inputs.records(PARITY_ROWS)
     local = inputs.scores[: len(records)]
     path = inputs.model.info.path
+    if not (Path(path) / "MLmodel").is_file():  # the model is not to blame: it is gone
+        raise InfrastructureError(
+            f"model={inputs.model.info.uri!r}: its directory {path!r} disappeared during the "
+            "run, so MLflow's scoring cannot be checked; keep the model in place while gating"
+        )
     try:
         scores = mlflow_pyfunc_scores(path, records)
     except DataError as exc:

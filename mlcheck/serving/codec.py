@@ -18,6 +18,7 @@ import re
 import reprlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from itertools import islice
 from typing import Any
 
@@ -41,7 +42,8 @@ MAX_DEPTH = 32
 MAX_DIGITS = 40
 #: The largest finite float32: every number must lie in [-FLOAT32_MAX, FLOAT32_MAX].
 FLOAT32_MAX = float(np.finfo(np.float32).max)
-_FLOAT32_MIN = -FLOAT32_MAX
+#: The same bound as the decimal `repr(FLOAT32_MAX)` reads: what an integer is held to.
+_FLOAT32_MAX_INT = int(Decimal(repr(FLOAT32_MAX)))
 
 _REASONS = {400: "malformed", 408: "timeout", 413: "too_large", 422: "invalid"}
 _NOT_STRUCTURE = bytes(sorted(set(range(256)) - set(b'[]{}"')))
@@ -158,7 +160,9 @@ def _check_value(spec: FeatureSpec, value: Any) -> str | None:
         return None if isinstance(value, bool) else f"must be true or false, got {_shown(value)}"
     if isinstance(value, bool) or not isinstance(value, int | float):
         return f"must be a number, got {type(value).__name__} {_shown(value)}"
-    if not _FLOAT32_MIN <= value <= FLOAT32_MAX:  # also NaN and infinity
+    # the bound as /openapi.json writes it (repr of the double): exact for integers too
+    limit = _FLOAT32_MAX_INT if isinstance(value, int) else FLOAT32_MAX
+    if not -limit <= value <= limit:  # also NaN and infinity
         if isinstance(value, float) and not math.isfinite(value):
             return f"must be finite, got {value!r}"
         return (

@@ -41,6 +41,11 @@ class ServedModel:
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
+    @property
+    def pid(self) -> int | None:
+        """The serving process's pid while it runs (one worker: the process that predicts)."""
+        return self._process.pid if self._process is not None else None
+
     def logs(self) -> str:
         if self._log is None or not self._log.exists():
             return ""

@@ -70,7 +70,9 @@ class _Prepared:
     """Rows sorted by score, with the per-row columns every metric sums over."""
 
     def __init__(self, y_true: np.ndarray, y_score: np.ndarray, threshold: float) -> None:
-        order = np.argsort(y_score, kind="stable")
+        # by score, then label: rows that tie on both are alike, so the input's row order
+        # cannot change which rows a bootstrap resample draws
+        order = np.lexsort((np.asarray(y_true), np.asarray(y_score)))
         y = np.asarray(y_true, dtype=np.float64)[order]
         p = np.asarray(y_score, dtype=np.float64)[order]
         predicted = (p >= threshold).astype(np.float64)
