@@ -69,7 +69,7 @@ def paced(url: str, records: list[dict], rate: float, seconds: float, threads: i
                 response = conn.getresponse()
                 response.read()
                 ok = response.status == 200
-            except OSError:
+            except (OSError, http.client.HTTPException):
                 ok = False
                 conn.close()
                 conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)

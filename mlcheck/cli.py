@@ -1,4 +1,4 @@
-"""The `mlcheck` command: data, train, serve, gate.
+"""The `mlcheck` command: data, train, serve, gate, init, promote, report, load, stack.
 
 Exit codes: 0 every gate passed; 1 a gate failed (the model is blocked); 2 the run could not
 decide (bad usage or configuration, unreadable data, a service that did not start, no tests).
@@ -84,7 +84,7 @@ def cmd_promote(args: argparse.Namespace) -> int:
         path = Path(args.gate_json)
         try:
             suite = SuiteResult.from_json(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError, KeyError) as exc:
+        except (OSError, ValueError, KeyError, TypeError, IndexError) as exc:
             raise ConfigError(
                 f"--gate-json={str(path)!r} is not a readable gate.json: {exc}"
             ) from exc
@@ -585,4 +585,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"mlcheck {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
+        return EXIT_ERROR
+    except Exception as exc:  # an unforeseen failure could not decide: never exit 0 or 1
+        import traceback
+
+        traceback.print_exc()
+        print(f"mlcheck {args.command}: error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return EXIT_ERROR

@@ -257,6 +257,21 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     return report
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """A suite run by pytest itself says ERROR until it decides (`mlcheck gate` does the same
+    before it starts pytest), so a killed run never leaves an older PASS behind."""
+    state = session.config.stash.get(STATE, None)
+    if state is None or not state.enabled or os.environ.get(RUN_ID_ENV):
+        return
+    from mlcheck.reports import write_reports
+
+    report_dir = Path(state.inputs.options.report_dir)
+    with contextlib.suppress(OSError):
+        (report_dir / "gate.json").unlink(missing_ok=True)
+        pending = GateResult.error("mlcheck.run", "the gate run started and did not finish")
+        write_reports(SuiteResult.of([pending], run_id="pending"), report_dir, index=False)
+
+
 @pytest.hookimpl(tryfirst=True)  # gate.json first, then pytest-html's report with its table
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     state = session.config.stash.get(STATE, None)

@@ -394,11 +394,14 @@ class _Table:
 
 
 def _number(where: str, value: Any, low: float, high: float, integer: bool) -> Any:
-    """`value` if a number (an int when `integer`) in [low, high]; NaN fails the comparison."""
+    """`value` if a finite number (an int when `integer`) in [low, high]; NaN and infinities
+    fail (a threshold of inf would never be reached: a gate that cannot block)."""
     kind = "an integer" if integer else "a number"
     rule = f"in [{low}, {high}]" if high < math.inf else f">= {low}"
     is_number = not isinstance(value, bool) and isinstance(value, int if integer else int | float)
-    if is_number and low <= value <= high:
+    if is_number and not math.isfinite(value) and high == math.inf:
+        raise ConfigError(f"{where} must be a finite number {rule}")
+    if is_number and math.isfinite(value) and low <= value <= high:
         return value if integer else float(value)
     if is_number and high < math.inf:
         raise ConfigError(f"{where} is out of range; allowed: [{low}, {high}]")
@@ -489,11 +492,11 @@ def _read_policy(path: str | Path | None) -> Policy:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(
-            f"policy={str(path)!r} does not exist; pass the path of a gates.toml "
+            f"--policy={str(path)!r} does not exist; pass the path of a gates.toml "
             f"(see {DEFAULT_POLICY_PATH} in the mlcheck repository for an example)"
         )
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"policy={str(path)!r} is not valid TOML: {exc}") from exc
+        raise ConfigError(f"--policy={str(path)!r} is not valid TOML: {exc}") from exc
     return parse_policy(data, source=str(path), base=path.parent)

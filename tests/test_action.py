@@ -159,8 +159,22 @@ def test_workflow_keeps_the_official_stack_images(workflow):
     env = workflow["env"]
     assert env["MLCHECK_PROMETHEUS_IMAGE"].startswith("prom/prometheus:")
     assert env["MLCHECK_MLFLOW_IMAGE"].startswith("ghcr.io/mlflow/mlflow:")
-    pulls = " ".join(s.get("run", "") for s in workflow["jobs"]["gate"]["steps"])
-    assert "docker pull" in pulls
+    (gate,) = [s for s in workflow["jobs"]["gate"]["steps"] if s.get("uses") == "./"]
+    assert gate["with"]["prometheus-image"] == "${{ env.MLCHECK_PROMETHEUS_IMAGE }}"
+
+
+def test_the_action_pulls_and_uses_official_images_for_containers(action, steps):
+    """On a runner the locally built images do not exist: the action pulls official ones and
+    hands their names to the gate, so a workflow calling it (as `mlcheck init` writes) runs."""
+    inputs = action["inputs"]
+    assert inputs["prometheus-image"]["default"].startswith("prom/prometheus:")
+    assert inputs["mlflow-image"]["default"].startswith("ghcr.io/mlflow/mlflow:")
+    (pull,) = [s for s in steps if "docker pull" in s.get("run", "")]
+    assert "containers" in pull["if"]
+    gate = next(s for s in steps if s.get("id") == "gate")
+    assert gate["env"]["MLCHECK_PROMETHEUS_IMAGE"] == "${{ inputs.prometheus-image }}"
+    assert gate["env"]["MLCHECK_MLFLOW_IMAGE"] == "${{ inputs.mlflow-image }}"
+    assert steps.index(pull) < steps.index(gate)
 
 
 def test_deploy_downloads_the_artifact_the_action_uploads(workflow, action):

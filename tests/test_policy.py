@@ -244,3 +244,9 @@ def test_image_names_can_come_from_the_environment(monkeypatch):
     policy = load_policy(ROOT / "checks" / "gates.toml")
     assert policy.stack.prometheus_image == "prom/prometheus:v2.53.4"
     assert policy.stack.mlflow_image == "mlcheck/mlflow:local"
+
+
+def test_an_infinite_threshold_is_refused():
+    """A threshold of inf could never be reached: a gate that cannot block."""
+    with pytest.raises(ConfigError, match=r"drift.columns.age.threshold=inf must be a finite"):
+        parse_policy({"drift": {"columns": {"age": {"threshold": float("inf")}}}}, "policy")

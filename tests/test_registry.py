@@ -86,6 +86,16 @@ def test_register_promote_refuse_and_idempotence(tracking_uri, tmp_path, small_m
         worse = register_model(small_model_dir, "bank", "challenger")
     finally:
         del os.environ["MLFLOW_TRACKING_URI"]
+    # the first gate judged the version @challenger named then, not the one it names now
+    stale = _mlcheck(
+        tracking_uri,
+        "promote",
+        "--name",
+        "bank",
+        "--gate-json",
+        str(tmp_path / "first" / "gate.json"),
+    )
+    assert stale.returncode == 2 and "run the gate on that model first" in stale.stderr
     refused = _promote(tracking_uri, tmp_path / "second")
     assert refused.returncode == 1, refused.stdout[-3000:]
     assert "compare.roc_auc: roc_auc difference=-0.0" in refused.stdout

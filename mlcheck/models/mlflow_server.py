@@ -38,7 +38,12 @@ def timeout_s() -> float:
     return value
 
 
-def check_reachable(tracking_uri: str, timeout: float, what: str = "MLflow") -> None:
+FIX_TRACKING_URI = "start it, or set MLFLOW_TRACKING_URI to the server that holds the model"
+
+
+def check_reachable(
+    tracking_uri: str, timeout: float, what: str = "MLflow", fix: str = FIX_TRACKING_URI
+) -> None:
     """InfrastructureError unless the http(s) server at `tracking_uri` answers /health."""
     if not tracking_uri.startswith(("http://", "https://")):
         return  # a local store (sqlite, file): nothing to wait for
@@ -47,9 +52,8 @@ def check_reachable(tracking_uri: str, timeout: float, what: str = "MLflow") -> 
             pass
     except (urllib.error.URLError, OSError) as exc:
         raise InfrastructureError(
-            f"{what}: the MLflow server at MLFLOW_TRACKING_URI={tracking_uri!r} does not answer "
-            f"/health within {timeout:.0f} s ({exc}); start it, or set MLFLOW_TRACKING_URI to "
-            "the server that holds the model"
+            f"{what}: the MLflow server at {tracking_uri!r} does not answer /health within "
+            f"{timeout:.0f} s ({exc}); {fix}"
         ) from exc
 
 

@@ -83,14 +83,13 @@ class Promotion:
 
 
 def _gate_matches(suite: SuiteResult, name: str, from_alias: str, version: str) -> bool:
+    """The gate judged exactly this version: named by it, or by an alias that pointed at it
+    then (an alias that moved since names another version: that one was never gated)."""
     model = str(suite.context.get("model", ""))
+    if model == f"models:/{name}/{version}":
+        return True
     return (
-        model == f"models:/{name}@{from_alias}"
-        or model == f"models:/{name}/{version}"
-        or (
-            model.startswith(f"models:/{name}")
-            and str(suite.context.get("model_version")) == version
-        )
+        model.startswith(f"models:/{name}") and str(suite.context.get("model_version")) == version
     )
 
 
@@ -109,7 +108,7 @@ def promote(
         )
     model = _call(f"model name {name!r}", client.get_registered_model, name)
     current = dict(getattr(model, "aliases", {}) or {}).get(to_alias)
-    if current is not None and str(current) == version:
+    if current is not None and str(current) == version and suite.verdict is Outcome.PASS:
         return Promotion(
             name,
             version,

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -82,16 +83,28 @@ def run_load(run: LoadRun) -> tuple[LoadStats, int, str]:
     run.result.unlink(missing_ok=True)
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     limit = run.policy.run_time_s + STOP_GRACE_S
+    # its own process group: the workers of --processes stop with it, whatever happens
+    process = subprocess.Popen(
+        run.command(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        start_new_session=True,
+    )
     try:
-        done = subprocess.run(run.command(), capture_output=True, text=True, timeout=limit, env=env)
+        output, _ = process.communicate(timeout=limit)
     except subprocess.TimeoutExpired as exc:
         raise InfrastructureError(f"locust did not stop within {limit:.0f} s") from exc
-    output = done.stdout + done.stderr
+    finally:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
     if not run.result.is_file():
-        code = done.returncode
+        code = process.returncode
         how = f"exited with code {code}"
         if code < 0:
             how = f"was killed by {signal.Signals(-code).name}"
         tail = output[-3000:] or "(locust printed nothing)"
         raise InfrastructureError(f"locust {how} and wrote no stats:\n{tail}")
-    return LoadStats.from_json(run.result.read_text()), done.returncode, output
+    return LoadStats.from_json(run.result.read_text()), process.returncode, output

@@ -20,6 +20,7 @@ from mlcheck.errors import ConfigError, DataError, MlcheckError
 from mlcheck.gates.drift import column_kinds
 from mlcheck.models.demo import DEMO, demo_data_path, demo_model_or
 from mlcheck.models.load import Predictor, load_model
+from mlcheck.models.registry import version_of
 from mlcheck.policy import DEFAULT_POLICY_PATH, Policy, load_policy
 from mlcheck.probes.http import records_from_frame
 from mlcheck.probes.locust import LoadRun
@@ -117,9 +118,10 @@ class GateInputs:
         if match is None or match.group(2) == "champion":
             return None
         try:
-            return load_model(f"models:/{match.group(1)}@champion")
+            version_of(match.group(1), "champion")
         except ConfigError:
-            return None
+            return None  # no champion yet: the absolute gates decide
+        return load_model(f"models:/{match.group(1)}@champion")  # one that exists must load
 
     @cached_property
     def current(self) -> pd.DataFrame:

@@ -1,9 +1,10 @@
 """Running the gate's pytest as a child that an interrupt stops cleanly, with all it started.
 
 pytest runs in its own process group (with the serving core and locust it starts), so a
-SIGINT or SIGTERM sent to `mlcheck gate` alone, or to the terminal's group, reaches all of it
-once: the first is passed on as SIGINT (pytest tears its fixtures down: the serving core and
-the stack stop), and a group that has not exited `GRACE_S` later, or a second signal, is killed.
+SIGINT, SIGTERM or SIGHUP sent to `mlcheck gate` alone, or to the terminal's group, reaches
+all of it once: the first is passed on as SIGINT (pytest tears its fixtures down: the serving
+core and the stack stop), and a group that has not exited `GRACE_S` later, or a second signal,
+is killed.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ __all__ = ["GRACE_S", "run_interruptible"]
 
 #: Seconds the interrupted pytest has to tear down before its process group is killed.
 GRACE_S = 30.0
-_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 def _signal_group(pgid: int, sig: int) -> None:
@@ -33,16 +34,21 @@ def run_interruptible(
 ) -> tuple[int, str | None]:
     """Run `command`; returns its exit code and the name of the signal that interrupted the
     run (None when it finished by itself)."""
-    process = subprocess.Popen(list(command), env=dict(env), start_new_session=True)
     received: list[int] = []
+    pgid: list[int] = []  # the child's, once it exists
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         received.append(signum)
         kind = signal.SIGINT if len(received) == 1 else signal.SIGKILL
-        _signal_group(process.pid, kind)
+        for group in pgid:
+            _signal_group(group, kind)
 
     previous = {sig: signal.signal(sig, on_signal) for sig in _SIGNALS}
     try:
+        process = subprocess.Popen(list(command), env=dict(env), start_new_session=True)
+        pgid.append(process.pid)
+        if received:  # a signal came while it started
+            _signal_group(process.pid, signal.SIGINT)
         killed_at: float | None = None
         while True:
             try:

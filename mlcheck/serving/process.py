@@ -68,6 +68,14 @@ class ServedModel:
         ]
         with os.fdopen(fd, "wb") as out:
             self._process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+        try:
+            return self._wait_ready()
+        except BaseException:  # not ready, or interrupted: nothing is left running
+            self.stop()
+            raise
+
+    def _wait_ready(self) -> ServedModel:
+        assert self._process is not None
         deadline = time.monotonic() + self.startup_timeout
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
@@ -82,7 +90,6 @@ class ServedModel:
             except (urllib.error.URLError, ConnectionError, TimeoutError):
                 pass
             time.sleep(0.2)
-        self.stop()
         raise InfrastructureError(
             f"the serving core for model={self.config.model!r} was not ready at {self.url}/ready "
             f"within {self.startup_timeout:.0f} s:\n{self.logs()[-2000:]}"
@@ -90,6 +97,9 @@ class ServedModel:
 
     def stop(self) -> None:
         process, self._process = self._process, None
+        log, self._log = self._log, None
+        if log is not None:
+            log.unlink(missing_ok=True)
         if process is None or process.poll() is not None:
             return
         process.terminate()

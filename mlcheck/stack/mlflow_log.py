@@ -71,7 +71,12 @@ def _require_server(tracking_uri: str, timeout_s: float) -> None:
         raise ConfigError(
             f"tracking_uri={tracking_uri!r} must be the http(s) URL of an MLflow server"
         )
-    check_reachable(tracking_uri, timeout_s, "gate results were not logged to MLflow")
+    check_reachable(
+        tracking_uri,
+        timeout_s,
+        "gate results were not logged to MLflow",
+        fix="the run's own MLflow server stopped (see its log in the report folder's stack/)",
+    )
 
 
 def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
