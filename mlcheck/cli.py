@@ -115,6 +115,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         max_rows=args.max_rows,
         max_body_bytes=args.max_body_bytes,
         workers=args.workers,
+        body_timeout_s=args.body_timeout_s,
     )
     os.environ.update(config.to_env())
     serving.app_from_env()  # fail here, with exit 2, if the model does not load
@@ -432,6 +433,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="pandera schema (.py defining SCHEMA, or .yaml) that requests must also satisfy: "
         "ranges, categories, nullability (default: the model's signature only)",
+    )
+    serve.add_argument(
+        "--body-timeout-s",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="a request body must arrive within this (default 10; then 408)",
     )
     serve.add_argument(
         "--target",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -46,9 +47,9 @@ def other_data() -> tuple[pd.DataFrame, pd.DataFrame]:
     return make(1, 3000), make(2, 3000)
 
 
-@pytest.fixture(scope="session")
-def sklearn_model_dir(tmp_path_factory: pytest.TempPathFactory, other_data) -> Path:
-    """A scikit-learn pipeline saved with mlflow.sklearn.save_model and a signature."""
+def save_sklearn_model(frame: pd.DataFrame, labels: Any, out: Path, signature: bool = True) -> Path:
+    """The colour-encoding logistic pipeline on `frame`'s features, fitted to `labels` and saved
+    with mlflow.sklearn (with a signature unless told otherwise)."""
     import mlflow.sklearn
     from mlflow.models import infer_signature
     from sklearn.compose import ColumnTransformer
@@ -56,28 +57,27 @@ def sklearn_model_dir(tmp_path_factory: pytest.TempPathFactory, other_data) -> P
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import OneHotEncoder
 
-    train, _ = other_data
-    features = train.drop(columns=["label"])
-    pipeline = Pipeline(
-        [
-            (
-                "encode",
-                ColumnTransformer(
-                    [("colour", OneHotEncoder(), ["colour"])], remainder="passthrough"
-                ),
-            ),
-            ("classify", LogisticRegression()),
-        ]
-    ).fit(features, train["label"])
-    out = tmp_path_factory.mktemp("models") / "sklearn"
+    features = frame.drop(columns=["label"])
+    encode = ColumnTransformer([("colour", OneHotEncoder(), ["colour"])], remainder="passthrough")
+    pipeline = Pipeline([("encode", encode), ("classify", LogisticRegression())])
+    pipeline.fit(features, labels)
     mlflow.sklearn.save_model(
         pipeline,
         str(out),
-        signature=infer_signature(features, pipeline.predict_proba(features)[:, 1]),
+        signature=infer_signature(features, pipeline.predict_proba(features)[:, 1])
+        if signature
+        else None,
         serialization_format="cloudpickle",
         pip_requirements=["scikit-learn"],
     )
     return out
+
+
+@pytest.fixture(scope="session")
+def sklearn_model_dir(tmp_path_factory: pytest.TempPathFactory, other_data) -> Path:
+    """A scikit-learn pipeline saved with mlflow.sklearn.save_model and a signature."""
+    train, _ = other_data
+    return save_sklearn_model(train, train["label"], tmp_path_factory.mktemp("models") / "sklearn")
 
 
 #: A short locust run for tests: 8 users for 5 seconds.

@@ -24,8 +24,8 @@ LEAKS = ("Traceback", "RecursionError", "OverflowError", "sys.", "int_max_str_di
 
 @pytest.fixture(scope="module")
 def app(small_model_dir) -> Starlette:
-    config = ServingConfig(str(small_model_dir), max_rows=20)
-    return create_app(load_model(config.model), config, body_timeout_s=0.3)
+    config = ServingConfig(str(small_model_dir), max_rows=20, body_timeout_s=0.3)
+    return create_app(load_model(config.model), config)
 
 
 @pytest.fixture(scope="module")

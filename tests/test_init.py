@@ -23,7 +23,7 @@ from mlcheck.results import Comparison
 from mlcheck.run.init import ACTION, init_repository, next_command
 from mlcheck.schema import load_schema
 from mlcheck.stats.metrics import metric_values
-from tests.conftest import ROOT
+from tests.conftest import ROOT, save_sklearn_model
 
 WRITTEN = ("checks/gates.toml", "checks/schema.yaml", ".github/workflows/mlcheck.yml")
 
@@ -203,34 +203,8 @@ def test_next_command():
 
 def save_shuffled_model(train: pd.DataFrame, out: Path) -> Path:
     """The fixture's pipeline trained on permuted labels: it has learnt nothing."""
-    import mlflow.sklearn
-    from mlflow.models import infer_signature
-    from sklearn.compose import ColumnTransformer
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import OneHotEncoder
-
-    features = train.drop(columns=["label"])
     shuffled = np.random.default_rng(0).permutation(train["label"].to_numpy())
-    pipeline = Pipeline(
-        [
-            (
-                "encode",
-                ColumnTransformer(
-                    [("colour", OneHotEncoder(), ["colour"])], remainder="passthrough"
-                ),
-            ),
-            ("classify", LogisticRegression()),
-        ]
-    ).fit(features, shuffled)
-    mlflow.sklearn.save_model(
-        pipeline,
-        str(out),
-        signature=infer_signature(features, pipeline.predict_proba(features)[:, 1]),
-        serialization_format="cloudpickle",
-        pip_requirements=["scikit-learn"],
-    )
-    return out
+    return save_sklearn_model(train, shuffled, out)
 
 
 def gate(model: Path, reference: Path, current: Path, policy: Path, report_dir: Path):

@@ -98,7 +98,7 @@ def test_serving_config_survives_argv_and_the_environment(small_model_dir):
     args = build_parser().parse_args(["serve", *config.to_args()])
     assert (args.model, args.decision_threshold, args.max_rows) == (config.model, 0.9, 7)
     assert (args.max_body_bytes, args.workers, args.schema) == (2048, 2, config.schema)
-    assert args.target == "y"
+    assert args.target == "y" and args.body_timeout_s == config.body_timeout_s
     assert ServingConfig.from_env(config.to_env()) == config
 
 
@@ -134,21 +134,13 @@ def test_a_model_without_a_signature_is_served_with_the_schema(tmp_path, other_d
     """Requests are validated with the schema (the label left out); with no schema either,
     the server refuses to start and names both fixes."""
     import mlflow.sklearn
-    from sklearn.compose import ColumnTransformer
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import OneHotEncoder
 
     from mlcheck.errors import ConfigError
     from mlcheck.schema import infer_schema, save_schema
+    from tests.conftest import save_sklearn_model
 
     train, _ = other_data
-    features = train.drop(columns=["label"])
-    encode = ColumnTransformer([("colour", OneHotEncoder(), ["colour"])], remainder="passthrough")
-    pipeline = Pipeline([("encode", encode), ("classify", LogisticRegression())])
-    pipeline.fit(features, train["label"])
-    folder = tmp_path / "model"
-    mlflow.sklearn.save_model(pipeline, str(folder), serialization_format="cloudpickle")
+    folder = save_sklearn_model(train, train["label"], tmp_path / "model", signature=False)
     model = load_model(str(folder))
     assert model.info.features is None
     with pytest.raises(ConfigError, match=r"no input signature.*signature=.*--schema PATH"):
@@ -163,7 +155,7 @@ def test_a_model_without_a_signature_is_served_with_the_schema(tmp_path, other_d
         answer = client.post("/predict", json=row)
         assert answer.status_code == 200, answer.text
         assert answer.json()["predictions"][0]["probability"] == pytest.approx(
-            pipeline.predict_proba(pd.DataFrame([row]))[0, 1]
+            mlflow.sklearn.load_model(str(folder)).predict_proba(pd.DataFrame([row]))[0, 1]
         )
         bad = client.post("/predict", json=dict(row, colour="purple", label=1))
         assert bad.status_code == 422

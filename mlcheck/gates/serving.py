@@ -3,6 +3,8 @@ runs), must give the same scores as the model in process."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from mlcheck.results import Comparison, GateResult, Outcome
@@ -17,6 +19,23 @@ __all__ = [
 PARITY_TOLERANCE = 1e-6
 
 
+def _judge_difference(
+    name: str, scores: np.ndarray, local: np.ndarray, differs: str, details: dict[str, Any]
+) -> GateResult:
+    """PASS when the largest difference between two equal-length score arrays is ~0."""
+    difference = float(np.max(np.abs(scores - local))) if len(local) else float("nan")
+    passed = Comparison.LE.holds(difference, PARITY_TOLERANCE)
+    return GateResult.judged(
+        name,
+        "max_abs_diff",
+        difference,
+        PARITY_TOLERANCE,
+        Comparison.LE,
+        reason="" if passed else differs,
+        details=details,
+    )
+
+
 def serving_parity_gate(served: np.ndarray, local: np.ndarray, url: str = "") -> GateResult:
     """The largest difference between scores over HTTP and in process must be ~0."""
     if len(served) != len(local):
@@ -25,16 +44,12 @@ def serving_parity_gate(served: np.ndarray, local: np.ndarray, url: str = "") ->
             f"the served model returned {len(served)} scores for {len(local)} rows",
             metric="max_abs_diff",
         )
-    difference = float(np.max(np.abs(served - local))) if len(local) else float("nan")
-    passed = Comparison.LE.holds(difference, PARITY_TOLERANCE)
-    return GateResult.judged(
+    return _judge_difference(
         "serving.parity",
-        "max_abs_diff",
-        difference,
-        PARITY_TOLERANCE,
-        Comparison.LE,
-        reason="" if passed else "the served model scores rows differently from the model file",
-        details={"rows": len(local), "url": url},
+        served,
+        local,
+        "the served model scores rows differently from the model file",
+        {"rows": len(local), "url": url},
     )
 
 
@@ -46,40 +61,34 @@ def mlflow_parity_gate(
     `mlflow_scores` is None when MLflow could not score them (`error` says why): that is a FAIL,
     not an ERROR, since a deploy target serving the model with MLflow would fail every request.
     """
-    name, metric = "serving.mlflow_parity", "max_abs_diff"
-    details = {"rows": len(local)}
-    if mlflow_scores is None:
+    name = "serving.mlflow_parity"
+    details: dict[str, Any] = {"rows": len(local)}
+
+    def fail(reason: str) -> GateResult:
         return GateResult(
             name,
             Outcome.FAIL,
-            metric,
+            "max_abs_diff",
             threshold=PARITY_TOLERANCE,
             comparison=Comparison.LE,
-            reason=(error or "MLflow's pyfunc gave no scores")
-            + "; `mlflow models serve` would fail the same way. Save the model with "
-            "`mlcheck train`, or give it a python_function flavor that takes JSON-shaped rows",
+            reason=reason,
             details=details,
+        )
+
+    if mlflow_scores is None:
+        return fail(
+            (error or "MLflow's pyfunc gave no scores")
+            + "; `mlflow models serve` would fail the same way. Save the model with "
+            "`mlcheck train`, or give it a python_function flavor that takes JSON-shaped rows"
         )
     if len(mlflow_scores) != len(local):
-        return GateResult(
-            name,
-            Outcome.FAIL,
-            metric,
-            threshold=PARITY_TOLERANCE,
-            comparison=Comparison.LE,
-            reason=f"MLflow's pyfunc returned {len(mlflow_scores)} scores for {len(local)} rows",
-            details=details,
-        )
-    difference = float(np.max(np.abs(mlflow_scores - local))) if len(local) else float("nan")
-    passed = Comparison.LE.holds(difference, PARITY_TOLERANCE)
-    return GateResult.judged(
+        return fail(f"MLflow's pyfunc returned {len(mlflow_scores)} scores for {len(local)} rows")
+    return _judge_difference(
         name,
-        metric,
-        difference,
-        PARITY_TOLERANCE,
-        Comparison.LE,
-        reason="" if passed else "MLflow's pyfunc scores JSON-shaped rows differently from mlcheck",
-        details=details,
+        mlflow_scores,
+        local,
+        "MLflow's pyfunc scores JSON-shaped rows differently from mlcheck",
+        details,
     )
 
 

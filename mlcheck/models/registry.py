@@ -28,11 +28,6 @@ def _client() -> Any:
     return MlflowClient(tracking_uri=mlflow.get_tracking_uri())
 
 
-def _call(what: str, function: Any, *args: Any) -> Any:
-    """A registry call, bounded in time: a missing name or alias is a ConfigError."""
-    return call(what, function, *args)
-
-
 def register_model(model_dir: str | Path, name: str, alias: str | None = None) -> str:
     """Log the MLflow model directory to a run, register it under `name`, set `alias`."""
     import mlflow
@@ -42,9 +37,9 @@ def register_model(model_dir: str | Path, name: str, alias: str | None = None) -
             mlflow.log_artifacts(str(model_dir), artifact_path="model")
         return mlflow.register_model(f"runs:/{run.info.run_id}/model", name)
 
-    version = _call(f"register model {name!r}", log_and_register)
+    version = call(f"register model {name!r}", log_and_register)
     if alias:
-        _call(
+        call(
             f"set alias {alias!r} of {name!r}",
             _client().set_registered_model_alias,
             name,
@@ -57,7 +52,7 @@ def register_model(model_dir: str | Path, name: str, alias: str | None = None) -
 def version_of(name: str, alias: str) -> str:
     """The version an alias points to; a missing model or alias is a ConfigError naming it."""
     client = _client()
-    model = _call(f"model name {name!r}", client.get_registered_model, name)
+    model = call(f"model name {name!r}", client.get_registered_model, name)
     aliases = dict(getattr(model, "aliases", {}) or {})
     if alias not in aliases:
         known = ", ".join(f"@{a}" for a in sorted(aliases)) or "none"
@@ -106,7 +101,7 @@ def promote(
             f"the gate run is for model={suite.context.get('model')!r}, not "
             f"models:/{name}@{from_alias} (version {version}); run the gate on that model first"
         )
-    model = _call(f"model name {name!r}", client.get_registered_model, name)
+    model = call(f"model name {name!r}", client.get_registered_model, name)
     current = dict(getattr(model, "aliases", {}) or {}).get(to_alias)
     if current is not None and str(current) == version and suite.verdict is Outcome.PASS:
         return Promotion(
@@ -125,7 +120,7 @@ def promote(
         f"{TAG_PREFIX}.failed": ", ".join(g.name for g in suite.gates if g.outcome.blocks)[:4000],
     }
     for key, value in tags.items():
-        _call(
+        call(
             f"tag {name} version {version}", client.set_model_version_tag, name, version, key, value
         )
     if verdict is not Outcome.PASS:
@@ -139,7 +134,7 @@ def promote(
             f"{name} version {version} stays where it is: the gate said {verdict.value}: "
             + "; ".join(blocked),
         )
-    _call(
+    call(
         f"set alias {to_alias!r} of {name!r}",
         client.set_registered_model_alias,
         name,

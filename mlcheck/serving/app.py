@@ -29,7 +29,7 @@ from mlcheck.serving.config import ServingConfig
 from mlcheck.serving.metrics import CLIENT_CLOSED_REQUEST, ServingMetrics
 from mlcheck.serving.openapi import openapi_document
 
-__all__ = ["DEFAULT_BODY_TIMEOUT_S", "app_from_env", "create_app"]
+__all__ = ["app_from_env", "create_app"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -39,7 +39,6 @@ ASGIApp = Callable[
 
 ROUTES = ("/predict", "/health", "/ready", "/model/info", "/metrics", "/openapi.json")
 #: Seconds a request body may take to arrive in full (a stalled upload gets a 408).
-DEFAULT_BODY_TIMEOUT_S = 10.0
 
 
 class _Instrumented:
@@ -107,18 +106,11 @@ async def _read_body_unbounded(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def create_app(
-    predictor: Predictor, config: ServingConfig, *, body_timeout_s: float | None = None
-) -> Starlette:
+def create_app(predictor: Predictor, config: ServingConfig) -> Starlette:
     """The serving app for a loaded model. Requests are validated against its features (and
     the config's schema); `config.model` is not loaded again. A request body must arrive within
-    `body_timeout_s` seconds (default: the config's `body_timeout_s` if it has one, else
-    `DEFAULT_BODY_TIMEOUT_S`)."""
-    timeout_s = (
-        float(getattr(config, "body_timeout_s", DEFAULT_BODY_TIMEOUT_S))
-        if body_timeout_s is None
-        else body_timeout_s
-    )
+    `config.body_timeout_s` seconds."""
+    timeout_s = config.body_timeout_s
     info = predictor.info
     if info.features is None and not config.schema:
         raise ConfigError(

@@ -23,8 +23,8 @@ ENV_PREFIX = "MLCHECK_SERVE_"
 class ServingConfig:
     """What to serve and how: the model (a URI or a local model directory), the schema that
     requests must also satisfy (for a model without a signature, the only one; `target` is its
-    label column, never a request field), the decision threshold, the request limits and the
-    workers."""
+    label column, never a request field), the decision threshold, the request limits (rows,
+    body size, the seconds a body may take to arrive) and the workers."""
 
     model: str
     schema: str | None = None
@@ -33,6 +33,7 @@ class ServingConfig:
     max_rows: int = 1000
     max_body_bytes: int = 1_048_576
     workers: int = 1
+    body_timeout_s: float = 10.0
 
     def __post_init__(self) -> None:
         if not self.model:
@@ -47,6 +48,7 @@ class ServingConfig:
             ("max-rows", self.max_rows, 1, 1_000_000),
             ("max-body-bytes", self.max_body_bytes, 1024, 1 << 30),
             ("workers", self.workers, 1, 64),
+            ("body-timeout-s", self.body_timeout_s, 0.1, 600),
         )
         for name, value, low, high in checks:
             if not low <= value <= high:
@@ -65,6 +67,8 @@ class ServingConfig:
             str(self.max_body_bytes),
             "--workers",
             str(self.workers),
+            "--body-timeout-s",
+            repr(self.body_timeout_s),
         ]
         args += ["--schema", self.schema] if self.schema else []
         return args + (["--target", self.target] if self.target else [])
