@@ -1,7 +1,8 @@
-"""Bootstrap intervals: mlcheck's vectorised bootstrap against a per-resample scikit-learn loop.
+"""Bootstrap intervals: mlcheck's vectorised bootstrap against a per-resample scikit-learn loop,
+and the multiclass and regression intervals against the binary ones.
 
-Both run in this process, side by side, on the same rows; the report is the ratio of their
-time per resample (absolute times vary on a shared 2-core machine, the ratio much less).
+All run in this process, side by side, on the same number of rows; the report is the ratio of
+their times (absolute times vary on a shared 2-core machine, the ratios much less).
 Run: `.venv/bin/python benchmarks/bench_bootstrap.py [--rows 100000] [--resamples 1000]`.
 """
 
@@ -13,7 +14,7 @@ import time
 import numpy as np
 from sklearn import metrics as skm
 
-from mlcheck.stats.metrics import bootstrap_metrics
+from mlcheck.stats.metrics import bootstrap_metrics, task_metrics
 
 NAMES = ["accuracy", "roc_auc", "f1", "precision", "recall", "log_loss", "brier"]
 
@@ -31,6 +32,41 @@ def naive(y: np.ndarray, p: np.ndarray, resamples: int, seed: int = 0) -> None:
         skm.recall_score(ys, pred)
         skm.log_loss(ys, ps)
         skm.brier_score_loss(ys, ps)
+
+
+def _timed(*args, **kwargs) -> float:
+    started = time.perf_counter()
+    bootstrap_metrics(*args, **kwargs)
+    return time.perf_counter() - started
+
+
+def tasks(rows: int, resamples: int, classes: int = 3) -> None:
+    """Each task's every metric at `rows` rows, as a ratio of the binary task's time."""
+    rng = np.random.default_rng(1)
+    y = (rng.random(rows) < 0.12).astype(int)
+    p = np.clip(rng.beta(2, 8, rows) + 0.35 * y, 0, 1)
+    labels = rng.integers(0, classes, rows)
+    probabilities = rng.dirichlet(np.ones(classes), rows) + 0.5 * np.eye(classes)[labels]
+    probabilities /= probabilities.sum(axis=1, keepdims=True)
+    target = rng.normal(100, 20, rows)
+    values = target + rng.normal(0, 5, rows)
+    binary = _timed(y, p, task_metrics("binary"), resamples=resamples)
+    multi = _timed(
+        labels, probabilities, task_metrics("multiclass"), resamples=resamples, task="multiclass"
+    )
+    regression = _timed(
+        target, values, task_metrics("regression"), resamples=resamples, task="regression"
+    )
+    print(f"every metric of each task, {resamples} resamples x {rows:,} rows:")
+    print(f"  binary ({len(task_metrics('binary'))} metrics): {binary:.2f} s")
+    print(
+        f"  multiclass, {classes} classes ({len(task_metrics('multiclass'))} metrics): "
+        f"{multi:.2f} s = {multi / binary:.2f}x binary"
+    )
+    print(
+        f"  regression ({len(task_metrics('regression'))} metrics): {regression:.2f} s "
+        f"= {regression / binary:.2f}x binary"
+    )
 
 
 def main() -> None:
@@ -53,6 +89,7 @@ def main() -> None:
     print(f"mlcheck bootstrap: {args.resamples} resamples in {ours * args.resamples:.2f} s")
     print(f"scikit-learn loop: {theirs * 1000:.1f} ms per resample ({args.naive_resamples} timed)")
     print(f"speed-up per resample: {theirs / ours:.1f}x")
+    tasks(args.rows, args.resamples)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from mlcheck.data.scenarios import SCENARIOS
 from mlcheck.errors import ConfigError, InfrastructureError, MlcheckError
 from mlcheck.run.options import RUN_ID_ENV, RunOptions, add_gate_options
 from mlcheck.run.supervise import run_interruptible
+from mlcheck.stats.metrics import TASK_CHOICES
 
 __all__ = ["main"]
 
@@ -116,6 +117,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         max_body_bytes=args.max_body_bytes,
         workers=args.workers,
         body_timeout_s=args.body_timeout_s,
+        task=args.task,
     )
     os.environ.update(config.to_env())
     serving.app_from_env()  # fail here, with exit 2, if the model does not load
@@ -440,6 +442,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=10.0,
         metavar="SECONDS",
         help="a request body must arrive within this (default 10; then 408)",
+    )
+    serve.add_argument(
+        "--task",
+        default="auto",
+        choices=TASK_CHOICES,
+        help="what the model is (default auto: from the model; a plain pyfunc model decides by "
+        "its first outputs): binary answers {class, probability}, multiclass {class, "
+        "probabilities}, regression {value}",
     )
     serve.add_argument(
         "--target",

@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 from mlcheck.errors import ConfigError
 from mlcheck.results import Comparison
 from mlcheck.stats.drift import METHODS
-from mlcheck.stats.metrics import METRICS
+from mlcheck.stats.metrics import METRICS, TASK_CHOICES
 
 __all__ = [
     "DEFAULT_POLICY_PATH",
@@ -32,6 +32,7 @@ __all__ = [
     "BootstrapPolicy",
     "ColumnDriftRule",
     "ComparePolicy",
+    "DataPolicy",
     "DataQualityPolicy",
     "DriftPolicy",
     "LatencyPolicy",
@@ -156,33 +157,63 @@ class BootstrapPolicy:
     seed: int = number(0, 0, 2**32 - 1, integer=True)
 
 
+#: The thresholds a task is gated on when the policy sets none under [quality.min/max].
+DEFAULT_THRESHOLDS: dict[str, tuple[MetricThreshold, ...]] = {
+    "binary": (
+        MetricThreshold("accuracy", Comparison.GE, 0.90),
+        MetricThreshold("roc_auc", Comparison.GE, 0.85),
+        MetricThreshold("recall", Comparison.GE, 0.40),
+        MetricThreshold("log_loss", Comparison.LE, 0.30),
+        MetricThreshold("calibration_error", Comparison.LE, 0.03),
+    ),
+    "multiclass": (
+        MetricThreshold("accuracy", Comparison.GE, 0.70),
+        MetricThreshold("f1_macro", Comparison.GE, 0.60),
+        MetricThreshold("recall_min", Comparison.GE, 0.40),
+        MetricThreshold("log_loss", Comparison.LE, 1.00),
+    ),
+    "regression": (MetricThreshold("r2", Comparison.GE, 0.50),),
+}
+#: The metric slices are compared on when the policy names none.
+DEFAULT_SLICE_METRIC = {"binary": "roc_auc", "multiclass": "accuracy", "regression": "r2"}
+#: The non-inferiority margins of the compare gate when the policy sets none.
+DEFAULT_MARGINS: dict[str, tuple[tuple[str, float], ...]] = {
+    "binary": (("roc_auc", 0.01), ("accuracy", 0.01), ("log_loss", 0.02)),
+    "multiclass": (("accuracy", 0.01), ("f1_macro", 0.01), ("log_loss", 0.02)),
+    "regression": (("r2", 0.01),),
+}
+
+
 @dataclass(frozen=True)
 class SlicePolicy:
-    """Per-category metrics for `columns`: the worst slice may trail overall by `max_gap`."""
+    """Per-category metrics for `columns`: the worst slice may trail overall by `max_gap`.
+
+    `metric` defaults to the task's (`DEFAULT_SLICE_METRIC`)."""
 
     columns: tuple[str, ...] = names(("job", "education", "contact"))
-    metric: str = choice("roc_auc", METRICS)
+    metric: str | None = choice(None, METRICS)
     min_size: int = number(300, 1, 10**9, integer=True)
-    max_gap: float = number(0.08, 0.0, lambda read: METRICS[read["metric"]].upper)
+    max_gap: float = number(0.08, 0.0, lambda read: METRICS[read["metric"] or "roc_auc"].upper)
+
+    def metric_for(self, task: str) -> str:
+        return self.metric or DEFAULT_SLICE_METRIC[task]
 
 
 # The custom parsers are defined below the reader; the lambdas look them up when called.
 @dataclass(frozen=True)
 class QualityPolicy:
-    thresholds: tuple[MetricThreshold, ...] = custom(
-        lambda t: _thresholds(t),
-        ("min", "max"),
-        default=(
-            MetricThreshold("accuracy", Comparison.GE, 0.90),
-            MetricThreshold("roc_auc", Comparison.GE, 0.85),
-            MetricThreshold("recall", Comparison.GE, 0.40),
-            MetricThreshold("log_loss", Comparison.LE, 0.30),
-            MetricThreshold("calibration_error", Comparison.LE, 0.03),
-        ),
-    )
+    """`[quality]`: thresholds (none given: the task's `DEFAULT_THRESHOLDS`), the binary
+    decision threshold, the bootstrap, the regression baseline gate and slices."""
+
+    thresholds: tuple[MetricThreshold, ...] = custom(lambda t: _thresholds(t), ("min", "max"), ())
     decision_threshold: float = number(0.5, 0.0, 1.0)
     bootstrap: BootstrapPolicy = flat(BootstrapPolicy)
+    baseline: bool = flag(True)  # regression: block a model no better than the reference mean
     slices: SlicePolicy | None = table(SlicePolicy, can_disable=True)
+
+    def rules(self, task: str) -> tuple[MetricThreshold, ...]:
+        """The thresholds gated for `task`: the policy's own, else the task's defaults."""
+        return self.thresholds or DEFAULT_THRESHOLDS[task]
 
 
 @dataclass(frozen=True)
@@ -270,12 +301,12 @@ class StackPolicy:
 class ComparePolicy:
     """Non-inferiority margins of the challenger vs the champion, per metric."""
 
-    margins: tuple[tuple[str, float], ...] = custom(
-        lambda t: _margins(t),
-        ("margin_<metric>",),
-        default=(("roc_auc", 0.01), ("accuracy", 0.01), ("log_loss", 0.02)),
-    )
+    margins: tuple[tuple[str, float], ...] = custom(lambda t: _margins(t), ("margin_<metric>",), ())
     bootstrap: BootstrapPolicy = flat(BootstrapPolicy)
+
+    def margins_for(self, task: str) -> tuple[tuple[str, float], ...]:
+        """The policy's margins, else the task's `DEFAULT_MARGINS`."""
+        return self.margins or DEFAULT_MARGINS[task]
 
 
 @dataclass(frozen=True)
@@ -286,8 +317,16 @@ class SuitesPolicy:
 
 
 @dataclass(frozen=True)
+class DataPolicy:
+    """`[data]`: the label column and the task (`auto`: what the model and its outputs are)."""
+
+    target: str = text("y")
+    task: str = choice("auto", TASK_CHOICES)
+
+
+@dataclass(frozen=True)
 class Policy:
-    target: str = custom(lambda t: _target(t), ("data",), default="y")
+    data: DataPolicy = table(DataPolicy)
     quality: QualityPolicy = table(QualityPolicy)
     schema: SchemaPolicy = table(SchemaPolicy)
     data_quality: DataQualityPolicy = table(DataQualityPolicy)
@@ -298,6 +337,14 @@ class Policy:
     compare: ComparePolicy = table(ComparePolicy)
     suites: SuitesPolicy = table(SuitesPolicy)
     source: str = "built-in defaults"  # no metadata: not read from the file
+
+    @property
+    def target(self) -> str:
+        return self.data.target
+
+    @property
+    def task(self) -> str:
+        return self.data.task
 
 
 class _Table:
@@ -450,14 +497,6 @@ def _column_rules(drift: _Table) -> dict[str, ColumnDriftRule]:
     """`[drift.columns.NAME]` tables, each a `ColumnDriftRule`."""
     columns = drift.child("columns")
     return {name: columns.child(name).read(ColumnDriftRule) for name in list(columns.data)}
-
-
-def _target(root: _Table) -> str | None:
-    """`[data] target`: the label column, kept on `Policy` itself."""
-    data = root.child("data")
-    target = data.take("target", _Spec("text"))
-    data.finish(("target",))
-    return target
 
 
 def parse_policy(

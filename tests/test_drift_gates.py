@@ -31,10 +31,10 @@ def model(small_model_dir):
 def _blocked(reference, current, model):
     gates = drift_gates(reference, current, KINDS, POLICY.drift)
     gates.append(target_drift_gate(reference, current, "y", POLICY.drift))
-    ref_scores = model.predict_proba(reference.drop(columns="y"))
+    ref_scores = model.predict(reference.drop(columns="y"))
     gates.append(
         prediction_drift_gate(
-            ref_scores, model.predict_proba(current.drop(columns="y")), POLICY.drift
+            ref_scores, model.predict(current.drop(columns="y")), POLICY.drift
         )
     )
     return {g.name: g for g in gates if not g.passed}
@@ -77,7 +77,7 @@ def test_concept_drift_is_caught_by_quality_not_by_input_drift(frames, model):
     drifted = apply_scenario(current, "concept_drift", 1.0)
     blocked = _blocked(reference, drifted, model)
     assert not any(name.removeprefix("drift.") in KINDS for name in blocked)
-    labels, scores = drifted["y"].to_numpy(), model.predict_proba(drifted.drop(columns=["y"]))
+    labels, scores = drifted["y"].to_numpy(), model.predict(drifted.drop(columns=["y"]))
     quality = {g.name: g for g in metric_gates(labels, scores, QualityPolicy())}
     assert quality["quality.accuracy"].outcome is Outcome.FAIL
 

@@ -60,7 +60,7 @@ def test_policy_loads_with_thresholds_beyond_the_measured_values(
     assert policy.quality.bootstrap.confidence == 0.95
 
     frame = other_data[0]
-    scores = load_model(str(sklearn_model_dir)).predict_proba(frame.drop(columns=["label"]))
+    scores = load_model(str(sklearn_model_dir)).predict(frame.drop(columns=["label"]))
     rules = {t.metric: t for t in policy.quality.thresholds}
     assert sorted(rules) == ["accuracy", "calibration_error", "log_loss", "recall", "roc_auc"]
     measured = metric_values(frame["label"].to_numpy(), scores, list(rules))

@@ -118,7 +118,7 @@ def test_mlflow_pyfunc_scores_json_rows_as_mlcheck_does(small_model_dir):
         mlflow.pyfunc.load_model(str(small_model_dir)).predict(pd.DataFrame(records)),
         dtype=np.float64,
     ).reshape(-1)
-    local = load_model(str(small_model_dir)).predict_proba(pd.DataFrame(records))
+    local = load_model(str(small_model_dir)).predict(pd.DataFrame(records))
     np.testing.assert_allclose(served, local, rtol=0, atol=1e-6)
     assert not pyfunc_serves_labels(str(small_model_dir))
     probed = mlflow_pyfunc_scores(str(small_model_dir), records)
@@ -237,7 +237,7 @@ def test_mlflow_models_serve_scores_json_records(small_model_dir, tmp_path):
         status, body = _post(f"{base}/invocations", {"dataframe_records": records})
         assert status == 200, body
         served = np.asarray(body["predictions"], dtype=np.float64).reshape(-1)
-        local = load_model(str(small_model_dir)).predict_proba(frame)
+        local = load_model(str(small_model_dir)).predict(frame)
         np.testing.assert_allclose(served, local, rtol=0, atol=1e-6)
     finally:
         if server.poll() is None:

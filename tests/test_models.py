@@ -29,8 +29,8 @@ def test_xgboost_fast_path_matches_frame_and_records(small_model_dir, small_bank
     assert model.info.flavor == "xgboost"
     assert model.info.feature_names[:2] == ("age", "job")
     rows = small_bank.head(50)
-    from_frame = model.predict_proba(rows)
-    from_records = model.predict_proba(
+    from_frame = model.predict(rows)
+    from_records = model.predict(
         {c: rows[c].astype(object).tolist() for c in model.info.feature_names}
     )
     np.testing.assert_allclose(from_frame, from_records, rtol=0, atol=1e-7)
@@ -41,7 +41,7 @@ def test_sklearn_model_scores_with_predict_proba(sklearn_model_dir, other_data):
     model = load_model(str(sklearn_model_dir))
     assert model.info.flavor == "sklearn"
     assert [f.kind.value for f in model.info.features] == ["numeric", "numeric", "categorical"]
-    scores = model.predict_proba(other_data[1].drop(columns=["label"]))
+    scores = model.predict(other_data[1].drop(columns=["label"]))
     assert scores.shape == (3000,) and 0 < scores.mean() < 1
 
 
@@ -62,7 +62,7 @@ def test_custom_pyfunc_model_is_scored(tmp_path, other_data):
     )
     model = load_model(str(tmp_path / "m"))
     assert model.info.flavor == "pyfunc"
-    np.testing.assert_allclose(model.predict_proba(frame.head(5)), 0.25)
+    np.testing.assert_allclose(model.predict(frame.head(5)), 0.25)
 
 
 def test_registry_alias_uri_loads_the_aliased_version(tmp_path, small_model_dir, monkeypatch):

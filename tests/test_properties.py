@@ -30,7 +30,9 @@ from mlcheck.policy import (
     parse_policy,
 )
 from mlcheck.results import Comparison, GateResult, Outcome
-from mlcheck.stats.metrics import METRICS, bootstrap_metrics, metric_values
+from mlcheck.stats.metrics import METRICS, bootstrap_metrics, metric_values, task_metrics
+
+BINARY = task_metrics("binary")
 
 FAST = settings(
     max_examples=60,
@@ -74,6 +76,7 @@ def _quality_policies(draw):
             draw(st.floats(spec.lower, min(spec.upper, 5.0))),
         )
         for name, spec in METRICS.items()
+        if name in BINARY
     )
     return QualityPolicy(
         thresholds=thresholds,
@@ -258,8 +261,8 @@ def _in_range(name: str, value: float, labels: np.ndarray) -> bool:
 @example(data=(np.array([1, 1]), np.array([0.0, 1.0])), threshold=1.0)
 def test_every_metric_value_is_in_its_range(data, threshold):
     labels, scores = data
-    values = metric_values(labels, scores, METRICS, threshold)
-    assert set(values) == set(METRICS)
+    values = metric_values(labels, scores, BINARY, threshold)
+    assert set(values) == set(BINARY)
     for name, value in values.items():
         assert value.shape == (1,)
         assert _in_range(name, float(value[0]), labels), (name, value)
@@ -277,7 +280,7 @@ def test_every_slice_metric_is_in_its_range(data, threshold, groups, seed):
     rng = np.random.default_rng(seed)
     masks = rng.random((groups, len(labels))) < 0.5
     masks[np.arange(groups), rng.integers(0, len(labels), groups)] = True  # never empty
-    values = metric_values(labels, scores, METRICS, threshold, masks.astype(float))
+    values = metric_values(labels, scores, BINARY, threshold, masks.astype(float))
     for name, per_group in values.items():
         for mask, value in zip(masks, per_group, strict=True):
             assert _in_range(name, float(value), labels[mask]), (name, value)
@@ -287,7 +290,7 @@ def test_every_slice_metric_is_in_its_range(data, threshold, groups, seed):
 @given(data=_labelled(min_rows=1), threshold=_unit, seed=st.integers(0, 2**32 - 1))
 def test_every_bootstrap_estimate_is_in_its_range(data, threshold, seed):
     labels, scores = data
-    estimates = bootstrap_metrics(labels, scores, METRICS, threshold, resamples=100, seed=seed)
+    estimates = bootstrap_metrics(labels, scores, BINARY, threshold, resamples=100, seed=seed)
     for name, estimate in estimates.items():
         assert estimate.resamples == 100
         assert _in_range(name, estimate.value, labels), (name, estimate)

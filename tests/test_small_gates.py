@@ -55,7 +55,7 @@ def test_serving_parity_blocks_a_server_running_another_model(small_model_dir, s
 
     model = load_model(str(small_model_dir))
     sample = small_bank.head(50)
-    local = model.predict_proba(sample.drop(columns=["y"]))
+    local = model.predict(sample.drop(columns=["y"]))
     records = records_from_frame(sample, model.info.feature_names or ())
     with ServedModel(ServingConfig(str(small_model_dir))) as same:
         served = predict_http(same.url, records)

@@ -8,7 +8,7 @@ import numpy as np
 
 from mlcheck.policy import ComparePolicy
 from mlcheck.results import Comparison, GateResult, Outcome
-from mlcheck.stats.metrics import METRICS, paired_difference
+from mlcheck.stats.metrics import METRICS, paired_difference, task_metrics
 
 __all__ = ["compare_gates", "no_champion_gate"]
 
@@ -31,13 +31,25 @@ def compare_gates(
     policy: ComparePolicy,
     threshold: float = 0.5,
     champion_name: str = "champion",
+    task: str = "binary",
 ) -> list[GateResult]:
     """One gate per metric: the challenger may trail the champion by at most the margin.
 
     The difference is challenger minus champion; a gate decides on the interval's pessimistic
     end (the low end for AUC and accuracy, the high end for log loss).
     """
-    margins = dict(policy.margins)
+    margins = dict(policy.margins_for(task))
+    wrong = [metric for metric in margins if task not in METRICS[metric].tasks]
+    if wrong:
+        return [
+            GateResult.error(
+                f"compare.{metric}",
+                f"[compare] margin_{metric}: {metric} is not a {task} metric; use margin_<metric> "
+                f"with one of: {', '.join(task_metrics(task))}",
+                metric=f"{metric} difference",
+            )
+            for metric in wrong
+        ]
     estimates = paired_difference(
         y_true,
         champion,
@@ -47,6 +59,7 @@ def compare_gates(
         resamples=policy.bootstrap.resamples,
         confidence=policy.bootstrap.confidence,
         seed=policy.bootstrap.seed,
+        task=task,
     )
     results = []
     for metric, margin in margins.items():
@@ -73,6 +86,7 @@ def compare_gates(
                 interval=(estimate.low, estimate.high),
                 reason=reason,
                 details={
+                    "task": task,
                     "rows": len(y_true),
                     "resamples": estimate.resamples,
                     "champion": champion_name,

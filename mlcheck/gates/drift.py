@@ -152,26 +152,51 @@ def drift_gates(
 
 
 def prediction_drift_gate(
-    reference_scores: np.ndarray, current_scores: np.ndarray, policy: DriftPolicy
+    reference_scores: np.ndarray,
+    current_scores: np.ndarray,
+    policy: DriftPolicy,
+    task: str = "binary",
 ) -> GateResult:
-    """Drift of the model's scores, as a numeric column."""
-    drift = column_drift(
-        pd.Series(reference_scores, name="prediction"),
-        pd.Series(current_scores, name="prediction"),
-        "numeric",
-    )
+    """Drift of the model's outputs: P(class 1) or predicted values as a numeric column, and
+    a multiclass model's predicted class shares by the Jensen-Shannon distance (a distance,
+    not a p-value: the goodness-of-fit chi-square treats a small reference's shares as exact
+    and flags clean data)."""
+    if task == "multiclass":
+        reference = pd.Series(np.argmax(reference_scores, axis=1).astype(str), name="prediction")
+        current = pd.Series(np.argmax(current_scores, axis=1).astype(str), name="prediction")
+        drift = column_drift(reference, current, "categorical", method="jensenshannon")
+    else:
+        drift = column_drift(
+            pd.Series(reference_scores, name="prediction"),
+            pd.Series(current_scores, name="prediction"),
+            "numeric",
+        )
     outcome = Outcome.FAIL if policy.column_outcome == "fail" else Outcome.WARN
     return _gate("drift.prediction", drift, outcome, None)
 
 
 def target_drift_gate(
-    reference: pd.DataFrame, current: pd.DataFrame, target: str, policy: DriftPolicy
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    target: str,
+    policy: DriftPolicy,
+    task: str = "binary",
 ) -> GateResult:
-    """Drift of the label column, as a categorical column; SKIP when a side has no labels."""
+    """Drift of the label column: categorical for classifiers, numeric for a regressor's
+    target; SKIP when a side has no labels."""
     if target not in reference.columns or target not in current.columns:
         return GateResult(
             "drift.target", Outcome.SKIP, "drift", reason=f"no {target!r} column in both data sets"
         )
-    drift = column_drift(reference[target].astype(str), current[target].astype(str), "categorical")
+    if task == "regression":
+        drift = column_drift(
+            pd.to_numeric(reference[target], errors="coerce"),
+            pd.to_numeric(current[target], errors="coerce"),
+            "numeric",
+        )
+    else:
+        drift = column_drift(
+            reference[target].astype(str), current[target].astype(str), "categorical"
+        )
     outcome = Outcome.FAIL if policy.column_outcome == "fail" else Outcome.WARN
     return _gate("drift.target", drift, outcome, None)

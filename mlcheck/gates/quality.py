@@ -1,42 +1,107 @@
-"""Quality gates: each metric with a bootstrap interval, decided on the pessimistic bound,
-and slice gates that bound how far any category may trail the overall metric."""
+"""Quality gates: each metric of the task with a bootstrap interval, decided on the
+pessimistic bound; slice gates that bound how far any category may trail the overall metric;
+and, for a regressor, the baseline gate against predicting the reference mean."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from mlcheck.policy import QualityPolicy, SlicePolicy
+from mlcheck.policy import MetricThreshold, QualityPolicy, SlicePolicy
 from mlcheck.results import Comparison, GateResult, Outcome
-from mlcheck.stats.metrics import METRICS, bootstrap_metrics, metric_values
+from mlcheck.stats.metrics import (
+    METRICS,
+    bootstrap_metrics,
+    metric_values,
+    paired_difference,
+    task_metrics,
+)
+from mlcheck.stats.multiclass import MulticlassRows
 
-__all__ = ["metric_gates", "slice_gates"]
+__all__ = ["baseline_gate", "metric_gates", "slice_gates"]
+
+
+def _not_for_task(rule: MetricThreshold, task: str) -> GateResult:
+    return GateResult.error(
+        f"quality.{rule.metric}",
+        f"{rule.metric} is not a {task} metric; the policy's [quality.min]/[quality.max] for a "
+        f"{task} model may use: {', '.join(task_metrics(task))}",
+        metric=rule.metric,
+    )
+
+
+def _label_details(
+    y_true: np.ndarray, y_score: np.ndarray, task: str, classes: Sequence[Any] | None
+) -> dict[str, Any]:
+    """What the labels hold: positives (binary), per-class metrics (multiclass), the spread
+    of the target (regression)."""
+    if task == "binary":
+        return {"positives": int(np.sum(y_true))}
+    if task == "regression":
+        return {"target_mean": float(np.mean(y_true)), "target_std": float(np.std(y_true))}
+    names = list(classes) if classes is not None else list(range(y_score.shape[1]))
+    rows = MulticlassRows(y_true, y_score)
+    per_class = rows.per_class(np.ones((1, len(y_true))))
+    return {
+        "classes": {
+            str(label): {key: float(per_class[key][0, i]) for key in ("precision", "recall", "f1")}
+            | {"support": int(per_class["support"][0, i])}
+            for i, label in enumerate(names)
+        }
+    }
 
 
 def metric_gates(
     y_true: np.ndarray,
     y_score: np.ndarray,
     policy: QualityPolicy,
+    task: str = "binary",
+    classes: Sequence[Any] | None = None,
 ) -> list[GateResult]:
-    """One gate per threshold in the policy, passing only if the interval's bound passes."""
-    names = [t.metric for t in policy.thresholds]
+    """One gate per threshold of the task, passing only if the interval's bound passes.
+
+    `y_score` is P(class 1) (binary), class probabilities (multiclass, labels are column
+    indices; `classes` names them in the details) or predicted values (regression).
+    """
+    rules = policy.rules(task)
+    results: dict[str, GateResult] = {}
+    for rule in rules:
+        if task not in METRICS[rule.metric].tasks:
+            results[rule.metric] = _not_for_task(rule, task)
+        elif rule.metric == "mape" and np.any(y_true == 0):
+            results[rule.metric] = GateResult.error(
+                "quality.mape",
+                f"mape is undefined: {int(np.sum(y_true == 0))} target value(s) are 0 (a "
+                "relative error of a 0 target is infinite); gate on mae or rmse instead",
+                metric="mape",
+            )
+    names = [rule.metric for rule in rules if rule.metric not in results]
     bootstrap = policy.bootstrap
-    estimates = bootstrap_metrics(
-        y_true,
-        y_score,
-        names,
-        threshold=policy.decision_threshold,
-        resamples=bootstrap.resamples,
-        confidence=bootstrap.confidence,
-        seed=bootstrap.seed,
+    estimates = (
+        bootstrap_metrics(
+            y_true,
+            y_score,
+            names,
+            threshold=policy.decision_threshold,
+            resamples=bootstrap.resamples,
+            confidence=bootstrap.confidence,
+            seed=bootstrap.seed,
+            task=task,
+        )
+        if names
+        else {}
     )
-    results = []
-    for rule in policy.thresholds:
+    about = {"task": task, "rows": len(y_true), **_label_details(y_true, y_score, task, classes)}
+    for rule in rules:
+        if rule.metric in results:
+            continue
         estimate = estimates[rule.metric]
         bound = estimate.pessimistic(rule.comparison.higher_is_better)
         details = {
-            "rows": len(y_true),
-            "positives": int(np.sum(y_true)),
+            **about,
             "decided_on": "low" if rule.comparison.higher_is_better else "high",
             "bound": bound,
             "confidence": bootstrap.confidence,
@@ -44,17 +109,15 @@ def metric_gates(
             "seed": bootstrap.seed,
         }
         if np.isnan(estimate.value):
-            results.append(
-                GateResult(
-                    name=f"quality.{rule.metric}",
-                    outcome=Outcome.ERROR,
-                    metric=rule.metric,
-                    threshold=rule.threshold,
-                    comparison=rule.comparison,
-                    reason="undefined on this data (a single class?); "
-                    "evaluate on rows with both labels",
-                    details=details,
-                )
+            results[rule.metric] = GateResult(
+                name=f"quality.{rule.metric}",
+                outcome=Outcome.ERROR,
+                metric=rule.metric,
+                threshold=rule.threshold,
+                comparison=rule.comparison,
+                reason="undefined on this data (a single class, or a constant target?); "
+                "evaluate on rows with every label",
+                details=details,
             )
             continue
         passed = rule.comparison.holds(bound, rule.threshold)
@@ -64,20 +127,59 @@ def metric_gates(
                 f"the value passes but the interval's {details['decided_on']} bound "
                 f"{bound:.4f} does not: more rows would narrow it"
             )
-        results.append(
-            GateResult(
-                name=f"quality.{rule.metric}",
-                outcome=Outcome.PASS if passed else Outcome.FAIL,
-                metric=rule.metric,
-                value=estimate.value,
-                threshold=rule.threshold,
-                comparison=rule.comparison,
-                interval=(estimate.low, estimate.high),
-                reason=reason,
-                details=details,
-            )
+        results[rule.metric] = GateResult(
+            name=f"quality.{rule.metric}",
+            outcome=Outcome.PASS if passed else Outcome.FAIL,
+            metric=rule.metric,
+            value=estimate.value,
+            threshold=rule.threshold,
+            comparison=rule.comparison,
+            interval=(estimate.low, estimate.high),
+            reason=reason,
+            details=details,
         )
-    return results
+    return [results[rule.metric] for rule in rules]
+
+
+def baseline_gate(
+    y_true: np.ndarray, y_pred: np.ndarray, reference_mean: float, policy: QualityPolicy
+) -> GateResult:
+    """A regressor must beat predicting the reference data's mean target on the current rows:
+    the paired bootstrap interval of RMSE(model) - RMSE(mean) must lie below 0."""
+    bootstrap = policy.bootstrap
+    estimate = paired_difference(
+        y_true,
+        np.full(len(y_true), reference_mean),
+        y_pred,
+        ["rmse"],
+        resamples=bootstrap.resamples,
+        confidence=bootstrap.confidence,
+        seed=bootstrap.seed,
+        task="regression",
+    )["rmse"]
+    passed = estimate.high < 0
+    return GateResult(
+        name="quality.baseline",
+        outcome=Outcome.PASS if passed else Outcome.FAIL,
+        metric="rmse difference vs the reference mean",
+        value=estimate.value,
+        threshold=0.0,
+        comparison=Comparison.LT,
+        interval=(estimate.low, estimate.high),
+        reason=(
+            f"RMSE {'below' if passed else 'not below'} that of predicting the reference mean "
+            f"{reference_mean:.6g} on the same rows (the interval's high end is "
+            f"{estimate.high:+.6g})"
+        ),
+        details={
+            "rows": len(y_true),
+            "reference_mean": reference_mean,
+            "decided_on": "high",
+            "confidence": bootstrap.confidence,
+            "resamples": estimate.resamples,
+            "seed": bootstrap.seed,
+        },
+    )
 
 
 def _slice_gate(
@@ -87,6 +189,7 @@ def _slice_gate(
     overall: float,
     rules: SlicePolicy,
     decision_threshold: float,
+    task: str,
 ) -> GateResult:
     """The worst gap between a large slice's metric and the overall one.
 
@@ -97,15 +200,16 @@ def _slice_gate(
     reason names it.
     """
     name = f"quality.slice.{column.name}"
-    metric = f"worst {rules.metric} gap"
+    slice_metric = rules.metric_for(task)
+    metric = f"worst {slice_metric} gap"
     if np.isnan(overall):
         return GateResult.error(
             name,
-            f"{rules.metric} is undefined on this data (a single class?), so no slice of "
+            f"{slice_metric} is undefined on this data (a single class?), so no slice of "
             f"{column.name!r} can be compared with it; evaluate on rows with both labels",
             metric=metric,
         )
-    higher = METRICS[rules.metric].higher_is_better
+    higher = METRICS[slice_metric].higher_is_better
     values = column.astype("string").fillna("<missing>")
     counts = values.value_counts()
     large = [str(c) for c, size in counts.items() if size >= rules.min_size]
@@ -119,18 +223,18 @@ def _slice_gate(
             metric=metric,
         )
     masks = np.vstack([(values == c).to_numpy() for c in large]).astype(np.float64)
-    per_slice = metric_values(y_true, y_score, [rules.metric], decision_threshold, masks)[
-        rules.metric
-    ]
+    per_slice = metric_values(
+        y_true, y_score, [slice_metric], decision_threshold, masks, task=task
+    )[slice_metric]
     gaps = (overall - per_slice) if higher else (per_slice - overall)
     defined = ~np.isnan(gaps)
     undefined = {c: int(counts[c]) for c, ok in zip(large, defined, strict=True) if not ok}
-    why_undefined = f"{rules.metric} is undefined in this slice (a single class?)"
+    why_undefined = f"{slice_metric} is undefined in this slice (a single class?)"
     table: dict[str, dict[str, object]] = {
         c: (
-            {"rows": int(counts[c]), rules.metric: float(v), "gap": float(g)}
+            {"rows": int(counts[c]), slice_metric: float(v), "gap": float(g)}
             if ok
-            else {"rows": int(counts[c]), rules.metric: None, "gap": None, "reason": why_undefined}
+            else {"rows": int(counts[c]), slice_metric: None, "gap": None, "reason": why_undefined}
         )
         for c, v, g, ok in zip(large, per_slice, gaps, defined, strict=True)
     }
@@ -148,7 +252,7 @@ def _slice_gate(
             metric=metric,
             threshold=rules.max_gap,
             comparison=Comparison.LE,
-            reason=f"no category of {column.name!r} can be judged: {rules.metric} is undefined "
+            reason=f"no category of {column.name!r} can be judged: {slice_metric} is undefined "
             f"in each of its {len(large)} slice(s) of {rules.min_size}+ rows (a single class "
             "in each?); evaluate on rows with both labels in every category, or slice by "
             "another column",
@@ -157,11 +261,11 @@ def _slice_gate(
     worst = int(np.argmax(np.where(defined, gaps, -np.inf)))
     reason = (
         f"worst slice {column.name}={large[worst]!r} ({int(counts[large[worst]])} rows, "
-        f"{rules.metric}={per_slice[worst]:.4f} vs {overall:.4f} overall)"
+        f"{slice_metric}={per_slice[worst]:.4f} vs {overall:.4f} overall)"
     )
     if undefined:
         reason += (
-            f"; left out {', '.join(repr(c) for c in undefined)}: {rules.metric} is undefined "
+            f"; left out {', '.join(repr(c) for c in undefined)}: {slice_metric} is undefined "
             "there (a single class?)"
         )
     return GateResult.judged(
@@ -176,14 +280,29 @@ def _slice_gate(
 
 
 def slice_gates(
-    frame: pd.DataFrame, y_true: np.ndarray, y_score: np.ndarray, policy: QualityPolicy
+    frame: pd.DataFrame,
+    y_true: np.ndarray,
+    y_score: np.ndarray,
+    policy: QualityPolicy,
+    task: str = "binary",
 ) -> list[GateResult]:
     """One gate per configured slice column; a missing column is an ERROR naming it."""
     rules = policy.slices
     if rules is None:
         return []
+    metric = rules.metric_for(task)
+    if task not in METRICS[metric].tasks:
+        return [
+            GateResult.error(
+                f"quality.slice.{column}",
+                f"quality.slices.metric={metric!r} is not a {task} metric; use one of: "
+                f"{', '.join(task_metrics(task))}",
+                metric=f"worst {metric} gap",
+            )
+            for column in rules.columns
+        ]
     overall = float(
-        metric_values(y_true, y_score, [rules.metric], policy.decision_threshold)[rules.metric][0]
+        metric_values(y_true, y_score, [metric], policy.decision_threshold, task=task)[metric][0]
     )
     results = []
     for column in rules.columns:
@@ -193,11 +312,13 @@ def slice_gates(
                     f"quality.slice.{column}",
                     f"column {column!r} of quality.slices.columns is not in the current data; "
                     "fix the policy's slice columns",
-                    metric=f"worst {rules.metric} gap",
+                    metric=f"worst {metric} gap",
                 )
             )
             continue
         results.append(
-            _slice_gate(frame[column], y_true, y_score, overall, rules, policy.decision_threshold)
+            _slice_gate(
+                frame[column], y_true, y_score, overall, rules, policy.decision_threshold, task
+            )
         )
     return results

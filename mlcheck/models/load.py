@@ -2,8 +2,9 @@
 
 Accepted URIs: a local MLflow model directory (any flavor pyfunc can load);
 `models:/NAME@ALIAS`, `models:/NAME/VERSION`; `runs:/RUN_ID/PATH`. XGBoost models take a
-fast path (`inplace_predict` on a float32 matrix); scikit-learn models are scored with
-`predict_proba`; anything else goes through pyfunc.
+fast path (`inplace_predict` on a float32 matrix); scikit-learn (and LightGBM) classifiers
+are scored with `predict_proba`, regressors with `predict`; anything else goes through pyfunc.
+Binary and multiclass classifiers and regressors share one `Predictor` interface.
 """
 
 from __future__ import annotations
@@ -23,8 +24,15 @@ import pandas as pd
 from mlcheck.errors import ConfigError, DataError
 from mlcheck.features import FeatureKind, FeatureSpec, encode_frame, features_from_json
 from mlcheck.models.mlflow_server import bounded_requests, call, timeout_s
+from mlcheck.stats.metrics import TASK_CHOICES
 
-__all__ = ["ACCEPTED_URIS", "ModelInfo", "Predictor", "load_model", "resolve_model_uri"]
+__all__ = [
+    "ACCEPTED_URIS",
+    "ModelInfo",
+    "Predictor",
+    "load_model",
+    "resolve_model_uri",
+]
 
 ACCEPTED_URIS = (
     "a local MLflow model directory (holding an MLmodel file), "
@@ -62,14 +70,56 @@ class ModelInfo:
 
 
 class Predictor(ABC):
-    """A binary classifier: P(class 1) for a frame or for validated request columns."""
+    """A model's outputs for a frame or for validated request columns, by task.
 
-    def __init__(self, info: ModelInfo) -> None:
+    `predict` returns P(the second class) per row for a binary classifier, class probabilities
+    (rows x classes, in the order of `classes`) for a multiclass one, and a value per row for
+    a regressor. `task` is None until a model that cannot say what it is (a plain pyfunc)
+    has been scored once; its outputs then decide.
+    """
+
+    def __init__(
+        self, info: ModelInfo, task: str | None, classes: Sequence[Any] | None = None
+    ) -> None:
         self.info = info
+        self.task = task
+        self.classes: tuple[Any, ...] | None = tuple(classes) if classes is not None else None
 
     @abstractmethod
-    def predict_proba(self, data: pd.DataFrame | Records) -> np.ndarray:
-        """Probabilities of class 1, one float per row."""
+    def _outputs(self, data: pd.DataFrame | Records) -> Any:
+        """The model's raw outputs (probabilities or values)."""
+
+    def predict(self, data: pd.DataFrame | Records) -> np.ndarray:
+        """P(class 1), class probabilities or values, checked against the task."""
+        values = np.asarray(_as_array(self._outputs(data)), dtype=np.float64)
+        if self.task is None:
+            self.task = _task_of_outputs(values)
+        return _checked(values, self.task, self.info, self.classes)
+
+    def require_task(self, requested: str) -> str:
+        """The task to gate as: `requested`, unless `auto`; a mismatch with what the model is
+        (a regressor gated as a classifier, ...) is a ConfigError naming both."""
+        if requested not in TASK_CHOICES:
+            raise ConfigError(
+                f"--task={requested!r} is not a task; use one of: {', '.join(TASK_CHOICES)}"
+            )
+        if requested == "auto":
+            return self.task or "auto"
+        if self.task is None:
+            self.task = requested
+            return requested
+        if self.task != requested:
+            what = {
+                "binary": "a binary classifier",
+                "multiclass": "a multiclass classifier",
+                "regression": "a regressor",
+            }
+            raise ConfigError(
+                f"task={requested!r} but model={self.info.uri!r} is {what[self.task]}: "
+                f"{what[requested]} cannot be gated with its outputs. Set [data] task "
+                f"(or --task) to {self.task!r} or 'auto'"
+            )
+        return requested
 
     def _frame(self, data: pd.DataFrame | Records) -> pd.DataFrame:
         frame = data if isinstance(data, pd.DataFrame) else pd.DataFrame(dict(data))
@@ -85,11 +135,98 @@ class Predictor(ABC):
         return frame[list(names)]
 
 
+def _as_array(output: Any) -> Any:
+    return output.to_numpy() if hasattr(output, "to_numpy") else output
+
+
+def _task_of_outputs(values: np.ndarray) -> str:
+    """What unlabelled outputs are: a column per class, P(class 1) in [0, 1], else values."""
+    if values.ndim == 2 and values.shape[1] > 2:
+        return "multiclass"
+    if values.ndim == 2 and values.shape[1] == 2:
+        return "binary"
+    finite = values[np.isfinite(values)]
+    in_unit = finite.size > 0 and finite.min() >= 0.0 and finite.max() <= 1.0
+    return "binary" if in_unit else "regression"
+
+
+def _checked(
+    values: np.ndarray, task: str, info: ModelInfo, classes: tuple[Any, ...] | None
+) -> np.ndarray:
+    """The outputs in the task's shape, or a DataError naming the model and the problem."""
+    model = f"model={info.uri!r} ({info.flavor})"
+    if task == "regression":
+        if values.ndim == 2 and values.shape[1] == 1:
+            values = values[:, 0]
+        if values.ndim != 1:
+            raise DataError(
+                f"{model} returned {values.shape[1]} outputs per row; a regressor returns one "
+                "value per row. If it is a classifier, set [data] task to 'multiclass'"
+            )
+        return values
+    if values.ndim == 2 and task == "binary":
+        if values.shape[1] > 2:
+            raise DataError(
+                f"{model} returned {values.shape[1]} class probabilities per row; set [data] "
+                "task to 'multiclass' (or 'auto')"
+            )
+        values = values[:, -1]
+    if task == "multiclass" and values.ndim != 2:
+        raise DataError(
+            f"{model} returned one number per row; a multiclass model returns a probability "
+            "per class. Save it so that predict returns predict_proba's matrix"
+        )
+    if values.size and (np.nanmin(values) < 0.0 or np.nanmax(values) > 1.0):
+        raise DataError(
+            f"{model} returned values outside [0, 1], which are not probabilities; return "
+            "probabilities from predict (or save a classifier with predict_proba), or set "
+            "[data] task to 'regression' if it is a regressor"
+        )
+    if task == "multiclass":
+        if classes is not None and values.shape[1] != len(classes):
+            raise DataError(
+                f"{model} returned {values.shape[1]} probabilities per row for its "
+                f"{len(classes)} classes"
+            )
+        sums = values.sum(axis=1)
+        off = np.flatnonzero(np.abs(sums - 1.0) > 1e-3)
+        if off.size:
+            raise DataError(
+                f"{model}: class probabilities do not sum to one (row {int(off[0])}: "
+                f"{float(sums[off[0]]):.4f}); return normalised probabilities (softmax)"
+            )
+    return values.reshape(-1) if task == "binary" else values
+
+
+def _xgboost_task(booster: Any) -> tuple[str, int]:
+    """The task and class count from an XGBoost booster's objective."""
+    import json
+
+    learner = json.loads(booster.save_config())["learner"]
+    objective = str(learner["objective"]["name"])
+    classes = int(learner.get("learner_model_param", {}).get("num_class", "0") or 0)
+    if objective.startswith("binary:logistic"):
+        return "binary", 2
+    if objective == "multi:softprob":
+        return "multiclass", classes
+    if objective.startswith(("binary:", "multi:")):
+        raise ConfigError(
+            f"the XGBoost objective {objective!r} gives labels or margins, not probabilities; "
+            "train with binary:logistic or multi:softprob"
+        )
+    return "regression", 0
+
+
 class XGBoostPredictor(Predictor):
     """The fast path: categories become codes, then `inplace_predict` on a float32 matrix."""
 
-    def __init__(self, info: ModelInfo, booster: Any) -> None:
-        super().__init__(info)
+    def __init__(self, info: ModelInfo, model: Any) -> None:
+        booster = model.get_booster() if hasattr(model, "get_booster") else model
+        task, count = _xgboost_task(booster)
+        classes = getattr(model, "classes_", None)
+        if classes is None and task != "regression":
+            classes = range(count)
+        super().__init__(info, task, classes)
         self._booster = booster
         features = info.features or ()
         self._lookup = {
@@ -111,53 +248,68 @@ class XGBoostPredictor(Predictor):
                 matrix[:, i] = values
         return matrix
 
-    def predict_proba(self, data: pd.DataFrame | Records) -> np.ndarray:
+    def _outputs(self, data: pd.DataFrame | Records) -> np.ndarray:
         if isinstance(data, pd.DataFrame):
             matrix = encode_frame(self._frame(data), self.info.features or ())
         else:
             matrix = self._matrix(data)
-        return np.asarray(self._booster.inplace_predict(matrix), dtype=np.float64).reshape(-1)
-
-
-def _to_probabilities(output: Any, flavor: str) -> np.ndarray:
-    values = output.to_numpy() if hasattr(output, "to_numpy") else np.asarray(output)
-    values = np.asarray(values, dtype=np.float64)
-    if values.ndim == 2:
-        values = values[:, -1]
-    values = values.reshape(-1)
-    if values.size and (np.nanmin(values) < 0.0 or np.nanmax(values) > 1.0):
-        raise DataError(
-            f"the {flavor} model returned values outside [0, 1]; mlcheck needs P(class 1). "
-            "Return probabilities from predict (or save a classifier with predict_proba)"
-        )
-    return values
+        return self._booster.inplace_predict(matrix)
 
 
 class SklearnPredictor(Predictor):
-    """A scikit-learn classifier scored with `predict_proba` (pyfunc's predict gives labels)."""
+    """A scikit-learn-style model (scikit-learn, or LightGBM's scikit-learn API): classifiers
+    are scored with `predict_proba` (pyfunc's predict gives labels), regressors with `predict`."""
 
     def __init__(self, info: ModelInfo, model: Any) -> None:
-        super().__init__(info)
-        if not hasattr(model, "predict_proba"):
-            raise ConfigError(
-                f"model={info.uri!r} is a scikit-learn model without predict_proba; "
-                "mlcheck gates binary classifiers that give probabilities"
-            )
+        classes = getattr(model, "classes_", None)
+        if hasattr(model, "predict_proba") and classes is not None:
+            task = "binary" if len(classes) == 2 else "multiclass"
+        elif hasattr(model, "predict"):
+            task, classes = "regression", None
+        else:
+            raise ConfigError(f"model={info.uri!r} has neither predict_proba nor predict")
+        super().__init__(info, task, classes)
         self._model = model
 
-    def predict_proba(self, data: pd.DataFrame | Records) -> np.ndarray:
-        return _to_probabilities(self._model.predict_proba(self._frame(data)), "scikit-learn")
+    def _outputs(self, data: pd.DataFrame | Records) -> Any:
+        frame = self._frame(data)
+        if self.task == "regression":
+            return self._model.predict(frame)
+        return self._model.predict_proba(frame)
+
+
+class LightGBMBoosterPredictor(Predictor):
+    """A LightGBM `Booster` (MLflow's lightgbm flavor): its predict gives probabilities for
+    binary and multiclass objectives and values for the others."""
+
+    def __init__(self, info: ModelInfo, booster: Any) -> None:
+        objective = str(booster.params.get("objective") or booster.dump_model().get("objective"))
+        if objective.startswith(("binary", "cross_entropy")):
+            task, classes = "binary", range(2)
+        elif objective.startswith(("multiclass", "softmax", "multiclassova")):
+            task, classes = "multiclass", range(int(booster.params.get("num_class", 0)))
+        else:
+            task, classes = "regression", None
+        super().__init__(info, task, classes)
+        self._booster = booster
+
+    def _outputs(self, data: pd.DataFrame | Records) -> Any:
+        return self._booster.predict(self._frame(data))
 
 
 class PyfuncPredictor(Predictor):
-    """Any other MLflow model: pyfunc `predict`, which must return P(class 1)."""
+    """Any other MLflow model: pyfunc `predict`, which must return probabilities (a column
+    per class, or P(class 1)) or values; its outputs (or the task asked for) decide which."""
 
     def __init__(self, info: ModelInfo, model: Any) -> None:
-        super().__init__(info)
+        super().__init__(info, None)
         self._model = model
 
-    def predict_proba(self, data: pd.DataFrame | Records) -> np.ndarray:
-        return _to_probabilities(self._model.predict(self._frame(data)), "pyfunc")
+    def _outputs(self, data: pd.DataFrame | Records) -> Any:
+        output = self._model.predict(self._frame(data))
+        if self.classes is None and isinstance(output, pd.DataFrame) and output.shape[1] > 1:
+            self.classes = tuple(output.columns)
+        return output
 
 
 def _download(uri: str) -> Path:
@@ -235,8 +387,15 @@ def _registry_version(uri: str) -> str | None:
     return tail.rsplit("/", 1)[-1]
 
 
-def load_model(uri: str) -> Predictor:
-    """Load the model `uri` names; errors name the URI and the accepted forms."""
+def load_model(uri: str, task: str = "auto") -> Predictor:
+    """Load the model `uri` names, to be gated as `task` (`auto`: what the model is); errors
+    name the URI and the accepted forms."""
+    predictor = _load(uri)
+    predictor.require_task(task)
+    return predictor
+
+
+def _load(uri: str) -> Predictor:
     from mlflow.models import Model
 
     started = time.perf_counter()
@@ -266,13 +425,18 @@ def load_model(uri: str) -> Predictor:
         if "xgboost" in flavors and features is not None:
             import mlflow.xgboost
 
-            model = mlflow.xgboost.load_model(str(path))
-            booster = model.get_booster() if hasattr(model, "get_booster") else model
-            return XGBoostPredictor(info("xgboost"), booster)
+            return XGBoostPredictor(info("xgboost"), mlflow.xgboost.load_model(str(path)))
         if "sklearn" in flavors:
             import mlflow.sklearn
 
             return SklearnPredictor(info("sklearn"), mlflow.sklearn.load_model(str(path)))
+        if "lightgbm" in flavors:
+            import mlflow.lightgbm
+
+            model = mlflow.lightgbm.load_model(str(path))
+            if hasattr(model, "booster_"):  # the scikit-learn API
+                return SklearnPredictor(info("lightgbm"), model)
+            return LightGBMBoosterPredictor(info("lightgbm"), model)
         if "python_function" in flavors:
             import mlflow.pyfunc
 
@@ -282,6 +446,6 @@ def load_model(uri: str) -> Predictor:
     except Exception as exc:
         raise ConfigError(f"model={uri!r} could not be loaded from {str(path)!r}: {exc}") from exc
     raise ConfigError(
-        f"model={uri!r} has the flavors {', '.join(flavors)}; mlcheck loads xgboost, sklearn "
-        "or any python_function model"
+        f"model={uri!r} has the flavors {', '.join(flavors)}; mlcheck loads xgboost, sklearn, "
+        "lightgbm or any python_function model"
     )

@@ -55,16 +55,26 @@ def post_json(url: str, payload: Any, timeout: float = 30.0) -> tuple[int, Any]:
         raise InfrastructureError(f"the serving core at {url} did not answer: {exc}") from exc
 
 
+def _output(prediction: dict[str, Any]) -> Any:
+    """A prediction's number(s): a value, the class probabilities in order, or P(class 1)."""
+    if "value" in prediction:
+        return prediction["value"]
+    if "probabilities" in prediction:
+        return list(prediction["probabilities"].values())
+    return prediction["probability"]
+
+
 def predict_http(base_url: str, records: list[dict[str, Any]], batch: int = 100) -> np.ndarray:
-    """P(class 1) for `records` from a running serving core, `batch` records per request."""
-    scores: list[float] = []
+    """The served outputs for `records` (P(class 1), class probabilities or values, as the
+    model's task gives them), `batch` records per request."""
+    scores: list[Any] = []
     for start in range(0, len(records), batch):
         status, body = post_json(
             f"{base_url}/predict", {"instances": records[start : start + batch]}
         )
         if status != 200:
             raise InfrastructureError(f"{base_url}/predict answered {status}: {body}")
-        scores.extend(p["probability"] for p in body["predictions"])
+        scores.extend(_output(p) for p in body["predictions"])
     return np.array(scores, dtype=np.float64)
 
 

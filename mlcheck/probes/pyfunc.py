@@ -17,8 +17,12 @@ from mlcheck.errors import DataError
 __all__ = ["mlflow_pyfunc_scores", "pyfunc_serves_labels"]
 
 
-def mlflow_pyfunc_scores(model_dir: str, records: list[dict[str, Any]]) -> np.ndarray:
-    """P(class 1) per record from MLflow's pyfunc of the model at `model_dir`, as float64.
+def mlflow_pyfunc_scores(
+    model_dir: str, records: list[dict[str, Any]], task: str = "binary", labels: bool = False
+) -> np.ndarray:
+    """MLflow's pyfunc outputs per record for the model at `model_dir`, as float64: P(class
+    1), class probabilities (multiclass) or values (regression); with `labels` (a classifier
+    whose pyfunc answers class labels) the labels as they are.
 
     Any failure of MLflow loading or predicting is a DataError naming the model directory and
     the exception (type and message), so the gate can block with it.
@@ -28,21 +32,25 @@ def mlflow_pyfunc_scores(model_dir: str, records: list[dict[str, Any]]) -> np.nd
 
         output = mlflow.pyfunc.load_model(model_dir).predict(pd.DataFrame(records))
         values = output.to_numpy() if hasattr(output, "to_numpy") else np.asarray(output)
-        values = np.asarray(values, dtype=np.float64)
+        values = np.asarray(values, dtype=object if labels else np.float64)
     except Exception as exc:
         message = str(exc).strip() or repr(exc)
         raise DataError(
             f"model={model_dir!r}: MLflow's pyfunc could not score JSON-shaped rows: "
             f"{type(exc).__name__}: {message}"
         ) from exc
+    if task == "multiclass" or labels:
+        return values
     if values.ndim == 2:
         values = values[:, -1]
     return values.reshape(-1)
 
 
-def pyfunc_serves_labels(model_dir: str) -> bool:
-    """True for a scikit-learn model whose pyfunc `predict` returns class labels (MLflow's
+def pyfunc_serves_labels(model_dir: str, task: str = "binary") -> bool:
+    """True for a scikit-learn classifier whose pyfunc `predict` returns class labels (MLflow's
     default), which mlcheck deliberately scores with `predict_proba` instead."""
+    if task == "regression":
+        return False
     from mlflow.models import Model
 
     flavors = Model.load(model_dir).flavors

@@ -113,7 +113,7 @@ def init_repository(
     predictor = load_model(demo_model_or(model))
     frame = read_table(reference, "--reference")
     labels = binary_labels(frame, target, "reference data")
-    scores = np.asarray(predictor.predict_proba(frame.drop(columns=[target])), dtype=np.float64)
+    scores = np.asarray(predictor.predict(frame.drop(columns=[target])), dtype=np.float64)
     if scores.shape != labels.shape or not np.isfinite(scores).all():
         raise DataError(
             f"model={model!r} returned {len(scores)} scores for {len(frame)} rows of "

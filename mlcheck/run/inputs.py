@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from mlcheck.data.io import read_table
-from mlcheck.data.labels import binary_labels
+from mlcheck.data.labels import regression_targets, task_labels
 from mlcheck.errors import ConfigError, DataError, MlcheckError
 from mlcheck.gates.drift import column_kinds
 from mlcheck.models.demo import DEMO, demo_data_path, demo_model_or
@@ -82,6 +82,11 @@ class GateInputs:
     def target(self) -> str:
         return self.options.target or self.policy.target
 
+    @property
+    def requested_task(self) -> str:
+        """--task, else the policy's `[data] task` (default auto)."""
+        return self.options.task or self.policy.task
+
     @cached_property
     def model(self) -> Predictor:
         """The model, loaded once (a registry model is downloaded once)."""
@@ -91,7 +96,16 @@ class GateInputs:
                 "--model URI (--mlcheck-model in pytest), or run only the data suites "
                 "(suites/drift, suites/schema)"
             )
-        return load_model(demo_model_or(self.model_uri))
+        return load_model(demo_model_or(self.model_uri), self.requested_task)
+
+    @cached_property
+    def task(self) -> str:
+        """binary, multiclass or regression: asked for, or what the model is; a model that
+        cannot say (a plain pyfunc) is scored on the current data and its outputs decide."""
+        if self.model.task is None:
+            self.scores  # noqa: B018 - the first outputs set the task
+        assert self.model.task is not None
+        return self.model.task
 
     def data_path(self, kind: str) -> Path:
         """Path of the `reference` or `current` data: the option, or the demo's for `demo`."""
@@ -113,7 +127,7 @@ class GateInputs:
         was asked for by name must load.
         """
         if self.options.champion:
-            return load_model(demo_model_or(self.options.champion))
+            return load_model(demo_model_or(self.options.champion), self.task)
         match = re.match(r"^models:/([^/@]+)@([\w-]+)$", self.model_uri or "")
         if match is None or match.group(2) == "champion":
             return None
@@ -121,7 +135,7 @@ class GateInputs:
             version_of(match.group(1), "champion")
         except ConfigError:
             return None  # no champion yet: the absolute gates decide
-        return load_model(f"models:/{match.group(1)}@champion")  # one that exists must load
+        return load_model(f"models:/{match.group(1)}@champion", self.task)  # it must load
 
     @cached_property
     def current(self) -> pd.DataFrame:
@@ -132,7 +146,7 @@ class GateInputs:
         return read_table(self.data_path("reference"), "--reference")
 
     def _scores(self, model: Predictor, frame: pd.DataFrame) -> np.ndarray:
-        scores = model.predict_proba(frame.drop(columns=[self.target], errors="ignore"))
+        scores = model.predict(frame.drop(columns=[self.target], errors="ignore"))
         if len(scores) != len(frame) or not np.isfinite(scores).all():
             raise DataError(
                 f"model={model.info.uri!r} returned {len(scores)} scores for {len(frame)} rows "
@@ -142,25 +156,43 @@ class GateInputs:
 
     @cached_property
     def labels(self) -> np.ndarray:
-        """The 0/1 labels of the current data."""
-        return binary_labels(self.current, self.target, "current data")
+        """The current data's labels: class indices in the model's class order (0/1 for a
+        binary model without class names), or the numeric target of a regressor."""
+        scores = self.scores
+        count = scores.shape[1] if scores.ndim == 2 else 0
+        return task_labels(
+            self.current, self.target, self.task, self.model.classes, "current data", count
+        )
+
+    @cached_property
+    def reference_mean(self) -> float:
+        """The reference data's mean target: what the regression baseline gate predicts."""
+        return float(regression_targets(self.reference, self.target, "reference data").mean())
 
     @cached_property
     def scores(self) -> np.ndarray:
-        """The model's P(class 1) for every current row."""
+        """The model's outputs for every current row: P(class 1), class probabilities or
+        values, by task."""
         return self._scores(self.model, self.current)
 
     @cached_property
     def reference_scores(self) -> np.ndarray:
-        """The model's P(class 1) for every reference row (for prediction drift)."""
+        """The model's outputs for every reference row (for prediction drift)."""
         return self._scores(self.model, self.reference)
 
     @cached_property
     def champion_scores(self) -> np.ndarray:
-        """The champion's P(class 1) for every current row; only asked for when it exists."""
+        """The champion's outputs for every current row; only asked for when it exists."""
         if self.champion is None:
             raise ConfigError("no champion to score; check inputs.champion first")
-        return self._scores(self.champion, self.current)
+        champion, model = self.champion, self.model
+        if champion.classes != model.classes:
+            raise ConfigError(
+                f"the champion {champion.info.uri!r} has the classes {champion.classes}, the "
+                f"challenger {model.info.uri!r} {model.classes}; a paired comparison needs the "
+                "same classes in the same order"
+            )
+        return self._scores(champion, self.current)
 
     @cached_property
     def schema(self) -> Any:
@@ -218,6 +250,7 @@ class GateInputs:
             schema=str(schema) if schema is not None else None,
             target=self.target,
             decision_threshold=self.policy.quality.decision_threshold,
+            task=self.task,
         )
 
     def load_run(self, url: str, out_dir: Path) -> LoadRun:
@@ -268,6 +301,8 @@ class GateInputs:
         model = self.__dict__.get("model")
         if model is not None:
             ctx["flavor"] = model.info.flavor
+            if model.task is not None:
+                ctx["task"] = model.task
             ctx["model_version"] = model.info.version
             if model.info.features is None:
                 ctx["inputs"] = "no signature: requests are validated with the schema"

@@ -53,6 +53,13 @@ GATE_OPTIONS = (
         "target", "COLUMN", None, "label column of the data (default: the policy's, else 'y')"
     ),
     OptionSpec(
+        "task",
+        "TASK",
+        None,
+        "what the model is: auto (from the model and its outputs), binary, multiclass or "
+        "regression (default: the policy's [data] task, else auto)",
+    ),
+    OptionSpec(
         "champion",
         "URI",
         None,
@@ -105,6 +112,7 @@ class RunOptions:
     reference: str | None = None
     current: str | None = None
     target: str | None = None
+    task: str | None = None
     champion: str | None = None
     policy: str | None = None
     report_dir: str = "reports"

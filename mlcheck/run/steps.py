@@ -53,11 +53,12 @@ def mlflow_parity(inputs: GateInputs) -> GateResult:
             f"model={inputs.model.info.uri!r}: its directory {path!r} disappeared during the "
             "run, so MLflow's scoring cannot be checked; keep the model in place while gating"
         )
+    labels = pyfunc_serves_labels(path, inputs.task)
     try:
-        scores = mlflow_pyfunc_scores(path, records)
+        scores = mlflow_pyfunc_scores(path, records, inputs.task, labels)
     except DataError as exc:
         return mlflow_parity_gate(None, local, str(exc))
-    if pyfunc_serves_labels(path):
+    if labels:
         return mlflow_labels_gate(len(local))
     return mlflow_parity_gate(scores, local)
 

@@ -13,7 +13,6 @@ import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-import numpy as np
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -28,6 +27,7 @@ from mlcheck.serving.codec import RequestError, decode_request
 from mlcheck.serving.config import ServingConfig
 from mlcheck.serving.metrics import CLIENT_CLOSED_REQUEST, ServingMetrics
 from mlcheck.serving.openapi import openapi_document
+from mlcheck.serving.responses import answer, class_labels
 
 __all__ = ["app_from_env", "create_app"]
 
@@ -127,7 +127,7 @@ def create_app(predictor: Predictor, config: ServingConfig) -> Starlette:
     validated_by = "signature" if info.features is not None else "schema (no signature)"
     metrics = ServingMetrics()
     metrics.set_model(info)
-    metrics.start_at_zero()
+    metrics.start_at_zero(predictor.task, predictor.classes)
     description = openapi_document(
         features,
         config.max_rows,
@@ -136,6 +136,8 @@ def create_app(predictor: Predictor, config: ServingConfig) -> Starlette:
         description=f"A {info.flavor} model; requests validated by its {validated_by}.",
         max_body_bytes=config.max_body_bytes,
         body_timeout_s=timeout_s,
+        task=predictor.task or "binary",
+        classes=class_labels(predictor.task, predictor.classes) if predictor.task else None,
     )
     description_json = json.dumps(description, allow_nan=False).encode()
 
@@ -151,7 +153,8 @@ def create_app(predictor: Predictor, config: ServingConfig) -> Starlette:
             metrics.errors.labels("disconnected").inc()
             raise  # the middleware counts it as a 499
         try:
-            scores = await run_in_threadpool(predictor.predict_proba, columns)
+            outputs = await run_in_threadpool(predictor.predict, columns)
+            task = predictor.task or "binary"  # set by the first outputs of a plain pyfunc
         except Exception as exc:  # a model that raises must not crash the server
             metrics.errors.labels("model").inc()
             return JSONResponse(
@@ -162,25 +165,9 @@ def create_app(predictor: Predictor, config: ServingConfig) -> Starlette:
                 },
                 status_code=500,
             )
-        classes = (scores >= config.decision_threshold).astype(np.int64)
-        confidence = np.where(classes == 1, scores, 1.0 - scores)
-        metrics.predictions.inc(len(scores))
-        positives = int(classes.sum())
-        if positives:
-            metrics.by_class.labels("1").inc(positives)
-        if len(scores) - positives:
-            metrics.by_class.labels("0").inc(len(scores) - positives)
-        for value in confidence:
-            metrics.confidence.observe(float(value))
-        return JSONResponse(
-            {
-                "predictions": [
-                    {"class": int(c), "probability": float(p)}
-                    for c, p in zip(classes, scores, strict=True)
-                ],
-                "model_version": info.version,
-            }
-        )
+        result = answer(task, outputs, predictor.classes, config.decision_threshold)
+        metrics.record(result)
+        return JSONResponse({"predictions": result.predictions, "model_version": info.version})
 
     async def health(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -200,6 +187,10 @@ def create_app(predictor: Predictor, config: ServingConfig) -> Starlette:
                 "load_seconds": info.load_seconds,
                 "max_rows": config.max_rows,
                 "decision_threshold": config.decision_threshold,
+                "task": predictor.task,
+                "classes": None
+                if predictor.classes is None
+                else [str(c) for c in predictor.classes],
             }
         )
 
@@ -227,4 +218,4 @@ def create_app(predictor: Predictor, config: ServingConfig) -> Starlette:
 def app_from_env() -> Starlette:
     """The uvicorn factory: each worker loads the model its `ServingConfig` names, once."""
     config = ServingConfig.from_env()
-    return create_app(load_model(config.model), config)
+    return create_app(load_model(config.model, config.task), config)

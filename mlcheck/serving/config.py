@@ -13,6 +13,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 from mlcheck.errors import ConfigError
+from mlcheck.stats.metrics import TASK_CHOICES
 
 __all__ = ["ENV_PREFIX", "ServingConfig"]
 
@@ -23,7 +24,8 @@ ENV_PREFIX = "MLCHECK_SERVE_"
 class ServingConfig:
     """What to serve and how: the model (a URI or a local model directory), the schema that
     requests must also satisfy (for a model without a signature, the only one; `target` is its
-    label column, never a request field), the decision threshold, the request limits (rows,
+    label column, never a request field), the task (`auto`: what the model is), the decision
+    threshold, the request limits (rows,
     body size, the seconds a body may take to arrive) and the workers."""
 
     model: str
@@ -34,6 +36,7 @@ class ServingConfig:
     max_body_bytes: int = 1_048_576
     workers: int = 1
     body_timeout_s: float = 10.0
+    task: str = "auto"
 
     def __post_init__(self) -> None:
         if not self.model:
@@ -42,6 +45,10 @@ class ServingConfig:
             raise ConfigError(
                 f"--schema={self.schema!r} does not exist; pass a .py file defining SCHEMA or a "
                 "pandera .yaml file"
+            )
+        if self.task not in TASK_CHOICES:
+            raise ConfigError(
+                f"--task={self.task!r} is not a task; use one of: {', '.join(TASK_CHOICES)}"
             )
         checks = (
             ("decision-threshold", self.decision_threshold, 0.0, 1.0),
@@ -69,6 +76,8 @@ class ServingConfig:
             str(self.workers),
             "--body-timeout-s",
             repr(self.body_timeout_s),
+            "--task",
+            self.task,
         ]
         args += ["--schema", self.schema] if self.schema else []
         return args + (["--target", self.target] if self.target else [])

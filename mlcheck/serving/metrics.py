@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import collections
 import os
+from collections.abc import Sequence
+from typing import Any
 
 from prometheus_client import (
     CollectorRegistry,
@@ -15,6 +18,7 @@ from prometheus_client import (
 )
 
 from mlcheck.models.load import ModelInfo
+from mlcheck.serving.responses import Answer, class_labels
 
 __all__ = ["CLIENT_CLOSED_REQUEST", "LATENCY_BUCKETS", "MULTIPROC_ENV", "ServingMetrics"]
 
@@ -39,7 +43,13 @@ LATENCY_BUCKETS = (
     5.0,
     10.0,
 )
-CONFIDENCE_BUCKETS = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0)
+CONFIDENCE_BUCKETS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0)
+#: A regressor's predicted values: decades on both sides of 0 (the scale is the model's).
+VALUE_BUCKETS = (
+    *(-(10.0**e) for e in range(6, -2, -1)),
+    0.0,
+    *(10.0**e for e in range(-1, 7)),
+)
 #: The `status` of a request whose client went away before the answer (nginx's code): not a
 #: 5xx, so the error-ratio alert does not count it.
 CLIENT_CLOSED_REQUEST = 499
@@ -89,6 +99,12 @@ class ServingMetrics:
             buckets=CONFIDENCE_BUCKETS,
             registry=r,
         )
+        self.values = Histogram(
+            "ml_prediction_value",
+            "A regressor's predicted values",
+            buckets=VALUE_BUCKETS,
+            registry=r,
+        )
         self.errors = Counter(
             "ml_prediction_errors",
             "Predict requests that got no prediction, by reason",
@@ -117,7 +133,19 @@ class ServingMetrics:
             return generate_latest(registry)
         return generate_latest(self.registry)
 
-    def start_at_zero(self) -> None:
+    def record(self, answer: Answer) -> None:
+        """Count one request's predictions: by class and confidence, or their values."""
+        self.predictions.inc(len(answer.predictions))
+        for label, count in collections.Counter(answer.classes).items():
+            self.by_class.labels(label).inc(count)
+        for value in answer.confidence:
+            self.confidence.observe(float(value))
+        for value in answer.values:
+            self.values.observe(float(value))
+
+    def start_at_zero(
+        self, task: str | None = "binary", classes: Sequence[Any] | None = None
+    ) -> None:
         """Create the /predict series at 0 before the first request.
 
         `rate()` cannot see the increase a series had before its first scrape; a 5xx series
@@ -129,8 +157,9 @@ class ServingMetrics:
         self.latency.labels("/predict", "POST")
         for reason in ERROR_REASONS:
             self.errors.labels(reason)
-        for cls in ("0", "1"):
-            self.by_class.labels(cls)
+        if task in ("binary", "multiclass") and (classes is not None or task == "binary"):
+            for label in class_labels(task, classes) or []:
+                self.by_class.labels(str(label))
 
     def set_model(self, info: ModelInfo) -> None:
         self.model_info.labels(info.uri, info.flavor, info.version or "").set(1)

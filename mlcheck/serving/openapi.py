@@ -48,7 +48,9 @@ def feature_schema(spec: FeatureSpec) -> dict[str, Any]:
     return schema
 
 
-def _schemas(features: Sequence[FeatureSpec], max_rows: int) -> dict[str, Any]:
+def _schemas(
+    features: Sequence[FeatureSpec], max_rows: int, task: str, classes: Sequence[Any] | None
+) -> dict[str, Any]:
     names = [spec.name for spec in features]
     return {
         "Record": {
@@ -72,19 +74,7 @@ def _schemas(features: Sequence[FeatureSpec], max_rows: int) -> dict[str, Any]:
             "additionalProperties": False,
         },
         "PredictRequest": {"anyOf": [_ref("Record"), _ref("Batch")]},
-        "Prediction": {
-            "type": "object",
-            "properties": {
-                "class": {"type": "integer", "enum": [0, 1]},
-                "probability": {
-                    "type": "number",
-                    "minimum": 0,
-                    "maximum": 1,
-                    "description": "P(class 1)",
-                },
-            },
-            "required": ["class", "probability"],
-        },
+        "Prediction": _prediction_schema(task, classes),
         "PredictResponse": {
             "type": "object",
             "properties": {
@@ -146,6 +136,40 @@ def _get(operation_id: str, summary: str, ok: dict[str, Any]) -> dict[str, Any]:
     return {"get": {"operationId": operation_id, "summary": summary, "responses": {"200": ok}}}
 
 
+def _prediction_schema(task: str, classes: Sequence[Any] | None) -> dict[str, Any]:
+    """One row's prediction: `{class, probability}`, `{class, probabilities}` or `{value}`."""
+    if task == "regression":
+        return {
+            "type": "object",
+            "properties": {"value": {"type": "number", "description": "The predicted value"}},
+            "required": ["value"],
+        }
+    probability = {"type": "number", "minimum": 0, "maximum": 1}
+    labels = list(classes) if classes is not None else ([0, 1] if task == "binary" else None)
+    label: dict[str, Any] = {"enum": labels} if labels is not None else {}
+    if task == "binary":
+        return {
+            "type": "object",
+            "properties": {
+                "class": label,
+                "probability": {**probability, "description": "P(the second class)"},
+            },
+            "required": ["class", "probability"],
+        }
+    return {
+        "type": "object",
+        "properties": {
+            "class": label,
+            "probabilities": {
+                "type": "object",
+                "additionalProperties": probability,
+                "description": "P(class) for each class, in the model's class order",
+            },
+        },
+        "required": ["class", "probabilities"],
+    }
+
+
 def openapi_document(
     features: Sequence[FeatureSpec],
     max_rows: int,
@@ -155,8 +179,11 @@ def openapi_document(
     description: str = "",
     max_body_bytes: int | None = None,
     body_timeout_s: float | None = None,
+    task: str = "binary",
+    classes: Sequence[Any] | None = None,
 ) -> dict[str, Any]:
-    """The OpenAPI document of a serving app that validates requests against `features`."""
+    """The OpenAPI document of a serving app that validates requests against `features` and
+    answers as a `task` model with `classes` (None: 0/1 for binary, unknown for multiclass)."""
     limits = [
         f"at most {max_rows} rows",
         f"nesting at most {MAX_DEPTH} levels deep",
@@ -204,5 +231,5 @@ def openapi_document(
                 "openapi", "This document", _json({"type": "object"}, "The OpenAPI document")
             ),
         },
-        "components": {"schemas": _schemas(features, max_rows)},
+        "components": {"schemas": _schemas(features, max_rows, task, classes)},
     }

@@ -1,54 +1,88 @@
-"""Binary-classification metrics with vectorised bootstrap intervals.
+"""Quality metrics of the three tasks with vectorised bootstrap intervals.
 
 Every metric is computed from weighted sums over rows, so one code path serves the point
 estimate (all weights 1), bootstrap resamples (weights = how often each row was drawn) and
-slices (weights = 0/1 membership). Rows are sorted by score once, which makes ROC AUC a
-cumulative sum over tie groups instead of a sort per resample.
+slices (weights = 0/1 membership). Each task prepares its rows once (`BinaryRows`,
+`MulticlassRows`, `RegressionRows`); the bootstrap here is the same for all three.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
+from mlcheck.stats.binary import BinaryRows
+from mlcheck.stats.multiclass import MulticlassRows
+from mlcheck.stats.regression import ERROR_QUANTILES, RegressionRows
+
 __all__ = [
     "METRICS",
+    "TASKS",
+    "TASK_CHOICES",
     "MetricEstimate",
     "MetricSpec",
+    "Rows",
     "bootstrap_metrics",
     "metric_values",
     "paired_difference",
+    "prepare_rows",
+    "task_metrics",
 ]
 
-_ECE_BINS = 10
-_EPS = np.finfo(np.float64).eps
+#: The tasks mlcheck gates; a model's outputs are P(class 1), class probabilities or values.
+TASKS = ("binary", "multiclass", "regression")
+#: What a run may ask for: a task, or `auto` (the model and its outputs decide).
+TASK_CHOICES = ("auto", *TASKS)
+_CLASSIFIERS = frozenset({"binary", "multiclass"})
+_ALL = frozenset(TASKS)
 
 
 @dataclass(frozen=True)
 class MetricSpec:
-    """A metric's name, direction and the range its values (and thresholds) live in."""
+    """A metric's name, direction, the tasks it applies to and the range of its values."""
 
     name: str
     higher_is_better: bool
+    tasks: frozenset[str] = frozenset({"binary"})
     lower: float = 0.0
     upper: float = 1.0
 
 
+_INF = math.inf
 METRICS: dict[str, MetricSpec] = {
     spec.name: spec
     for spec in (
-        MetricSpec("accuracy", True),
-        MetricSpec("roc_auc", True),
+        MetricSpec("accuracy", True, _CLASSIFIERS),
+        MetricSpec("roc_auc", True, _CLASSIFIERS),
         MetricSpec("f1", True),
         MetricSpec("precision", True),
         MetricSpec("recall", True),
-        MetricSpec("log_loss", False, 0.0, float("inf")),
-        MetricSpec("brier", False),
-        MetricSpec("calibration_error", False),
+        MetricSpec("log_loss", False, _CLASSIFIERS, 0.0, _INF),
+        MetricSpec("brier", False, _CLASSIFIERS, 0.0, 2.0),
+        MetricSpec("calibration_error", False, _CLASSIFIERS),
+        MetricSpec("f1_macro", True, frozenset({"multiclass"})),
+        MetricSpec("f1_weighted", True, frozenset({"multiclass"})),
+        MetricSpec("precision_macro", True, frozenset({"multiclass"})),
+        MetricSpec("recall_macro", True, frozenset({"multiclass"})),
+        MetricSpec("precision_min", True, frozenset({"multiclass"})),
+        MetricSpec("recall_min", True, frozenset({"multiclass"})),
+        MetricSpec("mae", False, frozenset({"regression"}), 0.0, _INF),
+        MetricSpec("rmse", False, frozenset({"regression"}), 0.0, _INF),
+        MetricSpec("r2", True, frozenset({"regression"}), -_INF, 1.0),
+        MetricSpec("mape", False, frozenset({"regression"}), 0.0, _INF),
+        *(MetricSpec(q, False, frozenset({"regression"}), 0.0, _INF) for q in ERROR_QUANTILES),
     )
 }
+assert all(spec.tasks <= _ALL for spec in METRICS.values())
+
+
+def task_metrics(task: str) -> list[str]:
+    """The metrics defined for `task`, in catalogue order."""
+    return [name for name, spec in METRICS.items() if task in spec.tasks]
 
 
 @dataclass(frozen=True)
@@ -66,78 +100,36 @@ class MetricEstimate:
         return self.low if higher_is_better else self.high
 
 
-class _Prepared:
-    """Rows sorted by score, with the per-row columns every metric sums over."""
+class Rows(Protocol):
+    """A task's rows prepared once: metric values for any weights over them."""
 
-    def __init__(self, y_true: np.ndarray, y_score: np.ndarray, threshold: float) -> None:
-        # by score, then label: rows that tie on both are alike, so the input's row order
-        # cannot change which rows a bootstrap resample draws
-        order = np.lexsort((np.asarray(y_true), np.asarray(y_score)))
-        y = np.asarray(y_true, dtype=np.float64)[order]
-        p = np.asarray(y_score, dtype=np.float64)[order]
-        predicted = (p >= threshold).astype(np.float64)
-        clipped = np.clip(p, _EPS, 1.0 - _EPS)
-        bins = np.minimum((p * _ECE_BINS).astype(np.int64), _ECE_BINS - 1)
-        onehot = np.zeros((len(p), _ECE_BINS))
-        onehot[np.arange(len(p)), bins] = 1.0
-        self.order = order
-        self.y = y
-        self.columns = np.column_stack(
-            [
-                predicted == y,  # 0 correct
-                predicted * y,  # 1 tp
-                predicted * (1 - y),  # 2 fp
-                (1 - predicted) * y,  # 3 fn
-                -(y * np.log(clipped) + (1 - y) * np.log(1 - clipped)),  # 4 log loss
-                (p - y) ** 2,  # 5 brier
-                onehot * (p - y)[:, None],  # 6.. calibration gap per bin
-            ]
-        ).astype(np.float64)
-        self.group_starts = np.flatnonzero(np.r_[True, p[1:] != p[:-1]])
+    order: np.ndarray  # the input row each prepared row came from
 
-    def metrics(self, weights: np.ndarray, names: Sequence[str]) -> dict[str, np.ndarray]:
-        """Each metric for each row of `weights` (shape: resamples x rows)."""
-        if set(names) <= {"roc_auc"}:  # AUC needs no column sums: skip the matrix product
-            return {name: self._auc(weights) for name in names}
-        sums = weights @ self.columns
-        total = weights.sum(axis=1)
-        correct, tp, fp, fn = sums[:, 0], sums[:, 1], sums[:, 2], sums[:, 3]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            out: dict[str, np.ndarray] = {}
-            for name in names:
-                if name == "accuracy":
-                    out[name] = correct / total
-                elif name == "precision":
-                    out[name] = np.where(tp + fp > 0, tp / (tp + fp), 0.0)
-                elif name == "recall":
-                    out[name] = np.where(tp + fn > 0, tp / (tp + fn), 0.0)
-                elif name == "f1":
-                    out[name] = np.where(2 * tp + fp + fn > 0, 2 * tp / (2 * tp + fp + fn), 0.0)
-                elif name == "log_loss":
-                    out[name] = sums[:, 4] / total
-                elif name == "brier":
-                    out[name] = sums[:, 5] / total
-                elif name == "calibration_error":
-                    out[name] = np.abs(sums[:, 6:]).sum(axis=1) / total
-                elif name == "roc_auc":
-                    out[name] = self._auc(weights)
-                else:
-                    raise KeyError(name)
-        return out
-
-    def _auc(self, weights: np.ndarray) -> np.ndarray:
-        positives = np.add.reduceat(weights * self.y, self.group_starts, axis=1)
-        negatives = np.add.reduceat(weights * (1 - self.y), self.group_starts, axis=1)
-        below = np.cumsum(negatives, axis=1) - negatives
-        wins = (positives * (below + 0.5 * negatives)).sum(axis=1)
-        pairs = positives.sum(axis=1) * negatives.sum(axis=1)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return np.where(pairs > 0, wins / pairs, np.nan)
+    def metrics(self, weights: np.ndarray, names: Sequence[str]) -> dict[str, np.ndarray]: ...
 
 
-def _check_inputs(y_true: np.ndarray, y_score: np.ndarray) -> None:
-    if y_true.shape != y_score.shape or y_true.ndim != 1:
-        raise ValueError(f"y_true {y_true.shape} and y_score {y_score.shape} must be 1-d and equal")
+def prepare_rows(
+    task: str, y_true: np.ndarray, y_score: np.ndarray, threshold: float = 0.5
+) -> Rows:
+    """The rows of `task`: `y_score` is P(class 1), class probabilities (rows x classes, labels
+    are column indices) or predicted values; `threshold` is the binary decision threshold."""
+    y_true, y_score = np.asarray(y_true), np.asarray(y_score)
+    _check_inputs(task, y_true, y_score)
+    if task == "binary":
+        return BinaryRows(y_true, y_score, threshold)
+    if task == "multiclass":
+        return MulticlassRows(y_true, y_score)
+    return RegressionRows(y_true, y_score)
+
+
+def _check_inputs(task: str, y_true: np.ndarray, y_score: np.ndarray) -> None:
+    if task not in TASKS:
+        raise ValueError(f"task {task!r} is not one of {', '.join(TASKS)}")
+    dims = 2 if task == "multiclass" else 1
+    if y_true.ndim != 1 or y_score.ndim != dims or y_score.shape[0] != y_true.shape[0]:
+        raise ValueError(
+            f"y_true {y_true.shape} and y_score {y_score.shape} do not fit the {task} task"
+        )
     if len(y_true) == 0:
         raise ValueError("no rows to score")
 
@@ -148,21 +140,19 @@ def metric_values(
     names: Iterable[str],
     threshold: float = 0.5,
     masks: np.ndarray | None = None,
+    task: str = "binary",
 ) -> dict[str, np.ndarray]:
     """Point values of `names`; with `masks` (groups x rows, 0/1), one value per group."""
-    y_true, y_score = np.asarray(y_true), np.asarray(y_score)
-    _check_inputs(y_true, y_score)
-    prepared = _Prepared(y_true, y_score, threshold)
-    weights = np.ones((1, len(y_true))) if masks is None else np.asarray(masks, float)
-    if masks is not None:
-        weights = weights[:, prepared.order]
-    return prepared.metrics(weights, list(names))
+    rows = prepare_rows(task, y_true, y_score, threshold)
+    n = len(rows.order)
+    weights = np.ones((1, n)) if masks is None else np.asarray(masks, float)[:, rows.order]
+    return rows.metrics(weights, list(names))
 
 
 def _weight_chunks(n: int, resamples: int, seed: int) -> Iterator[np.ndarray]:
     """Bootstrap weights (how often each row was drawn), a chunk of resamples at a time."""
     rng = np.random.default_rng(seed)
-    chunk = max(1, min(resamples, 4_000_000 // n))
+    chunk = max(1, min(resamples, 1_000_000 // n))
     done = 0
     while done < resamples:
         size = min(chunk, resamples - done)
@@ -179,6 +169,17 @@ def _interval(values: np.ndarray, confidence: float) -> tuple[float, float]:
     return float(low), float(high)
 
 
+def _estimates(
+    point: dict[str, float], draws: dict[str, list[np.ndarray]], confidence: float, resamples: int
+) -> dict[str, MetricEstimate]:
+    return {
+        name: MetricEstimate(
+            name, value, *_interval(np.concatenate(draws[name]), confidence), resamples
+        )
+        for name, value in point.items()
+    }
+
+
 def bootstrap_metrics(
     y_true: np.ndarray,
     y_score: np.ndarray,
@@ -187,28 +188,20 @@ def bootstrap_metrics(
     resamples: int = 1000,
     confidence: float = 0.95,
     seed: int = 0,
+    task: str = "binary",
 ) -> dict[str, MetricEstimate]:
     """Each metric with a percentile bootstrap interval; the same seed gives the same interval."""
-    y_true, y_score = np.asarray(y_true), np.asarray(y_score)
-    _check_inputs(y_true, y_score)
     names = list(names)
-    prepared = _Prepared(y_true, y_score, threshold)
-    n = len(y_true)
-    point = prepared.metrics(np.ones((1, n)), names)
+    rows = prepare_rows(task, y_true, y_score, threshold)
+    n = len(rows.order)
+    point = {k: float(v[0]) for k, v in rows.metrics(np.ones((1, n)), names).items()}
     draws: dict[str, list[np.ndarray]] = {name: [] for name in names}
-    # Weights are used in sorted order directly: uniform draws of rows in any order are alike.
+    # Weights are used in the prepared order directly: uniform draws of rows in any order
+    # are alike.
     for weights in _weight_chunks(n, resamples, seed):
-        for name, values in prepared.metrics(weights, names).items():
+        for name, values in rows.metrics(weights, names).items():
             draws[name].append(values)
-    return {
-        name: MetricEstimate(
-            name,
-            float(point[name][0]),
-            *_interval(np.concatenate(draws[name]), confidence),
-            resamples,
-        )
-        for name in names
-    }
+    return _estimates(point, draws, confidence, resamples)
 
 
 def paired_difference(
@@ -220,31 +213,30 @@ def paired_difference(
     resamples: int = 1000,
     confidence: float = 0.95,
     seed: int = 0,
+    task: str = "binary",
 ) -> dict[str, MetricEstimate]:
     """metric(candidate) - metric(baseline) on the same rows, with a paired bootstrap interval.
 
     Both models are scored on the same resampled rows each time, so what they share (the
-    rows' difficulty) cancels out of the difference and the interval is narrow.
+    rows' difficulty) cancels out of the difference and the interval is narrow. Resample
+    weights are drawn over the rows in the baseline's prepared order (which depends on the
+    rows' values, not on the input's order) and carried to the candidate's order.
     """
-    y_true = np.asarray(y_true)
-    baseline, candidate = np.asarray(baseline), np.asarray(candidate)
-    _check_inputs(y_true, baseline)
-    _check_inputs(y_true, candidate)
     names = list(names)
-    first, second = _Prepared(y_true, baseline, threshold), _Prepared(y_true, candidate, threshold)
-    n = len(y_true)
+    first = prepare_rows(task, y_true, baseline, threshold)
+    second = prepare_rows(task, y_true, candidate, threshold)
+    n = len(first.order)
     ones = np.ones((1, n))
     before, after = first.metrics(ones, names), second.metrics(ones, names)
     point = {name: float(after[name][0] - before[name][0]) for name in names}
+    # the candidate's j-th prepared row is the baseline's to_candidate[j]-th
+    in_first = np.empty(n, dtype=np.int64)
+    in_first[first.order] = np.arange(n)
+    to_candidate = in_first[second.order]
     draws: dict[str, list[np.ndarray]] = {name: [] for name in names}
     for weights in _weight_chunks(n, resamples, seed):
-        a = first.metrics(weights[:, first.order], names)
-        b = second.metrics(weights[:, second.order], names)
+        a = first.metrics(weights, names)
+        b = second.metrics(weights[:, to_candidate], names)
         for name in names:
             draws[name].append(b[name] - a[name])
-    return {
-        name: MetricEstimate(
-            name, point[name], *_interval(np.concatenate(draws[name]), confidence), resamples
-        )
-        for name in names
-    }
+    return _estimates(point, draws, confidence, resamples)

@@ -21,7 +21,11 @@ def test_prediction_drift(mlcheck_inputs, record_gates):
         pytest.skip("[drift] prediction = false")
     if inputs.model_uri is None:
         pytest.skip("no --model: prediction drift needs a model's scores (the data gates decide)")
-    record_gates(prediction_drift_gate(inputs.reference_scores, inputs.scores, inputs.policy.drift))
+    record_gates(
+        prediction_drift_gate(
+            inputs.reference_scores, inputs.scores, inputs.policy.drift, inputs.task
+        )
+    )
 
 
 @pytest.mark.mlcheck_gate("drift.target")
@@ -29,6 +33,9 @@ def test_target_drift(mlcheck_inputs, record_gates):
     inputs = mlcheck_inputs
     if not inputs.policy.drift.target:
         pytest.skip("[drift] target = false")
+    task = inputs.task if inputs.model_uri is not None else "binary"
     record_gates(
-        target_drift_gate(inputs.reference, inputs.current, inputs.target, inputs.policy.drift)
+        target_drift_gate(
+            inputs.reference, inputs.current, inputs.target, inputs.policy.drift, task
+        )
     )

@@ -19,5 +19,6 @@ def test_challenger_is_not_worse_than_champion(mlcheck_inputs, record_gates):
             inputs.policy.compare,
             inputs.policy.quality.decision_threshold,
             inputs.champion.info.uri,
+            inputs.task,
         )
     )

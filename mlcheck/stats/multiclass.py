@@ -1,0 +1,128 @@
+"""Multiclass classification rows: class probabilities per row, metrics as weighted sums.
+
+Labels are class indices 0..K-1 (the columns of the probability matrix). Per-class counts
+(true positives, predicted, support) are sums over rows, so accuracy, macro and weighted F1
+and per-class precision and recall need one matrix product per batch of resamples. The
+one-vs-rest ROC AUC sorts the rows once per class.
+
+Like scikit-learn, macro and weighted averages run over the classes present in the labels or
+the predictions of the (resampled) rows; a class absent from both is left out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from mlcheck.stats.binary import ECE_BINS, EPS, tie_groups, weighted_auc
+
+__all__ = ["MulticlassRows"]
+
+
+class MulticlassRows:
+    """Rows in a canonical order, with the per-row columns every multiclass metric sums over."""
+
+    def __init__(self, y_true: np.ndarray, probabilities: np.ndarray) -> None:
+        y_true = np.asarray(y_true, dtype=np.int64)
+        probabilities = np.asarray(probabilities, dtype=np.float64)
+        k = probabilities.shape[1]
+        # by label, then by each probability: row order in the input cannot change a resample
+        order = np.lexsort((y_true, *probabilities.T[::-1]))
+        y, p = y_true[order], probabilities[order]
+        n = len(y)
+        onehot = np.zeros((n, k))
+        onehot[np.arange(n), y] = 1.0
+        predicted = np.argmax(p, axis=1)
+        predicted_onehot = np.zeros((n, k))
+        predicted_onehot[np.arange(n), predicted] = 1.0
+        correct = (predicted == y).astype(np.float64)
+        confidence = p[np.arange(n), predicted]
+        bins = np.minimum((confidence * ECE_BINS).astype(np.int64), ECE_BINS - 1)
+        calibration = np.zeros((n, ECE_BINS))
+        calibration[np.arange(n), bins] = confidence - correct
+        self.k = k
+        self.order = order
+        self.columns = np.column_stack(
+            [
+                correct,  # 0 correct
+                -np.log(np.clip(p[np.arange(n), y], EPS, 1.0)),  # 1 log loss
+                ((p - onehot) ** 2).sum(axis=1),  # 2 brier
+                onehot * predicted_onehot,  # 3 .. 3+k: true positives per class
+                predicted_onehot,  # predicted per class
+                onehot,  # support per class
+                calibration,  # calibration gap per confidence bin
+            ]
+        )
+        # one-vs-rest AUC: per class, the permutation sorting this order by its probability
+        self._by_class = []
+        for c in range(k):
+            perm = np.argsort(p[:, c], kind="stable")
+            self._by_class.append((perm, onehot[perm, c], tie_groups(p[perm, c])))
+
+    def per_class(self, weights: np.ndarray) -> dict[str, np.ndarray]:
+        """precision, recall, f1, support and predicted per class (resamples x classes)."""
+        return self._per_class(weights @ self.columns)
+
+    def _per_class(self, sums: np.ndarray) -> dict[str, np.ndarray]:
+        tp, predicted, support = np.split(sums[:, 3 : 3 + 3 * self.k], 3, axis=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return {
+                "precision": np.where(predicted > 0, tp / predicted, 0.0),
+                "recall": np.where(support > 0, tp / support, 0.0),
+                "f1": np.where(predicted + support > 0, 2 * tp / (predicted + support), 0.0),
+                "support": support,
+                "predicted": predicted,
+            }
+
+    def _auc(self, weights: np.ndarray) -> np.ndarray:
+        """Macro one-vs-rest AUC over the classes defined in each resample (NaN if none)."""
+        per_class = np.column_stack(
+            [weighted_auc(weights[:, perm], pos, groups) for perm, pos, groups in self._by_class]
+        )
+        defined = ~np.isnan(per_class)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(
+                defined.any(axis=1),
+                np.where(defined, per_class, 0.0).sum(axis=1) / defined.sum(axis=1),
+                np.nan,
+            )
+
+    def metrics(self, weights: np.ndarray, names: Sequence[str]) -> dict[str, np.ndarray]:
+        """Each metric for each row of `weights` (shape: resamples x rows, in this order)."""
+        out: dict[str, np.ndarray] = {}
+        if "roc_auc" in names:
+            out["roc_auc"] = self._auc(weights)
+            if set(names) == {"roc_auc"}:
+                return out
+        sums = weights @ self.columns
+        total = weights.sum(axis=1)
+        classes = self._per_class(sums)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            for name in names:
+                if name == "accuracy":
+                    out[name] = sums[:, 0] / total
+                elif name == "log_loss":
+                    out[name] = sums[:, 1] / total
+                elif name == "brier":
+                    out[name] = sums[:, 2] / total
+                elif name == "calibration_error":
+                    out[name] = np.abs(sums[:, 3 + 3 * self.k :]).sum(axis=1) / total
+                elif name in ("f1_macro", "precision_macro", "recall_macro"):
+                    values = classes[name.removesuffix("_macro")]
+                    present = (classes["support"] + classes["predicted"]) > 0
+                    out[name] = (values * present).sum(axis=1) / present.sum(axis=1)
+                elif name == "f1_weighted":
+                    support = classes["support"]
+                    out[name] = (classes["f1"] * support).sum(axis=1) / support.sum(axis=1)
+                elif name == "recall_min":  # the worst class among those in the labels
+                    seen = classes["support"] > 0
+                    out[name] = np.where(seen, classes["recall"], np.inf).min(axis=1)
+                elif name == "precision_min":  # the worst class among those predicted
+                    predicted = classes["predicted"] > 0
+                    out[name] = np.where(predicted, classes["precision"], np.inf).min(axis=1)
+                elif name == "roc_auc":
+                    pass  # above
+                else:
+                    raise KeyError(name)
+        return out

@@ -1,0 +1,73 @@
+"""Regression rows: a predicted value per row, metrics as weighted sums.
+
+MAE, RMSE, R² and MAPE are ratios of sums over rows; the quantiles of the absolute error
+come from one cumulative sum of the weights over rows sorted by absolute error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+__all__ = ["ERROR_QUANTILES", "RegressionRows"]
+
+#: The absolute-error quantile metrics and the level each stands for.
+ERROR_QUANTILES = {"abs_error_p50": 0.50, "abs_error_p90": 0.90, "abs_error_p99": 0.99}
+
+
+class RegressionRows:
+    """Rows sorted by absolute error, then by target, with the columns the metrics sum over."""
+
+    def __init__(self, y_true: np.ndarray, y_pred: np.ndarray) -> None:
+        y_true = np.asarray(y_true, dtype=np.float64)
+        y_pred = np.asarray(y_pred, dtype=np.float64)
+        error = np.abs(y_pred - y_true)
+        order = np.lexsort((y_true, error))
+        y, e = y_true[order], error[order]
+        self.order = order
+        self.abs_error = e
+        self.has_zero_target = bool((y == 0).any())
+        centred = y - y.mean()  # R² is shift-invariant; centring keeps its sums accurate
+        with np.errstate(divide="ignore", invalid="ignore"):
+            relative = np.where(y != 0, e / np.abs(y), 0.0)
+        self.columns = np.column_stack([e, e**2, centred, centred**2, relative, y == 0])
+        # below this, a resample's spread of targets is rounding: it is constant
+        largest = float(np.abs(y).max()) if len(y) else 0.0
+        self._constant = 1e-12 * max(
+            float(np.mean(centred**2)) if len(y) else 0.0, (1e-6 * largest) ** 2, 1e-300
+        )
+
+    def metrics(self, weights: np.ndarray, names: Sequence[str]) -> dict[str, np.ndarray]:
+        """Each metric for each row of `weights` (shape: resamples x rows, in this order)."""
+        out: dict[str, np.ndarray] = {}
+        quantiles = [n for n in names if n in ERROR_QUANTILES]
+        if quantiles:
+            cumulative = np.cumsum(weights, axis=1)
+            for name in quantiles:
+                # the smallest error whose cumulative weight reaches the level (inverted CDF)
+                level = ERROR_QUANTILES[name] * cumulative[:, -1] * (1 - 1e-12)
+                index = [np.searchsorted(c, lv) for c, lv in zip(cumulative, level, strict=True)]
+                out[name] = self.abs_error[np.minimum(index, len(self.abs_error) - 1)]
+        rest = [n for n in names if n not in ERROR_QUANTILES]
+        if not rest:
+            return out
+        mae, sse, ys, yy, relative, zeros = (weights @ self.columns).T
+        total = weights.sum(axis=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            for name in rest:
+                if name == "mae":
+                    out[name] = mae / total
+                elif name == "rmse":
+                    out[name] = np.sqrt(sse / total)
+                elif name == "r2":
+                    # scikit-learn's convention for a constant target: 1 if exact, else 0
+                    spread = yy - ys**2 / total
+                    constant = spread <= self._constant * total
+                    exact = np.where(sse <= 0, 1.0, 0.0)
+                    out[name] = np.where(constant, exact, 1.0 - sse / spread)
+                elif name == "mape":  # undefined where a target is 0: the gate refuses it
+                    out[name] = np.where(zeros > 0, np.inf, relative / total)
+                else:
+                    raise KeyError(name)
+        return out
