@@ -33,9 +33,7 @@ def _blocked(reference, current, model):
     gates.append(target_drift_gate(reference, current, "y", POLICY.drift))
     ref_scores = model.predict(reference.drop(columns="y"))
     gates.append(
-        prediction_drift_gate(
-            ref_scores, model.predict(current.drop(columns="y")), POLICY.drift
-        )
+        prediction_drift_gate(ref_scores, model.predict(current.drop(columns="y")), POLICY.drift)
     )
     return {g.name: g for g in gates if not g.passed}
 
