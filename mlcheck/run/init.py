@@ -111,6 +111,12 @@ def init_repository(
             )
 
     predictor = load_model(demo_model_or(model))
+    if predictor.task not in (None, "binary"):
+        raise ConfigError(
+            f"model={model!r} is a {predictor.task} model; mlcheck init measures binary "
+            f"classifiers. Copy checks/examples/{predictor.task}.toml from the mlcheck "
+            "repository to checks/gates.toml and set its target and thresholds"
+        )
     frame = read_table(reference, "--reference")
     labels = binary_labels(frame, target, "reference data")
     scores = np.asarray(predictor.predict(frame.drop(columns=[target])), dtype=np.float64)

@@ -1,0 +1,166 @@
+"""The task (binary, multiclass, regression): decided from the model or the policy, and a
+mismatch is a clear error naming the fix, never a pass."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mlcheck.data.labels import class_indices, regression_targets
+from mlcheck.errors import ConfigError, DataError
+from mlcheck.gates.quality import metric_gates
+from mlcheck.models.load import load_model
+from mlcheck.policy import load_policy
+from mlcheck.results import Outcome
+from mlcheck.serving.responses import answer
+from mlcheck.stats.metrics import METRICS
+from tests.conftest import ROOT
+
+
+def _frame(rows: int = 300, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame({"a": rng.normal(size=rows), "b": rng.normal(size=rows)})
+
+
+def _save(model, frame: pd.DataFrame, out: Path) -> str:
+    import mlflow.sklearn
+    from mlflow.models import infer_signature
+
+    mlflow.sklearn.save_model(model, str(out), signature=infer_signature(frame))
+    return str(out)
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    from sklearn.linear_model import LinearRegression, LogisticRegression
+
+    frame = _frame()
+    folder = tmp_path_factory.mktemp("task-models")
+    labels = np.array(["red", "green", "blue"])[(frame["a"] > 0).astype(int) + (frame["b"] > 0)]
+    return {
+        "frame": frame,
+        "multiclass": _save(LogisticRegression().fit(frame, labels), frame, folder / "multi"),
+        "regression": _save(
+            LinearRegression().fit(frame, frame["a"] * 3 + 1), frame, folder / "reg"
+        ),
+    }
+
+
+def test_auto_finds_each_task_and_its_classes(models):
+    multi = load_model(models["multiclass"])
+    assert multi.task == "multiclass" and multi.classes == ("blue", "green", "red")
+    probabilities = multi.predict(models["frame"])
+    assert probabilities.shape == (300, 3)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0)
+    regressor = load_model(models["regression"])
+    assert regressor.task == "regression" and regressor.classes is None
+    assert regressor.predict(models["frame"]).shape == (300,)
+
+
+@pytest.mark.parametrize(
+    ("which", "task", "says"),
+    [
+        ("regression", "binary", "is a regressor"),
+        ("regression", "multiclass", "is a regressor"),
+        ("multiclass", "regression", "is a multiclass classifier"),
+        ("multiclass", "binary", "is a multiclass classifier"),
+    ],
+)
+def test_a_model_gated_as_another_task_is_a_config_error(models, which, task, says):
+    with pytest.raises(ConfigError, match=f"task='{task}'.*{says}.*Set \\[data\\] task"):
+        load_model(models[which], task)
+
+
+def test_an_unknown_task_names_the_choices(models):
+    with pytest.raises(ConfigError, match="--task='ordinal' is not a task; use one of: auto"):
+        load_model(models["regression"], "ordinal")
+
+
+def test_a_class_the_model_never_saw_is_a_data_error():
+    frame = pd.DataFrame({"y": ["red", "green", "purple"]})
+    with pytest.raises(DataError, match=r"'purple'.*a class the model never saw"):
+        class_indices(frame, "y", ("blue", "green", "red"), "current data")
+    # a CSV's numbers match a model's text labels (and the reverse)
+    numbers = pd.DataFrame({"y": [1, 2, 3]})
+    assert class_indices(numbers, "y", ("1", "2", "3"), "current data").tolist() == [0, 1, 2]
+
+
+def test_a_non_numeric_regression_target_is_a_data_error():
+    frame = pd.DataFrame({"price": [1.0, "cheap", None]})
+    with pytest.raises(DataError, match=r"must be numeric for a regressor.*'cheap'"):
+        regression_targets(frame, "price", "current data")
+
+
+def test_probabilities_that_do_not_sum_to_one_are_refused(tmp_path):
+    import mlflow.pyfunc
+
+    class Unnormalised(mlflow.pyfunc.PythonModel):
+        def predict(self, context, model_input):
+            return np.full((len(model_input), 3), 0.5)
+
+    frame = _frame(10)
+    mlflow.pyfunc.save_model(str(tmp_path / "m"), python_model=Unnormalised())
+    model = load_model(str(tmp_path / "m"), "multiclass")
+    with pytest.raises(DataError, match="do not sum to one"):
+        model.predict(frame)
+
+
+def test_a_plain_pyfunc_is_decided_by_its_outputs(tmp_path):
+    import mlflow.pyfunc
+
+    class Values(mlflow.pyfunc.PythonModel):
+        def predict(self, context, model_input):
+            return np.asarray(model_input["a"]) * 100.0
+
+    mlflow.pyfunc.save_model(str(tmp_path / "m"), python_model=Values())
+    model = load_model(str(tmp_path / "m"))
+    assert model.task is None
+    model.predict(_frame(10))
+    assert model.task == "regression"
+
+
+def test_a_metric_of_another_task_is_an_error_gate_not_a_pass():
+    policy = load_policy(ROOT / "checks" / "gates.toml").quality  # binary thresholds
+    y = np.random.default_rng(0).normal(size=200)
+    gates = metric_gates(y, y + 0.1, policy, "regression")
+    assert gates and all(g.outcome is Outcome.ERROR for g in gates)
+    assert "accuracy is not a regression metric" in gates[0].reason
+
+
+def test_mape_with_a_zero_target_is_refused_with_the_reason():
+    from dataclasses import replace
+
+    from mlcheck.policy import MetricThreshold
+    from mlcheck.results import Comparison
+
+    policy = replace(
+        load_policy(None).quality, thresholds=(MetricThreshold("mape", Comparison.LE, 0.2),)
+    )
+    y = np.array([0.0, 1.0, 2.0, 3.0] * 50)
+    (gate,) = metric_gates(y, y + 0.1, policy, "regression")
+    assert gate.outcome is Outcome.ERROR and "target value(s) are 0" in gate.reason
+
+
+@pytest.mark.parametrize("task", ["multiclass", "regression"])
+def test_each_example_policy_loads_with_metrics_of_its_task(task):
+    policy = load_policy(ROOT / "checks" / "examples" / f"{task}.toml")
+    assert policy.task == task
+    metrics = [t.metric for t in policy.quality.rules(task)]
+    metrics += [m for m, _ in policy.compare.margins_for(task)]
+    assert metrics and all(task in METRICS[m].tasks for m in metrics), metrics
+
+
+def test_the_answer_of_each_task():
+    binary = answer("binary", np.array([0.2, 0.9]), ("no", "yes"), 0.5)
+    assert binary.predictions == [
+        {"class": "no", "probability": 0.2},
+        {"class": "yes", "probability": 0.9},
+    ]
+    multi = answer("multiclass", np.array([[0.1, 0.7, 0.2]]), ("a", "b", "c"), 0.5)
+    assert multi.predictions == [{"class": "b", "probabilities": {"a": 0.1, "b": 0.7, "c": 0.2}}]
+    assert multi.classes == ["b"]
+    regression = answer("regression", np.array([12.5]), None, 0.5)
+    assert regression.predictions == [{"value": 12.5}] and regression.values.tolist() == [12.5]
