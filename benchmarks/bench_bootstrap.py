@@ -14,6 +14,7 @@ import time
 import numpy as np
 from sklearn import metrics as skm
 
+from mlcheck.policy import DEFAULT_THRESHOLDS
 from mlcheck.stats.metrics import bootstrap_metrics, task_metrics
 
 NAMES = ["accuracy", "roc_auc", "f1", "precision", "recall", "log_loss", "brier"]
@@ -41,7 +42,8 @@ def _timed(*args, **kwargs) -> float:
 
 
 def tasks(rows: int, resamples: int, classes: int = 3) -> None:
-    """Each task's every metric at `rows` rows, as a ratio of the binary task's time."""
+    """Each task's intervals at `rows` rows as a ratio of the binary task's time: for the
+    metrics each task gates by default, and for every metric of the task."""
     rng = np.random.default_rng(1)
     y = (rng.random(rows) < 0.12).astype(int)
     p = np.clip(rng.beta(2, 8, rows) + 0.35 * y, 0, 1)
@@ -50,23 +52,20 @@ def tasks(rows: int, resamples: int, classes: int = 3) -> None:
     probabilities /= probabilities.sum(axis=1, keepdims=True)
     target = rng.normal(100, 20, rows)
     values = target + rng.normal(0, 5, rows)
-    binary = _timed(y, p, task_metrics("binary"), resamples=resamples)
-    multi = _timed(
-        labels, probabilities, task_metrics("multiclass"), resamples=resamples, task="multiclass"
-    )
-    regression = _timed(
-        target, values, task_metrics("regression"), resamples=resamples, task="regression"
-    )
-    print(f"every metric of each task, {resamples} resamples x {rows:,} rows:")
-    print(f"  binary ({len(task_metrics('binary'))} metrics): {binary:.2f} s")
-    print(
-        f"  multiclass, {classes} classes ({len(task_metrics('multiclass'))} metrics): "
-        f"{multi:.2f} s = {multi / binary:.2f}x binary"
-    )
-    print(
-        f"  regression ({len(task_metrics('regression'))} metrics): {regression:.2f} s "
-        f"= {regression / binary:.2f}x binary"
-    )
+    data = {"binary": (y, p), "multiclass": (labels, probabilities), "regression": (target, values)}
+    for which in ("default", "every"):
+        times = {}
+        for task, (truth, scores) in data.items():
+            if which == "default":
+                names = [t.metric for t in DEFAULT_THRESHOLDS[task]]
+            else:
+                names = task_metrics(task)
+            times[task] = _timed(truth, scores, names, resamples=resamples, task=task)
+        label = {"default": "the default metrics", "every": "every metric"}[which]
+        print(f"{label} of each task, {resamples} resamples x {rows:,} rows:")
+        for task, seconds in times.items():
+            ratio = seconds / times["binary"]
+            print(f"  {task}: {seconds:.2f} s = {ratio:.2f}x binary")
 
 
 def main() -> None:

@@ -107,3 +107,29 @@ def test_bad_inputs_are_refused():
 def test_auc_is_nan_with_one_class():
     value = metric_values(np.zeros(10), np.linspace(0, 1, 10), ["roc_auc"])["roc_auc"][0]
     assert np.isnan(value)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    n=st.integers(2, 400),
+    decimals=st.sampled_from([0, 1, 2, 8]),
+)
+def test_ranked_auc_matches_sklearn_with_weights_on_both_paths(seed, n, decimals):
+    """Few ties (one cumulative sum) and many ties (tie-group sums) give sklearn's weighted AUC."""
+    from mlcheck.stats.binary import RankedRows
+
+    rng = np.random.default_rng(seed)
+    score = np.round(rng.random(n), decimals)
+    positive = (rng.random(n) < 0.4).astype(int)
+    weights = rng.integers(0, 4, (3, n)).astype(float)
+    order = np.lexsort((positive, score))
+    ranked = RankedRows(score[order], positive[order])
+    values = ranked.auc(weights[:, order])
+    for row, value in zip(weights, values, strict=True):
+        labels = positive[row > 0]
+        if len(set(labels.tolist())) < 2:
+            assert np.isnan(value)
+        else:
+            expected = skm.roc_auc_score(positive, score, sample_weight=row)
+            assert value == pytest.approx(expected, abs=1e-12)

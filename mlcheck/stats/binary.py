@@ -10,30 +10,65 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["ECE_BINS", "EPS", "BinaryRows", "weighted_auc"]
+__all__ = ["ECE_BINS", "EPS", "BinaryRows", "RankedRows", "tie_groups"]
 
 ECE_BINS = 10
 EPS = np.finfo(np.float64).eps
 
 
-def weighted_auc(weights: np.ndarray, positive: np.ndarray, group_starts: np.ndarray) -> np.ndarray:
-    """ROC AUC per row of `weights`, for rows sorted by score; ties count one half.
-
-    `positive` is 0/1 per (sorted) row, `group_starts` the first row of each run of equal
-    scores. NaN where a row of weights holds no positive or no negative.
-    """
-    positives = np.add.reduceat(weights * positive, group_starts, axis=1)
-    negatives = np.add.reduceat(weights, group_starts, axis=1) - positives
-    below = np.cumsum(negatives, axis=1) - negatives
-    wins = (positives * (below + 0.5 * negatives)).sum(axis=1)
-    pairs = positives.sum(axis=1) * negatives.sum(axis=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(pairs > 0, wins / pairs, np.nan)
-
-
 def tie_groups(sorted_scores: np.ndarray) -> np.ndarray:
     """The first index of each run of equal values in a sorted array."""
     return np.flatnonzero(np.r_[True, sorted_scores[1:] != sorted_scores[:-1]])
+
+
+class RankedRows:
+    """Rows sorted by score, negatives first within a tie: ROC AUC for any row weights.
+
+    Exact with integer weights: the wins are sums of whole and half counts in float64.
+    With few ties, AUC comes from one cumulative sum of the weights (the positives' pairs
+    among themselves are subtracted in closed form, the tied pairs' half credit on the tied
+    rows only); with many ties, from per-tie-group sums.
+    """
+
+    def __init__(self, sorted_scores: np.ndarray, positive: np.ndarray) -> None:
+        self.positive = np.asarray(positive, dtype=np.float64)
+        self.starts = tie_groups(sorted_scores)
+        n = len(sorted_scores)
+        self.by_group = len(self.starts) < n // 2
+        sizes = np.diff(np.r_[self.starts, n])
+        tied = sizes > 1
+        self.tied_rows = np.flatnonzero(np.repeat(tied, sizes))
+        self.tied_starts = np.r_[0, np.cumsum(sizes[tied])[:-1]].astype(np.int64)
+
+    def auc(self, weights: np.ndarray) -> np.ndarray:
+        """ROC AUC per row of `weights` (in this sorted order); NaN without both classes."""
+        weighted = weights * self.positive
+        if self.by_group:
+            positives = np.add.reduceat(weighted, self.starts, axis=1)
+            negatives = np.add.reduceat(weights, self.starts, axis=1) - positives
+            below = np.cumsum(negatives, axis=1) - negatives
+            wins = (positives * (below + 0.5 * negatives)).sum(axis=1)
+            total_pos, total_neg = positives.sum(axis=1), negatives.sum(axis=1)
+        else:
+            # each positive row beats the weight below it, minus the positives below it
+            # (over ordered pairs of positives: (P^2 - sum w^2) / 2), minus half of each
+            # tie group's positive-negative pairs (negatives come first in a tie)
+            cumulative = np.cumsum(weights, axis=1)
+            total_pos = weighted.sum(axis=1)
+            total_neg = cumulative[:, -1] - total_pos
+            wins = (
+                np.einsum("ij,ij->i", weighted, cumulative)
+                - 0.5 * np.einsum("ij,ij->i", weighted, weighted)
+                - 0.5 * total_pos**2
+            )
+            if len(self.tied_rows):
+                tied = weights[:, self.tied_rows]
+                pos = np.add.reduceat(tied * self.positive[self.tied_rows], self.tied_starts, 1)
+                size = np.add.reduceat(tied, self.tied_starts, axis=1)
+                wins -= 0.5 * np.einsum("ij,ij->i", pos, size - pos)
+        pairs = total_pos * total_neg
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(pairs > 0, wins / pairs, np.nan)
 
 
 class BinaryRows:
@@ -63,12 +98,12 @@ class BinaryRows:
                 onehot * (p - y)[:, None],  # 6.. calibration gap per bin
             ]
         ).astype(np.float64)
-        self.group_starts = tie_groups(p)
+        self.ranked = RankedRows(p, y)
 
     def metrics(self, weights: np.ndarray, names: Sequence[str]) -> dict[str, np.ndarray]:
         """Each metric for each row of `weights` (shape: resamples x rows, in sorted order)."""
         if set(names) <= {"roc_auc"}:  # AUC needs no column sums: skip the matrix product
-            return {name: weighted_auc(weights, self.y, self.group_starts) for name in names}
+            return {name: self.ranked.auc(weights) for name in names}
         sums = weights @ self.columns
         total = weights.sum(axis=1)
         correct, tp, fp, fn = sums[:, 0], sums[:, 1], sums[:, 2], sums[:, 3]
@@ -90,7 +125,7 @@ class BinaryRows:
                 elif name == "calibration_error":
                     out[name] = np.abs(sums[:, 6:]).sum(axis=1) / total
                 elif name == "roc_auc":
-                    out[name] = weighted_auc(weights, self.y, self.group_starts)
+                    out[name] = self.ranked.auc(weights)
                 else:
                     raise KeyError(name)
         return out

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from mlcheck.stats.binary import ECE_BINS, EPS, tie_groups, weighted_auc
+from mlcheck.stats.binary import ECE_BINS, EPS, RankedRows
 
 __all__ = ["MulticlassRows"]
 
@@ -55,10 +55,11 @@ class MulticlassRows:
             ]
         )
         # one-vs-rest AUC: per class, the permutation sorting this order by its probability
+        # (the class's rows last within a tie), and the rows ranked that way
         self._by_class = []
         for c in range(k):
-            perm = np.argsort(p[:, c], kind="stable")
-            self._by_class.append((perm, onehot[perm, c], tie_groups(p[perm, c])))
+            perm = np.lexsort((onehot[:, c], p[:, c]))
+            self._by_class.append((perm, RankedRows(p[perm, c], onehot[perm, c])))
 
     def per_class(self, weights: np.ndarray) -> dict[str, np.ndarray]:
         """precision, recall, f1, support and predicted per class (resamples x classes)."""
@@ -78,7 +79,7 @@ class MulticlassRows:
     def _auc(self, weights: np.ndarray) -> np.ndarray:
         """Macro one-vs-rest AUC over the classes defined in each resample (NaN if none)."""
         per_class = np.column_stack(
-            [weighted_auc(weights[:, perm], pos, groups) for perm, pos, groups in self._by_class]
+            [ranked.auc(weights[:, perm]) for perm, ranked in self._by_class]
         )
         defined = ~np.isnan(per_class)
         with np.errstate(divide="ignore", invalid="ignore"):
