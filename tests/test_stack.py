@@ -87,7 +87,7 @@ def test_stack_dir_env_must_point_at_a_stack_folder(monkeypatch, tmp_path):
 
 def test_promtool_checks_the_rules_and_the_compose_config():
     rules = promtool("check", "rules", str(STACK / "alerts.yml"))
-    assert rules.returncode == 0 and "5 rules found" in rules.stdout, rules.stdout + rules.stderr
+    assert rules.returncode == 0 and "6 rules found" in rules.stdout, rules.stdout + rules.stderr
     config = promtool("check", "config", str(STACK / "prometheus.yml"))
     assert config.returncode == 0, config.stdout + config.stderr
 
@@ -109,6 +109,7 @@ def test_every_alert_has_a_firing_and_a_silent_promtool_case():
         "MlcheckHighErrorRate",
         "MlcheckHighLatencyP95",
         "MlcheckLowModelAccuracy",
+        "MlcheckHighModelRmse",
         "MlcheckDataDrift",
     }
     cases = [
@@ -504,6 +505,7 @@ def test_gate_metrics_publish_accuracy_and_drift():
     metrics = GateMetrics(model="demo")
     metrics.observe(GateResult("quality.accuracy", Outcome.PASS, "accuracy", value=0.93))
     metrics.observe(GateResult("drift.dataset", Outcome.FAIL, "drifted share", value=0.6))
+    metrics.observe(GateResult("quality.rmse", Outcome.FAIL, "rmse", value=12.5, threshold=10.0))
     metrics.observe(GateResult("load.p95", Outcome.ERROR, "p95_ms"))
     metrics.observe(GateResult("schema.inputs", Outcome.SKIP, "-"))
     url = metrics.start()
@@ -514,6 +516,8 @@ def test_gate_metrics_publish_accuracy_and_drift():
         metrics.stop()
     assert 'ml_model_accuracy{model="demo"} 0.93' in text
     assert 'ml_data_drift_share{model="demo"} 0.6' in text
+    assert 'ml_model_rmse{model="demo"} 12.5' in text
+    assert 'ml_model_rmse_threshold{model="demo"} 10.0' in text
     assert 'ml_data_drift_detected{model="demo"} 1.0' in text
     assert 'mlcheck_gate_passed{gate="load.p95"} 0.0' in text
     assert 'gate="schema.inputs"' not in text

@@ -164,3 +164,30 @@ def test_the_answer_of_each_task():
     assert multi.classes == ["b"]
     regression = answer("regression", np.array([12.5]), None, 0.5)
     assert regression.predictions == [{"value": 12.5}] and regression.values.tolist() == [12.5]
+
+
+def test_lightgbm_models_of_each_kind_are_loaded_with_their_task(tmp_path):
+    """MLflow's lightgbm flavor: the scikit-learn API (classifier, regressor) and a Booster."""
+    import lightgbm as lgb
+    import mlflow.lightgbm
+    from mlflow.models import infer_signature
+
+    from mlcheck.probes.pyfunc import pyfunc_serves_labels
+
+    frame = _frame(400)
+    classes = (frame["a"] > 0).astype(int) + (frame["b"] > 0)
+    classifier = lgb.LGBMClassifier(n_estimators=20, verbose=-1).fit(frame, classes)
+    booster = lgb.train(
+        {"objective": "multiclass", "num_class": 3, "verbose": -1}, lgb.Dataset(frame, classes), 10
+    )
+    regressor = lgb.LGBMRegressor(n_estimators=20, verbose=-1).fit(frame, frame["a"] * 3)
+    for name, model in (("clf", classifier), ("booster", booster), ("reg", regressor)):
+        mlflow.lightgbm.save_model(model, str(tmp_path / name), signature=infer_signature(frame))
+    loaded = {name: load_model(str(tmp_path / name)) for name in ("clf", "booster", "reg")}
+    assert [m.task for m in loaded.values()] == ["multiclass", "multiclass", "regression"]
+    np.testing.assert_allclose(loaded["clf"].predict(frame), classifier.predict_proba(frame))
+    np.testing.assert_allclose(loaded["booster"].predict(frame), booster.predict(frame))
+    np.testing.assert_allclose(loaded["reg"].predict(frame), regressor.predict(frame))
+    # MLflow's pyfunc answers labels for the scikit-learn API classifier only
+    served = [pyfunc_serves_labels(str(tmp_path / n), loaded[n].task) for n in loaded]
+    assert served == [True, False, False]

@@ -47,16 +47,21 @@ def mlflow_pyfunc_scores(
 
 
 def pyfunc_serves_labels(model_dir: str, task: str = "binary") -> bool:
-    """True for a scikit-learn classifier whose pyfunc `predict` returns class labels (MLflow's
-    default), which mlcheck deliberately scores with `predict_proba` instead."""
+    """True for a scikit-learn-style classifier whose pyfunc `predict` returns class labels
+    (MLflow's default for scikit-learn and LightGBM's scikit-learn API), which mlcheck
+    deliberately scores with `predict_proba` instead."""
     if task == "regression":
         return False
     from mlflow.models import Model
 
     flavors = Model.load(model_dir).flavors
     pyfunc = flavors.get("python_function") or {}
-    return (
-        "sklearn" in flavors
-        and pyfunc.get("loader_module") == "mlflow.sklearn"
-        and pyfunc.get("predict_fn", "predict") == "predict"
-    )
+    if "sklearn" in flavors:
+        return (
+            pyfunc.get("loader_module") == "mlflow.sklearn"
+            and pyfunc.get("predict_fn", "predict") == "predict"
+        )
+    lightgbm = flavors.get("lightgbm") or {}
+    return pyfunc.get("loader_module") == "mlflow.lightgbm" and str(
+        lightgbm.get("model_class", "")
+    ).endswith("LGBMClassifier")

@@ -4,6 +4,8 @@ The serving core never sees labels or the reference data, so model accuracy and 
 are measured by the gates; this exporter publishes them as gauges for the alert rules:
 
 * `ml_model_accuracy{model}`: the `quality.accuracy` gate's value (0..1).
+* `ml_model_rmse{model}` and `ml_model_rmse_threshold{model}`: a regressor's `quality.rmse`
+  gate value and its threshold (the alert compares the two, so it holds in any units).
 * `ml_data_drift_share{model}`: the `drift.dataset` gate's drifted column share (0..1).
 * `ml_data_drift_detected{model}`: 1 when that gate found dataset drift, else 0.
 * `mlcheck_gate_value{gate, metric}` and `mlcheck_gate_passed{gate}` for every gate.
@@ -24,6 +26,7 @@ from mlcheck.serving.process import free_port
 __all__ = ["GateMetrics"]
 
 ACCURACY_GATE = "quality.accuracy"
+RMSE_GATE = "quality.rmse"
 DRIFT_GATE = "drift.dataset"
 
 
@@ -36,6 +39,15 @@ class GateMetrics:
         r = self.registry
         self.accuracy = Gauge(
             "ml_model_accuracy", "Accuracy measured on labelled data", ["model"], registry=r
+        )
+        self.rmse = Gauge(
+            "ml_model_rmse", "A regressor's RMSE on labelled data", ["model"], registry=r
+        )
+        self.rmse_threshold = Gauge(
+            "ml_model_rmse_threshold",
+            "The policy's largest allowed RMSE ([quality.max] rmse)",
+            ["model"],
+            registry=r,
         )
         self.drift_share = Gauge(
             "ml_data_drift_share", "Share of drifted input columns", ["model"], registry=r
@@ -67,6 +79,9 @@ class GateMetrics:
             return
         if result.name == ACCURACY_GATE:
             self.accuracy.labels(self.model).set(value)
+        elif result.name == RMSE_GATE and result.threshold is not None:
+            self.rmse.labels(self.model).set(value)
+            self.rmse_threshold.labels(self.model).set(result.threshold)
         elif result.name == DRIFT_GATE:
             self.drift_share.labels(self.model).set(value)
             self.drift_detected.labels(self.model).set(1 if result.outcome is Outcome.FAIL else 0)
