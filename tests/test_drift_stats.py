@@ -149,14 +149,31 @@ def test_default_preset_matches_evidently(rows, variant):
     theirs, (their_share, their_dataset) = evidently_report(reference, current, KINDS)
     ours = frame_drift(reference, current, KINDS)
     assert [d.column for d in ours] == list(KINDS)
+    deviations = 0
     for drift in ours:
         method, score, threshold, drifted = theirs[drift.column]
-        assert_matches(drift, method, score, drifted)
         assert drift.threshold == threshold
+        if drift.method == "chi2_two_sample":
+            # the one deliberate change: where Evidently picks its goodness-of-fit chi-square,
+            # the two-sample test of homogeneity (scipy's, on the same counts)
+            assert method == "chisquare"
+            table = pd.crosstab(
+                np.r_[np.zeros(drift.reference_rows), np.ones(drift.current_rows)],
+                np.r_[
+                    reference[drift.column].dropna().astype(str),
+                    current[drift.column].dropna().astype(str),
+                ],
+            )
+            expected = stats.chi2_contingency(table.to_numpy(), correction=False).pvalue
+            assert drift.statistic == pytest.approx(expected, rel=1e-9)
+            deviations += drift.drifted != drifted
+            continue
+        assert_matches(drift, method, score, drifted)
     share, dataset = dataset_drift(ours)
-    assert share == pytest.approx(their_share) and dataset == their_dataset
+    if not deviations:
+        assert share == pytest.approx(their_share) and dataset == their_dataset
     families = {d.method for d in ours}
-    small = {"ks", "chisquare", "z"}
+    small = {"ks", "chi2_two_sample", "z"}
     assert families <= small if rows == 1000 else families <= {"wasserstein", "jensenshannon"}
     if variant == "perturbed":
         by_column = {d.column: d for d in ours}
@@ -216,8 +233,12 @@ def test_discrete_numeric_columns_and_nulls_match_evidently():
     theirs, _ = evidently_report(reference, current, kinds)
     ours = {d.column: d for d in frame_drift(reference, current, kinds)}
     for column, (method, score, _, drifted) in theirs.items():
-        assert_matches(ours[column], method, score, drifted)
-    assert ours["children"].method == "chisquare" and ours["flag"].method == "z"
+        drift = ours[column]
+        if drift.method == "chi2_two_sample":  # ours by default; Evidently's when asked for
+            assert method == "chisquare"
+            drift = column_drift(reference[column], current[column], kinds[column], "chisquare")
+        assert_matches(drift, method, score, drifted)
+    assert ours["children"].method == "chi2_two_sample" and ours["flag"].method == "z"
     assert ours["x"].reference_rows == reference["x"].replace(np.inf, np.nan).count()
     assert ours["colour"].current_rows == current["colour"].count()
 
@@ -249,8 +270,12 @@ def numeric_pairs(draw):
     return numbers(draw, n, style), numbers(draw, m, other)
 
 
+#: Every method but mlcheck's own two-sample chi-square, which Evidently does not have.
+EVIDENTLY_METHODS = [m for m in METHODS if m != "chi2_two_sample"]
+
+
 @settings(max_examples=60, deadline=None)
-@given(pair=numeric_pairs(), method=st.sampled_from(list(METHODS)))
+@given(pair=numeric_pairs(), method=st.sampled_from(EVIDENTLY_METHODS))
 def test_numeric_methods_match_legacy_stattests(pair, method):
     reference, current = pair
     ours = column_drift(reference, current, "numeric", method)
@@ -271,16 +296,34 @@ def category_pairs(draw):
 @settings(max_examples=60, deadline=None)
 @given(
     pair=category_pairs(),
-    method=st.sampled_from([m for m, s in METHODS.items() if "categorical" in s.kinds] + [None]),
+    method=st.sampled_from(
+        [m for m in EVIDENTLY_METHODS if "categorical" in METHODS[m].kinds] + [None]
+    ),
 )
 def test_categorical_methods_match_legacy_stattests(pair, method):
     reference, current = pair
     ours = column_drift(reference, current, "categorical", method)
+    if ours.method == "chi2_two_sample":  # ours by default where Evidently picks chisquare
+        ours = column_drift(reference, current, "categorical", "chisquare")
     name, score, drifted = legacy(reference, current, "categorical", method)
     assert_matches(ours, name, score, drifted)
 
 
-@pytest.mark.parametrize("method", list(METHODS))
+@settings(max_examples=60, deadline=None)
+@given(pair=category_pairs())
+def test_two_sample_chi_square_is_scipys_test_of_homogeneity(pair):
+    reference, current = pair
+    ours = column_drift(reference, current, "categorical", "chi2_two_sample")
+    table = pd.crosstab(
+        np.r_[np.zeros(len(reference)), np.ones(len(current))],
+        np.r_[reference.astype(str), current.astype(str)],
+    ).to_numpy()
+    expected = 1.0 if table.shape[1] < 2 else stats.chi2_contingency(table, correction=False).pvalue
+    assert ours.statistic == pytest.approx(expected, rel=1e-9, abs=1e-12)
+    assert ours.drifted == (ours.statistic < 0.05)
+
+
+@pytest.mark.parametrize("method", EVIDENTLY_METHODS)
 def test_large_samples_match_legacy_stattests(method):
     """Above 10,000 rows KS uses scipy's asymptotic p-value; floats go the sorted path."""
     rng = np.random.default_rng(11)
@@ -352,11 +395,11 @@ def test_default_method_follows_size_and_distinct_values():
         return default_method(ref, cur, kind)
 
     assert pick(1000, 6, "numeric") == "ks"
-    assert pick(1000, 5, "numeric") == "chisquare"
-    assert pick(1000, 3, "numeric") == "chisquare"
+    assert pick(1000, 5, "numeric") == "chi2_two_sample"
+    assert pick(1000, 3, "numeric") == "chi2_two_sample"
     assert pick(1000, 2, "numeric") == "z"
     assert pick(1000, 1, "numeric") == "z"
-    assert pick(1000, 30, "categorical") == "chisquare"
+    assert pick(1000, 30, "categorical") == "chi2_two_sample"
     assert pick(1000, 2, "categorical") == "z"
     assert pick(1001, 6, "numeric") == "wasserstein"
     assert pick(1001, 5, "numeric") == "jensenshannon"
@@ -377,6 +420,7 @@ def test_verdict_comparisons_are_evidentlys():
     assert {n: s.default_threshold for n, s in METHODS.items()} == {
         "ks": 0.05,
         "chisquare": 0.05,
+        "chi2_two_sample": 0.05,
         "z": 0.05,
         "wasserstein": 0.1,
         "jensenshannon": 0.1,
@@ -469,7 +513,7 @@ def test_unknown_method_names_the_column_and_the_known_methods():
         )
     message = str(info.value)
     assert "'age'" in message and "psi2" in message
-    assert "ks, chisquare, z, wasserstein, jensenshannon, psi, kl_div" in message
+    assert "ks, chisquare, z, chi2_two_sample, wasserstein, jensenshannon, psi, kl_div" in message
 
 
 def test_configuration_errors():

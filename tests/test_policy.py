@@ -169,7 +169,8 @@ def test_drift_column_rules():
     [
         (
             "[drift.columns.age]\nmethod = 'psi2'\nthreshold = -1",
-            r"gates.toml: drift.columns.age.method='psi2' is unknown; known: ks, chisquare, z, ",
+            r"gates.toml: drift.columns.age.method='psi2' is unknown; known: ks, chisquare, z, "
+            r"chi2_two_sample, ",
         ),
         (
             "[drift.columns.age]\nmethod = 'psi'\nthreshold = -0.5",
