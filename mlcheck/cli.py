@@ -107,6 +107,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from mlcheck.models.demo import demo_model_or
     from mlcheck.serving import app as serving
     from mlcheck.serving.config import ServingConfig
+    from mlcheck.serving.protocol import HeaderTimeoutProtocol
 
     config = ServingConfig(
         model=demo_model_or(args.model),  # the demo is trained once, before any worker starts
@@ -117,6 +118,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         max_body_bytes=args.max_body_bytes,
         workers=args.workers,
         body_timeout_s=args.body_timeout_s,
+        header_timeout_s=args.header_timeout_s,
         task=args.task,
     )
     os.environ.update(config.to_env())
@@ -131,7 +133,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         workers=config.workers,
         log_level=args.log_level,
         access_log=False,
-        timeout_keep_alive=5,  # idle keep-alive connections close (request bodies: 10 s, 408)
+        timeout_keep_alive=5,  # idle keep-alive connections close (heads, bodies: 10 s, 408)
+        http=HeaderTimeoutProtocol,
     )
     return EXIT_PASS
 
@@ -442,6 +445,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=10.0,
         metavar="SECONDS",
         help="a request body must arrive within this (default 10; then 408)",
+    )
+    serve.add_argument(
+        "--header-timeout-s",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="a request's line and headers must arrive within this (default 10; then 408 and "
+        "the connection closes)",
     )
     serve.add_argument(
         "--task",

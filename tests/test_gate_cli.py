@@ -96,9 +96,11 @@ def test_missing_data_file_cannot_decide(tmp_path):
     data = verdict(tmp_path)
     assert data["verdict"] == "ERROR"
     # every gate that needs the data could not decide; only the stack's MLflow check may pass
-    # (and the comparison says it has no champion to compare with)
+    # (the comparison says it has no champion, the baseline gate that it is for regressors)
     outcomes = {g["name"]: g["outcome"] for g in data["gates"]}
-    assert {n for n, o in outcomes.items() if o != "ERROR"} <= {"stack.mlflow", "compare.champion"}
+    undecided = {"stack.mlflow", "compare.champion", "quality.baseline"}
+    assert {n for n, o in outcomes.items() if o != "ERROR"} <= undecided
+    assert outcomes["quality.baseline"] == "SKIP"
     assert outcomes["quality.accuracy"] == outcomes["stack.prometheus"] == "ERROR"
 
 

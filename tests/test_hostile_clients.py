@@ -14,6 +14,7 @@ from starlette.testclient import TestClient
 
 from mlcheck.features import FeatureKind, FeatureSpec
 from mlcheck.models.load import load_model
+from mlcheck.probes.http import post_json
 from mlcheck.serving.app import create_app
 from mlcheck.serving.config import ServingConfig
 from tests.conftest import ROOT
@@ -353,3 +354,31 @@ def test_the_schema_of_each_kind_of_feature():
     assert props["free"] == {"type": "string"}
     assert doc["components"]["schemas"]["Batch"]["properties"]["instances"]["maxItems"] == 7
     json.dumps(doc, allow_nan=False)  # plain JSON: no NaN or infinity anywhere
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sent", [b"", b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Le"])
+def test_a_request_head_that_never_completes_gets_a_408_and_the_connection_closes(
+    small_model_dir, sent
+):
+    """A slowloris client (nothing, or part of the head, then silence) is cut off in time."""
+    import socket
+    import time
+    from urllib.parse import urlsplit
+
+    from mlcheck.serving.process import ServedModel
+
+    with ServedModel(ServingConfig(str(small_model_dir), header_timeout_s=1.0)) as served:
+        address = urlsplit(served.url)
+        with socket.create_connection((address.hostname, address.port), timeout=10) as sock:
+            sock.sendall(sent)
+            started = time.monotonic()
+            answer = b""
+            while chunk := sock.recv(4096):  # until the server closes the connection
+                answer += chunk
+            waited = time.monotonic() - started
+        assert answer.startswith(b"HTTP/1.1 408 "), answer
+        assert 0.8 < waited < 5, waited
+        # a complete request on a new connection is served as before
+        status, _ = post_json(f"{served.url}/predict", {"instances": []})
+        assert status in (413, 422)

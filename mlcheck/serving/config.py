@@ -26,7 +26,7 @@ class ServingConfig:
     requests must also satisfy (for a model without a signature, the only one; `target` is its
     label column, never a request field), the task (`auto`: what the model is), the decision
     threshold, the request limits (rows,
-    body size, the seconds a body may take to arrive) and the workers."""
+    body size, the seconds a request's head and its body may take to arrive) and the workers."""
 
     model: str
     schema: str | None = None
@@ -36,6 +36,7 @@ class ServingConfig:
     max_body_bytes: int = 1_048_576
     workers: int = 1
     body_timeout_s: float = 10.0
+    header_timeout_s: float = 10.0
     task: str = "auto"
 
     def __post_init__(self) -> None:
@@ -56,6 +57,7 @@ class ServingConfig:
             ("max-body-bytes", self.max_body_bytes, 1024, 1 << 30),
             ("workers", self.workers, 1, 64),
             ("body-timeout-s", self.body_timeout_s, 0.1, 600),
+            ("header-timeout-s", self.header_timeout_s, 0.1, 600),
         )
         for name, value, low, high in checks:
             if not low <= value <= high:
@@ -76,6 +78,8 @@ class ServingConfig:
             str(self.workers),
             "--body-timeout-s",
             repr(self.body_timeout_s),
+            "--header-timeout-s",
+            repr(self.header_timeout_s),
             "--task",
             self.task,
         ]
