@@ -98,6 +98,19 @@ class GateInputs:
             )
         return load_model(demo_model_or(self.model_uri), self.requested_task)
 
+    @property
+    def label_task(self) -> str:
+        """The task the labels are read as where the model need not be scored (target drift):
+        the model's or the requested task, else regression for a numeric target with many
+        values and classes otherwise."""
+        known = self.model.task if self.model_uri is not None else None
+        if known or self.requested_task != "auto":
+            return known or self.requested_task
+        column = self.reference.get(self.target)
+        if column is None or not pd.api.types.is_numeric_dtype(column):
+            return "binary"
+        return "regression" if column.nunique() > 20 else "binary"
+
     @cached_property
     def task(self) -> str:
         """binary, multiclass or regression: asked for, or what the model is; a model that
@@ -146,7 +159,16 @@ class GateInputs:
         return read_table(self.data_path("reference"), "--reference")
 
     def _scores(self, model: Predictor, frame: pd.DataFrame) -> np.ndarray:
-        scores = model.predict(frame.drop(columns=[self.target], errors="ignore"))
+        try:
+            scores = model.predict(frame.drop(columns=[self.target], errors="ignore"))
+        except MlcheckError:
+            raise
+        except Exception as exc:  # the model's own failure: the run cannot decide
+            message = str(exc).strip().splitlines()[-1] if str(exc).strip() else repr(exc)
+            raise DataError(
+                f"model={model.info.uri!r} could not score the data: {type(exc).__name__}: "
+                f"{message[:500]}"
+            ) from exc
         if len(scores) != len(frame) or not np.isfinite(scores).all():
             raise DataError(
                 f"model={model.info.uri!r} returned {len(scores)} scores for {len(frame)} rows "
@@ -250,7 +272,9 @@ class GateInputs:
             schema=str(schema) if schema is not None else None,
             target=self.target,
             decision_threshold=self.policy.quality.decision_threshold,
-            task=self.task,
+            # a model that cannot say its task (a plain pyfunc) is not scored here for it:
+            # the server decides from its first outputs, as the model would here
+            task=self.model.task or self.requested_task,
         )
 
     def load_run(self, url: str, out_dir: Path) -> LoadRun:

@@ -8,6 +8,7 @@ environment).
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -216,6 +217,14 @@ def create_app(predictor: Predictor, config: ServingConfig) -> Starlette:
 
 
 def app_from_env() -> Starlette:
-    """The uvicorn factory: each worker loads the model its `ServingConfig` names, once."""
+    """The uvicorn factory: each worker loads the model its `ServingConfig` names, once.
+
+    Everything alive once the model is loaded (the model and the libraries: ~200k objects)
+    is moved out of the garbage collector's reach: a full collection over them took ~110 ms,
+    which every few thousand requests landed on one request's latency (the p99).
+    """
     config = ServingConfig.from_env()
-    return create_app(load_model(config.model, config.task), config)
+    app = create_app(load_model(config.model, config.task), config)
+    gc.collect()
+    gc.freeze()
+    return app

@@ -33,9 +33,8 @@ def test_target_drift(mlcheck_inputs, record_gates):
     inputs = mlcheck_inputs
     if not inputs.policy.drift.target:
         pytest.skip("[drift] target = false")
-    task = inputs.task if inputs.model_uri is not None else "binary"
     record_gates(
         target_drift_gate(
-            inputs.reference, inputs.current, inputs.target, inputs.policy.drift, task
+            inputs.reference, inputs.current, inputs.target, inputs.policy.drift, inputs.label_task
         )
     )
