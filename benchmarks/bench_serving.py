@@ -111,8 +111,14 @@ def mlflow_serve(model: Path, port: int) -> subprocess.Popen:
         "-w",
         "1",
     ]
+    # mlflow starts `uvicorn` by name: the interpreter's folder must be on PATH
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
     return subprocess.Popen(
-        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+        command,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        env={**os.environ, "PATH": path},
     )
 
 

@@ -1,10 +1,11 @@
-"""uvicorn's h11 protocol with a deadline for a request's head.
+"""uvicorn's httptools protocol with a deadline for a request's head.
 
 uvicorn times out idle keep-alive connections and (with the app's body timeout) slow bodies,
 but a client that opens a connection and sends part of a request line or headers, then
 nothing, holds the connection for ever (slowloris). Here the head of each request must arrive
-within `ServingConfig.header_timeout_s` of the connection opening or of its first byte after
-a keep-alive pause; otherwise the server answers 408 and closes the connection.
+within `ServingConfig.header_timeout_s` of the connection opening or of the request's first
+byte after a keep-alive pause; otherwise the server answers 408 and closes the connection.
+httptools is uvicorn's fast parser (what it picks by default when installed).
 """
 
 from __future__ import annotations
@@ -12,8 +13,7 @@ from __future__ import annotations
 import asyncio
 from functools import cache
 
-import h11
-from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from mlcheck.serving.config import ServingConfig
 
@@ -31,21 +31,22 @@ def _header_timeout_s() -> float:
     return ServingConfig.from_env().header_timeout_s
 
 
-class HeaderTimeoutProtocol(H11Protocol):
-    """H11Protocol that answers 408 and closes when a request head is not complete in time."""
+class HeaderTimeoutProtocol(HttpToolsProtocol):
+    """HttpToolsProtocol that answers 408 and closes when a request head is not in on time."""
 
     _head_timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        self._arm()
+        self._arm()  # the first request's clock runs from the connection
 
-    def data_received(self, data: bytes) -> None:
-        super().data_received(data)
-        if self.conn.their_state is h11.IDLE:
-            self._arm()  # part of a head (or a new one after keep-alive): its clock runs
-        else:
-            self._disarm()
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._arm()  # a request's first byte (after a keep-alive pause: a new clock)
+
+    def on_headers_complete(self) -> None:
+        self._disarm()
+        super().on_headers_complete()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
@@ -62,6 +63,6 @@ class HeaderTimeoutProtocol(H11Protocol):
 
     def _timed_out(self) -> None:
         self._head_timer = None
-        if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
+        if not self.transport.is_closing():
             self.transport.write(_TIMEOUT_RESPONSE)
             self.transport.close()
