@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from mlcheck.models.load import load_model
+from mlcheck.probes.pyfunc import mlflow_models_serve
 from mlcheck.serving.config import ServingConfig
 from mlcheck.serving.process import ServedModel, free_port
 
@@ -93,35 +94,6 @@ def wait_ready(url: str, seconds: float = 120) -> None:
     raise RuntimeError(f"{url} did not answer within {seconds} s")
 
 
-def mlflow_serve(model: Path, port: int) -> subprocess.Popen:
-    command = [
-        sys.executable,
-        "-m",
-        "mlflow",
-        "models",
-        "serve",
-        "-m",
-        str(model),
-        "--env-manager",
-        "local",
-        "-h",
-        "127.0.0.1",
-        "-p",
-        str(port),
-        "-w",
-        "1",
-    ]
-    # mlflow starts `uvicorn` by name: the interpreter's folder must be on PATH
-    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
-    return subprocess.Popen(
-        command,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-        env={**os.environ, "PATH": path},
-    )
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=10)
@@ -151,7 +123,7 @@ def main() -> None:
     in_process_rows = calls * 1000 / (time.perf_counter() - started)
     if not args.skip_mlflow:
         port = free_port()
-        server = mlflow_serve(model_dir, port)
+        server = mlflow_models_serve(str(model_dir), port)
         try:
             wait_ready(f"http://127.0.0.1:{port}/ping")
             body = json.dumps({"dataframe_records": [row]})

@@ -6,7 +6,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -25,7 +24,7 @@ from mlcheck.gates.serving import PARITY_TOLERANCE, mlflow_labels_gate, mlflow_p
 from mlcheck.models.load import XGBoostPredictor, load_model
 from mlcheck.models.training import METADATA_KEY, MODEL_FORMAT, PYFUNC_LOADER, mlflow_signature
 from mlcheck.probes.http import records_from_frame
-from mlcheck.probes.pyfunc import mlflow_pyfunc_scores, pyfunc_serves_labels
+from mlcheck.probes.pyfunc import mlflow_models_serve, mlflow_pyfunc_scores, pyfunc_serves_labels
 from mlcheck.results import Outcome
 from mlcheck.run.inputs import GateInputs
 from mlcheck.run.options import RunOptions
@@ -208,27 +207,8 @@ def _wait_for_ping(base: str, server: subprocess.Popen[bytes], deadline: float) 
 @pytest.mark.slow
 def test_mlflow_models_serve_scores_json_records(small_model_dir, tmp_path):
     port = free_port()
-    bin_dir = str(Path(sys.executable).parent)
-    env = {**os.environ, "PATH": bin_dir + os.pathsep + os.environ.get("PATH", "")}
-    command = [
-        str(Path(bin_dir) / "mlflow"),
-        "models",
-        "serve",
-        "-m",
-        str(small_model_dir),
-        "--env-manager",
-        "local",
-        "-h",
-        "127.0.0.1",
-        "-p",
-        str(port),
-        "-w",
-        "1",
-    ]
     log = (tmp_path / "serve.log").open("wb")
-    server = subprocess.Popen(
-        command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-    )
+    server = mlflow_models_serve(str(small_model_dir), port, log)
     base = f"http://127.0.0.1:{port}"
     try:
         _wait_for_ping(base, server, time.monotonic() + 60)

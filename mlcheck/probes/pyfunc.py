@@ -7,14 +7,18 @@ and plain numbers. This probe measures what that flavor returns, and says why wh
 
 from __future__ import annotations
 
-from typing import Any
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import IO, Any
 
 import numpy as np
 import pandas as pd
 
 from mlcheck.errors import DataError
 
-__all__ = ["mlflow_pyfunc_scores", "pyfunc_serves_labels"]
+__all__ = ["mlflow_models_serve", "mlflow_pyfunc_scores", "pyfunc_serves_labels"]
 
 
 def mlflow_pyfunc_scores(
@@ -65,3 +69,23 @@ def pyfunc_serves_labels(model_dir: str, task: str = "binary") -> bool:
     return pyfunc.get("loader_module") == "mlflow.lightgbm" and str(
         lightgbm.get("model_class", "")
     ).endswith("LGBMClassifier")
+
+
+def mlflow_models_serve(
+    model_dir: str, port: int, log: IO[bytes] | None = None
+) -> subprocess.Popen:
+    """`mlflow models serve` of `model_dir` on 127.0.0.1:`port` (one worker, this
+    environment), in its own process group; output to `log` (default: discarded)."""
+    command = [
+        sys.executable, "-m", "mlflow", "models", "serve", "-m", str(model_dir),
+        "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port), "-w", "1",
+    ]  # fmt: skip
+    # mlflow starts `uvicorn` by name: the interpreter's folder must be on PATH
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    return subprocess.Popen(
+        command,
+        stdout=log if log is not None else subprocess.DEVNULL,
+        stderr=subprocess.STDOUT if log is not None else subprocess.DEVNULL,
+        start_new_session=True,
+        env={**os.environ, "PATH": path},
+    )
