@@ -191,3 +191,14 @@ def test_lightgbm_models_of_each_kind_are_loaded_with_their_task(tmp_path):
     # MLflow's pyfunc answers labels for the scikit-learn API classifier only
     served = [pyfunc_serves_labels(str(tmp_path / n), loaded[n].task) for n in loaded]
     assert served == [True, False, False]
+
+
+def test_init_refuses_a_regressor_and_names_the_example_policy(models, tmp_path):
+    from mlcheck.data.io import write_table
+    from mlcheck.run.init import init_repository
+
+    frame = models["frame"].assign(y=models["frame"]["a"] * 3 + 1)
+    data = write_table(frame, tmp_path / "reference.csv")
+    with pytest.raises(ConfigError, match=r"regression model; mlcheck init measures binary"):
+        init_repository(models["regression"], data, "y", directory=tmp_path / "repo")
+    assert not (tmp_path / "repo").exists() or not any((tmp_path / "repo").iterdir())

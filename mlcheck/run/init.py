@@ -111,15 +111,16 @@ def init_repository(
             )
 
     predictor = load_model(demo_model_or(model))
-    if predictor.task not in (None, "binary"):
+    frame = read_table(reference, "--reference")
+    features = frame.drop(columns=[target], errors="ignore")
+    scores = np.asarray(predictor.predict(features), dtype=np.float64)
+    if predictor.task != "binary":  # known once scored, for a plain pyfunc model
         raise ConfigError(
             f"model={model!r} is a {predictor.task} model; mlcheck init measures binary "
             f"classifiers. Copy checks/examples/{predictor.task}.toml from the mlcheck "
             "repository to checks/gates.toml and set its target and thresholds"
         )
-    frame = read_table(reference, "--reference")
     labels = binary_labels(frame, target, "reference data")
-    scores = np.asarray(predictor.predict(frame.drop(columns=[target])), dtype=np.float64)
     if scores.shape != labels.shape or not np.isfinite(scores).all():
         raise DataError(
             f"model={model!r} returned {len(scores)} scores for {len(frame)} rows of "
