@@ -148,3 +148,25 @@ def test_locust_with_worker_processes(tmp_path):
         stats, code, output = short_load(served.url, tmp_path, workers=2)
     assert code == 0, output[-3000:]
     assert stats.workers == 2 and stats.requests > 100
+
+
+def test_a_slow_model_does_not_hold_the_event_loop(slow_model):
+    """A pyfunc's predict (50 ms asleep here) runs in a worker thread: eight concurrent
+    requests overlap instead of queueing behind each other on the event loop."""
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    from mlcheck.data.io import read_table
+    from mlcheck.probes.http import post_json, records_from_frame
+
+    frame = read_table(demo_data_path("current"), "--current").head(1)
+    record = records_from_frame(frame, list(frame.columns.drop("y")))[0]
+    with ServedModel(ServingConfig(str(slow_model))) as served:
+        url = f"{served.url}/predict"
+        assert post_json(url, record)[0] == 200  # warm
+        started = time.monotonic()
+        with ThreadPoolExecutor(8) as pool:
+            statuses = [s for s, _ in pool.map(lambda _: post_json(url, record), range(8))]
+        elapsed = time.monotonic() - started
+    assert statuses == [200] * 8
+    assert elapsed < 8 * 0.05 * 0.75, elapsed  # serial on the loop would take >= 0.4 s

@@ -16,7 +16,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -51,6 +51,9 @@ _MLFLOW_KINDS = {
 
 Records = Mapping[str, Sequence[Any]]
 
+#: XGBoost predicts at most this many rows on one thread (see `XGBoostPredictor`).
+SINGLE_THREAD_ROWS = 64
+
 
 @dataclass(frozen=True)
 class ModelInfo:
@@ -77,6 +80,9 @@ class Predictor(ABC):
     a regressor. `task` is None until a model that cannot say what it is (a plain pyfunc)
     has been scored once; its outputs then decide.
     """
+
+    #: Small predicts are a quick native call that may run on a server's event loop.
+    inline_ok: ClassVar[bool] = False
 
     def __init__(
         self, info: ModelInfo, task: str | None, classes: Sequence[Any] | None = None
@@ -220,6 +226,8 @@ def _xgboost_task(booster: Any) -> tuple[str, int]:
 class XGBoostPredictor(Predictor):
     """The fast path: categories become codes, then `inplace_predict` on a float32 matrix."""
 
+    inline_ok = True  # one row of the demo's 200 trees: ~0.3 ms
+
     def __init__(self, info: ModelInfo, model: Any) -> None:
         booster = model.get_booster() if hasattr(model, "get_booster") else model
         task, count = _xgboost_task(booster)
@@ -228,6 +236,11 @@ class XGBoostPredictor(Predictor):
             classes = range(count)
         super().__init__(info, task, classes)
         self._booster = booster
+        # Small inputs on one thread: OpenMP's threads cost more than they save there, and
+        # when the cores are busy (a server under load) a parallel region waits for a
+        # descheduled thread: 47 vs 1530 requests/s, p99 357 vs 8 ms, at 8 connections.
+        self._single = booster.copy()
+        self._single.set_param({"nthread": 1})
         features = info.features or ()
         self._lookup = {
             f.name: {c: float(i) for i, c in enumerate(f.categories or ())}
@@ -253,7 +266,8 @@ class XGBoostPredictor(Predictor):
             matrix = encode_frame(self._frame(data), self.info.features or ())
         else:
             matrix = self._matrix(data)
-        return self._booster.inplace_predict(matrix)
+        booster = self._single if len(matrix) <= SINGLE_THREAD_ROWS else self._booster
+        return booster.inplace_predict(matrix)
 
 
 class SklearnPredictor(Predictor):

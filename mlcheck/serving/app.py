@@ -38,10 +38,11 @@ ASGIApp = Callable[
     [Scope, Callable[[], Awaitable[Message]], Callable[[Message], Awaitable[None]]], Awaitable[None]
 ]
 
-#: Requests of at most this many rows are predicted on the event loop: handing a sub-millisecond
-#: predict to a worker thread and back cost more than the predict (at 8 connections, 821 vs
-#: 1243 requests/s and a p99 of 20 vs 10 ms); larger batches go to a thread, so that other
-#: connections are served meanwhile (the model releases the GIL while it computes).
+#: Requests of at most this many rows are predicted on the event loop when the model's small
+#: predicts are a quick native call (`Predictor.inline_ok`: the XGBoost fast path): handing a
+#: sub-millisecond predict to a worker thread and back cost more than the predict (at 8
+#: connections, 821 vs 1243 requests/s, p99 20 vs 10 ms). Larger batches and other models (a
+#: pyfunc may call out or sleep) go to a thread, so that other connections are served meanwhile.
 INLINE_ROWS = 64
 
 ROUTES = ("/predict", "/health", "/ready", "/model/info", "/metrics", "/openapi.json")
@@ -161,7 +162,7 @@ def create_app(predictor: Predictor, config: ServingConfig) -> Starlette:
             raise  # the middleware counts it as a 499
         try:
             rows = len(next(iter(columns.values()))) if columns else 0
-            if rows <= INLINE_ROWS:  # a small predict costs less than the hop to a thread
+            if predictor.inline_ok and rows <= INLINE_ROWS:
                 outputs = predictor.predict(columns)
             else:
                 outputs = await run_in_threadpool(predictor.predict, columns)
