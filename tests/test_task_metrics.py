@@ -166,3 +166,20 @@ def test_paired_difference_does_not_depend_on_row_order():
     )
     assert first == again
     assert first["rmse"].high < 0 < first["r2"].low  # b is better on the same rows
+
+
+@FAST
+@given(data=_multiclass())
+def test_class_counts_match_sklearns_per_class_report(data):
+    from mlcheck.stats.multiclass import class_counts
+
+    labels, probabilities, k = data
+    predicted = np.argmax(probabilities, axis=1)
+    ours = class_counts(labels, probabilities)
+    precision, recall, f1, support = skm.precision_recall_fscore_support(
+        labels, predicted, labels=np.arange(k), zero_division=0
+    )
+    np.testing.assert_allclose(ours["precision"], precision)
+    np.testing.assert_allclose(ours["recall"], recall)
+    np.testing.assert_allclose(ours["f1"], f1)
+    np.testing.assert_array_equal(ours["support"], support)

@@ -19,7 +19,7 @@ from mlcheck.stats.metrics import (
     paired_difference,
     task_metrics,
 )
-from mlcheck.stats.multiclass import MulticlassRows
+from mlcheck.stats.multiclass import class_counts
 
 __all__ = ["baseline_gate", "metric_gates", "slice_gates"]
 
@@ -43,12 +43,11 @@ def _label_details(
     if task == "regression":
         return {"target_mean": float(np.mean(y_true)), "target_std": float(np.std(y_true))}
     names = list(classes) if classes is not None else list(range(y_score.shape[1]))
-    rows = MulticlassRows(y_true, y_score)
-    per_class = rows.per_class(np.ones((1, len(y_true))))
+    per_class = class_counts(y_true, y_score)
     return {
         "classes": {
-            str(label): {key: float(per_class[key][0, i]) for key in ("precision", "recall", "f1")}
-            | {"support": int(per_class["support"][0, i])}
+            str(label): {key: float(per_class[key][i]) for key in ("precision", "recall", "f1")}
+            | {"support": int(per_class["support"][i])}
             for i, label in enumerate(names)
         }
     }

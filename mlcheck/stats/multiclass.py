@@ -17,7 +17,25 @@ import numpy as np
 
 from mlcheck.stats.binary import ECE_BINS, EPS, RankedRows
 
-__all__ = ["MulticlassRows"]
+__all__ = ["MulticlassRows", "class_counts"]
+
+
+def class_counts(y_true: np.ndarray, probabilities: np.ndarray) -> dict[str, np.ndarray]:
+    """precision, recall, f1 and support per class (the probability matrix's columns) on
+    all rows: counts only, without the rankings a `MulticlassRows` prepares."""
+    k = probabilities.shape[1]
+    y = np.asarray(y_true, dtype=np.int64)
+    predicted = np.argmax(probabilities, axis=1)
+    support = np.bincount(y, minlength=k).astype(np.float64)
+    chosen = np.bincount(predicted, minlength=k).astype(np.float64)
+    tp = np.bincount(y[predicted == y], minlength=k).astype(np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return {
+            "precision": np.where(chosen > 0, tp / chosen, 0.0),
+            "recall": np.where(support > 0, tp / support, 0.0),
+            "f1": np.where(chosen + support > 0, 2 * tp / (chosen + support), 0.0),
+            "support": support,
+        }
 
 
 class MulticlassRows:
@@ -61,11 +79,8 @@ class MulticlassRows:
             perm = np.lexsort((onehot[:, c], p[:, c]))
             self._by_class.append((perm, RankedRows(p[perm, c], onehot[perm, c])))
 
-    def per_class(self, weights: np.ndarray) -> dict[str, np.ndarray]:
-        """precision, recall, f1, support and predicted per class (resamples x classes)."""
-        return self._per_class(weights @ self.columns)
-
     def _per_class(self, sums: np.ndarray) -> dict[str, np.ndarray]:
+        """precision, recall, f1, support and predicted per class (resamples x classes)."""
         tp, predicted, support = np.split(sums[:, 3 : 3 + 3 * self.k], 3, axis=1)
         with np.errstate(divide="ignore", invalid="ignore"):
             return {
