@@ -20,22 +20,32 @@ from mlcheck.stats.binary import ECE_BINS, EPS, RankedRows
 __all__ = ["MulticlassRows", "class_counts"]
 
 
+def _class_scores(
+    tp: np.ndarray, predicted: np.ndarray, support: np.ndarray
+) -> dict[str, np.ndarray]:
+    """precision, recall and f1 per class from the counts (0 where undefined, as
+    scikit-learn's zero_division=0), with the support and predicted counts."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return {
+            "precision": np.where(predicted > 0, tp / predicted, 0.0),
+            "recall": np.where(support > 0, tp / support, 0.0),
+            "f1": np.where(predicted + support > 0, 2 * tp / (predicted + support), 0.0),
+            "support": support,
+            "predicted": predicted,
+        }
+
+
 def class_counts(y_true: np.ndarray, probabilities: np.ndarray) -> dict[str, np.ndarray]:
     """precision, recall, f1 and support per class (the probability matrix's columns) on
     all rows: counts only, without the rankings a `MulticlassRows` prepares."""
     k = probabilities.shape[1]
     y = np.asarray(y_true, dtype=np.int64)
     predicted = np.argmax(probabilities, axis=1)
-    support = np.bincount(y, minlength=k).astype(np.float64)
-    chosen = np.bincount(predicted, minlength=k).astype(np.float64)
-    tp = np.bincount(y[predicted == y], minlength=k).astype(np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return {
-            "precision": np.where(chosen > 0, tp / chosen, 0.0),
-            "recall": np.where(support > 0, tp / support, 0.0),
-            "f1": np.where(chosen + support > 0, 2 * tp / (chosen + support), 0.0),
-            "support": support,
-        }
+    return _class_scores(
+        np.bincount(y[predicted == y], minlength=k).astype(np.float64),
+        np.bincount(predicted, minlength=k).astype(np.float64),
+        np.bincount(y, minlength=k).astype(np.float64),
+    )
 
 
 class MulticlassRows:
@@ -82,14 +92,7 @@ class MulticlassRows:
     def _per_class(self, sums: np.ndarray) -> dict[str, np.ndarray]:
         """precision, recall, f1, support and predicted per class (resamples x classes)."""
         tp, predicted, support = np.split(sums[:, 3 : 3 + 3 * self.k], 3, axis=1)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return {
-                "precision": np.where(predicted > 0, tp / predicted, 0.0),
-                "recall": np.where(support > 0, tp / support, 0.0),
-                "f1": np.where(predicted + support > 0, 2 * tp / (predicted + support), 0.0),
-                "support": support,
-                "predicted": predicted,
-            }
+        return _class_scores(tp, predicted, support)
 
     def _auc(self, weights: np.ndarray) -> np.ndarray:
         """Macro one-vs-rest AUC over the classes defined in each resample (NaN if none)."""
