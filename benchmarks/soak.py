@@ -20,7 +20,7 @@ import numpy as np
 
 from mlcheck.data.io import read_table
 from mlcheck.models.demo import demo_data_path, demo_model_path
-from mlcheck.probes.http import records_from_frame, run_http_requests
+from mlcheck.probes.http import PredictConnection, records_from_frame, run_http_requests
 from mlcheck.serving.config import ServingConfig
 from mlcheck.serving.process import ServedModel
 from mlcheck.stats.timing import percentiles_ms
@@ -46,11 +46,11 @@ def paced(url: str, records: list[dict], rate: float, seconds: float, threads: i
     start = time.monotonic()
 
     def worker(index: int) -> None:
-        import http.client
         from urllib.parse import urlsplit
 
         parts = urlsplit(url)
-        conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+        assert parts.hostname is not None and parts.port is not None
+        conn = PredictConnection(parts.hostname, parts.port, timeout=10)
         body_of = [json.dumps(r).encode() for r in records]
         n = 0
         while True:
@@ -59,20 +59,7 @@ def paced(url: str, records: list[dict], rate: float, seconds: float, threads: i
                 break
             time.sleep(max(0.0, due - time.monotonic()))
             began = time.perf_counter()
-            try:
-                conn.request(
-                    "POST",
-                    "/predict",
-                    body=body_of[n % len(body_of)],
-                    headers={"Content-Type": "application/json"},
-                )
-                response = conn.getresponse()
-                response.read()
-                ok = response.status == 200
-            except (OSError, http.client.HTTPException):
-                ok = False
-                conn.close()
-                conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+            ok = conn.post(body_of[n % len(body_of)]) == "200"
             with lock:
                 results.append((due - start, time.perf_counter() - began, ok))
             n += 1

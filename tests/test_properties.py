@@ -99,14 +99,20 @@ def _close(a: float | None, b: float | None) -> bool:
 # --------------------------------------------------------------------------- (a) row order
 
 
-@FAST
-@given(data=_labelled(ties=False), policy=_quality_policies(), order=st.randoms())
-def test_row_order_does_not_change_a_quality_verdict(data, policy, order):
+def _gates_before_and_after_shuffling(data, policy, order):
+    """The quality gates on the rows as drawn and on the same rows shuffled by `order`."""
     labels, scores = data
     shuffled = np.arange(len(labels))
     order.shuffle(shuffled)
-    before = metric_gates(labels, scores, policy)
-    after = metric_gates(labels[shuffled], scores[shuffled], policy)
+    return metric_gates(labels, scores, policy), metric_gates(
+        labels[shuffled], scores[shuffled], policy
+    )
+
+
+@FAST
+@given(data=_labelled(ties=False), policy=_quality_policies(), order=st.randoms())
+def test_row_order_does_not_change_a_quality_verdict(data, policy, order):
+    before, after = _gates_before_and_after_shuffling(data, policy, order)
     for gate in before:
         event(f"{gate.name} {gate.outcome.value}")
     assert [_verdict(g) for g in after] == [_verdict(g) for g in before]
@@ -115,11 +121,7 @@ def test_row_order_does_not_change_a_quality_verdict(data, policy, order):
 @FAST
 @given(data=_labelled(ties=True), policy=_quality_policies(), order=st.randoms())
 def test_row_order_does_not_change_a_quality_value_even_with_tied_scores(data, policy, order):
-    labels, scores = data
-    shuffled = np.arange(len(labels))
-    order.shuffle(shuffled)
-    before = metric_gates(labels, scores, policy)
-    after = metric_gates(labels[shuffled], scores[shuffled], policy)
+    before, after = _gates_before_and_after_shuffling(data, policy, order)
     assert [g.name for g in after] == [g.name for g in before]
     for a, b in zip(before, after, strict=True):
         assert _close(a.value, b.value), (a.name, a.value, b.value)

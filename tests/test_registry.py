@@ -38,6 +38,11 @@ def _client(tracking_uri):
     return MlflowClient(tracking_uri=tracking_uri)
 
 
+def _promote_from(tracking_uri, gate_json):
+    """`mlcheck promote` of bank on an existing gate.json (no new gate run)."""
+    return _mlcheck(tracking_uri, "promote", "--name", "bank", "--gate-json", str(gate_json))
+
+
 def _promote(tracking_uri, tmp_path, *extra):
     return _mlcheck(
         tracking_uri,
@@ -71,14 +76,7 @@ def test_register_promote_refuse_and_idempotence(tracking_uri, tmp_path, small_m
     tags = client.get_model_version("bank", good).tags
     assert tags["mlcheck.gate.outcome"] == "PASS" and tags["mlcheck.gate.run_id"]
 
-    again = _mlcheck(
-        tracking_uri,
-        "promote",
-        "--name",
-        "bank",
-        "--gate-json",
-        str(tmp_path / "first" / "gate.json"),
-    )
+    again = _promote_from(tracking_uri, tmp_path / "first" / "gate.json")
     assert again.returncode == 0 and "already @champion; nothing to change" in again.stdout
 
     os.environ["MLFLOW_TRACKING_URI"] = tracking_uri
@@ -87,14 +85,7 @@ def test_register_promote_refuse_and_idempotence(tracking_uri, tmp_path, small_m
     finally:
         del os.environ["MLFLOW_TRACKING_URI"]
     # the first gate judged the version @challenger named then, not the one it names now
-    stale = _mlcheck(
-        tracking_uri,
-        "promote",
-        "--name",
-        "bank",
-        "--gate-json",
-        str(tmp_path / "first" / "gate.json"),
-    )
+    stale = _promote_from(tracking_uri, tmp_path / "first" / "gate.json")
     assert stale.returncode == 2 and "run the gate on that model first" in stale.stderr
     refused = _promote(tracking_uri, tmp_path / "second")
     assert refused.returncode == 1, refused.stdout[-3000:]

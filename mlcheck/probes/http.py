@@ -24,6 +24,7 @@ from mlcheck.errors import InfrastructureError
 from mlcheck.probes.readings import HttpRun
 
 __all__ = [
+    "PredictConnection",
     "post_json",
     "predict_http",
     "predict_requests_counted",
@@ -78,6 +79,32 @@ def predict_http(base_url: str, records: list[dict[str, Any]], batch: int = 100)
     return np.array(scores, dtype=np.float64)
 
 
+class PredictConnection:
+    """One keep-alive connection that POSTs JSON bodies to /predict; after a connection error
+    it starts a new connection for the next request."""
+
+    def __init__(self, host: str, port: int, timeout: float = 10.0) -> None:
+        self.host, self.port, self.timeout = host, port, timeout
+        self._conn = http.client.HTTPConnection(host, port, timeout=timeout)
+
+    def post(self, body: bytes) -> str:
+        """The answer's status ("200", "422", ...), or the name of the connection error."""
+        try:
+            self._conn.request(
+                "POST", "/predict", body=body, headers={"Content-Type": "application/json"}
+            )
+            response = self._conn.getresponse()
+            response.read()
+            return str(response.status)
+        except (OSError, http.client.HTTPException) as exc:
+            self._conn.close()
+            self._conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+            return type(exc).__name__
+
+    def close(self) -> None:
+        self._conn.close()
+
+
 def run_http_requests(
     base_url: str,
     records: Sequence[dict[str, Any]],
@@ -106,7 +133,7 @@ def run_http_requests(
 
     def worker(_: int) -> None:
         nonlocal errors
-        conn = http.client.HTTPConnection(host, port, timeout=timeout)
+        conn = PredictConnection(host, port, timeout)
         try:
             while time.monotonic() < stop_at:
                 with lock:
@@ -114,20 +141,7 @@ def run_http_requests(
                 if i is None:
                     return
                 started = time.perf_counter()
-                try:
-                    conn.request(
-                        "POST",
-                        "/predict",
-                        body=bodies[i % len(bodies)],
-                        headers={"Content-Type": "application/json"},
-                    )
-                    response = conn.getresponse()
-                    response.read()
-                    status = str(response.status)
-                except (OSError, http.client.HTTPException) as exc:
-                    status = type(exc).__name__
-                    conn.close()
-                    conn = http.client.HTTPConnection(host, port, timeout=timeout)
+                status = conn.post(bodies[i % len(bodies)])
                 elapsed = time.perf_counter() - started
                 with lock:
                     statuses[status] = statuses.get(status, 0) + 1
