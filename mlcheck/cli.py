@@ -18,7 +18,7 @@ from mlcheck.data.scenarios import SCENARIOS
 from mlcheck.errors import ConfigError, InfrastructureError, MlcheckError
 from mlcheck.run.options import RUN_ID_ENV, RunOptions, add_gate_options
 from mlcheck.run.supervise import run_interruptible
-from mlcheck.stats.metrics import TASK_CHOICES
+from mlcheck.stats.tasks import TASK_CHOICES
 
 __all__ = ["main"]
 
@@ -180,9 +180,13 @@ def _gate_exit_code(pytest_code: int, report_dir: Path, run_id: str) -> tuple[in
     return EXIT_ERROR, f"{gate_json} was not written by this run: the gate plugin did not run"
 
 
-def cmd_gate(args: argparse.Namespace, extra: Sequence[str]) -> int:
-    from mlcheck.run.inputs import GateInputs
+def _default_suites(options: RunOptions, which: str) -> list[str]:
+    from mlcheck.run.inputs import GateInputs  # the policy names the extra suites
 
+    return GateInputs(options).suites(which)
+
+
+def cmd_gate(args: argparse.Namespace, extra: Sequence[str]) -> int:
     options = RunOptions.from_getter(lambda name: getattr(args, name, None))
     report_dir = Path(options.report_dir)
     report_dir.mkdir(parents=True, exist_ok=True)
@@ -190,7 +194,7 @@ def cmd_gate(args: argparse.Namespace, extra: Sequence[str]) -> int:
         (report_dir / older).unlink(missing_ok=True)
     run_id = uuid.uuid4().hex
     try:
-        suites = args.suites or GateInputs(options).suites(args.which_suites)
+        suites = args.suites or _default_suites(options, args.which_suites)
         missing = [s for s in suites if not Path(s.split("::")[0]).exists()]
         if missing:
             raise ConfigError(

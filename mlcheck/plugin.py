@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +29,7 @@ class _State:
     inputs: GateInputs
     enabled: bool = False
     results: dict[str, list[GateResult]] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)  # per test: setup+call+teardown
     suite: SuiteResult | None = None
     stack: Any = None  # mlcheck.stack.session.StackSession, made by the mlcheck_stack fixture
 
@@ -229,6 +231,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if not state.enabled:
         return report
     results = state.results.setdefault(item.nodeid, [])
+    state.seconds[item.nodeid] = state.seconds.get(item.nodeid, 0.0) + report.duration
     name = _gate_name(item)
     if report.when == "setup":
         if report.failed and call.excinfo is not None:
@@ -275,6 +278,35 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         write_reports(SuiteResult.of([pending], run_id="pending"), report_dir, index=False)
 
 
+def _timings(state: _State) -> dict[str, Any]:
+    """Where the run's time went, for gate.json: seconds per loaded input (model, data,
+    scores) and per test with the gates it recorded. A session fixture's work (the quality
+    intervals, the drift statistics) counts in the first test that asked for it."""
+    return {
+        "inputs": {name: round(seconds, 3) for name, seconds in state.inputs.timings.items()},
+        "tests": [
+            {
+                "test": nodeid,
+                "gates": [gate.name for gate in state.results.get(nodeid, [])],
+                "seconds": round(seconds, 3),
+            }
+            for nodeid, seconds in state.seconds.items()
+        ],
+    }
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """When drift gates will run, import Evidently for the drift report on a thread now: the
+    gates' numpy and model work leave the GIL free, so the import costs little wall time."""
+    state = session.config.stash.get(STATE, None)
+    if state is None or not state.enabled:
+        return
+    if any(_gate_name(item).startswith("drift.") for item in session.items):
+        from mlcheck.reports.drift_html import preload
+
+        threading.Thread(target=preload, name="mlcheck-preload", daemon=True).start()
+
+
 @pytest.hookimpl(tryfirst=True)  # gate.json first, then pytest-html's report with its table
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     state = session.config.stash.get(STATE, None)
@@ -285,6 +317,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         gates.append(GateResult.error("mlcheck.run", "the run was interrupted; no verdict"))
     context = state.inputs.context()
     context["run_id"] = os.environ.get(RUN_ID_ENV, "")
+    context["timings"] = _timings(state)
     state.suite = SuiteResult.of(gates, **context)
     from mlcheck.reports import write_reports
     from mlcheck.run.artifacts import write_artifacts

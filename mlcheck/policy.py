@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 from mlcheck.errors import ConfigError
 from mlcheck.results import Comparison
 from mlcheck.stats.drift import METHODS
-from mlcheck.stats.metrics import METRICS, TASK_CHOICES
+from mlcheck.stats.metrics import LARGE_SAMPLE_ROWS, METRICS, TASK_CHOICES
 
 __all__ = [
     "DEFAULT_POLICY_PATH",
@@ -150,11 +150,15 @@ class MetricThreshold:
 
 @dataclass(frozen=True)
 class BootstrapPolicy:
-    """The bootstrap interval a gate decides on; its keys are flattened into their section."""
+    """The interval a gate decides on; its keys are flattened into their section.
+
+    From `large_sample_rows` rows on, quality metrics get large-sample intervals (Wilson,
+    DeLong, the delta method: `stats.metrics.metric_intervals`) instead of the bootstrap."""
 
     resamples: int = number(1000, 100, 100_000, integer=True, key="bootstrap_resamples")
     confidence: float = number(0.95, 0.5, 0.999)
     seed: int = number(0, 0, 2**32 - 1, integer=True)
+    large_sample_rows: int = number(LARGE_SAMPLE_ROWS, 1_000, 10**15, integer=True)
 
 
 #: The thresholds a task is gated on when the policy sets none under [quality.min/max].
@@ -249,7 +253,7 @@ class DriftPolicy:
     fdr: bool = flag(True)  # Benjamini-Hochberg: one test per column must not block by chance
     prediction: bool = flag(True)
     target: bool = flag(True)
-    report_rows: int = number(50_000, 0, 10_000_000, integer=True)
+    report_rows: int = number(20_000, 0, 10_000_000, integer=True)
     columns: Mapping[str, ColumnDriftRule] = custom(
         lambda t: _column_rules(t), ("columns",), factory=dict
     )

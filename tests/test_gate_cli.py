@@ -57,6 +57,12 @@ def test_demo_gate_passes_with_no_configuration(tmp_path):
         "load.metrics_count",
     }
     assert expected <= names
+    by_name = {g["name"]: g for g in data["gates"]}
+    assert by_name["quality.accuracy"]["details"]["interval"] == "bootstrap"  # 20k < 100k rows
+    timings = data["context"]["timings"]  # where the run's time went
+    assert {"model", "current", "scores"} <= timings["inputs"].keys()
+    timed = {gate for test in timings["tests"] for gate in test["gates"]}
+    assert expected <= timed and all(test["seconds"] >= 0 for test in timings["tests"])
     for report in (
         "report.html",
         "junit.xml",

@@ -15,6 +15,9 @@ def test_import_does_not_import_pytest():
 
 
 def test_public_names_match_all():
+    assert sorted(mlcheck.__all__) == sorted(mlcheck._HOME_OF)
+    for name in mlcheck.__all__:  # imported on first use
+        getattr(mlcheck, name)
     public = {name for name in vars(mlcheck) if not name.startswith("_")}
     modules = {name for name in public if type(getattr(mlcheck, name)).__name__ == "module"}
     assert set(mlcheck.__all__) == public - modules

@@ -14,9 +14,10 @@ from mlcheck.policy import MetricThreshold, QualityPolicy, SlicePolicy
 from mlcheck.results import Comparison, GateResult, Outcome
 from mlcheck.stats.metrics import (
     METRICS,
-    bootstrap_metrics,
-    metric_values,
+    Rows,
+    metric_intervals,
     paired_difference,
+    prepare_rows,
     task_metrics,
 )
 from mlcheck.stats.multiclass import class_counts
@@ -80,7 +81,7 @@ def metric_gates(
     names = [rule.metric for rule in rules if rule.metric not in results]
     bootstrap = policy.bootstrap
     estimates = (
-        bootstrap_metrics(
+        metric_intervals(
             y_true,
             y_score,
             names,
@@ -89,6 +90,7 @@ def metric_gates(
             confidence=bootstrap.confidence,
             seed=bootstrap.seed,
             task=task,
+            large_sample_rows=bootstrap.large_sample_rows,
         )
         if names
         else {}
@@ -104,6 +106,7 @@ def metric_gates(
             "decided_on": "low" if rule.comparison.higher_is_better else "high",
             "bound": bound,
             "confidence": bootstrap.confidence,
+            "interval": estimate.method,
             "resamples": estimate.resamples,
             "seed": bootstrap.seed,
         }
@@ -181,13 +184,23 @@ def baseline_gate(
     )
 
 
+def _categories(column: pd.Series) -> tuple[np.ndarray, list[str], np.ndarray]:
+    """Each row's category code, the categories' names (missing values: `<missing>`) and
+    their sizes, largest first."""
+    codes, uniques = pd.factorize(column, use_na_sentinel=False)
+    sizes = np.bincount(codes, minlength=len(uniques))
+    names = ["<missing>" if pd.isna(u) else str(u) for u in uniques]
+    by_size = np.argsort(-sizes, kind="stable")
+    recode = np.empty(len(by_size), dtype=np.int64)
+    recode[by_size] = np.arange(len(by_size))
+    return recode[codes], [names[i] for i in by_size], sizes[by_size]
+
+
 def _slice_gate(
     column: pd.Series,
-    y_true: np.ndarray,
-    y_score: np.ndarray,
+    rows: Rows,
     overall: float,
     rules: SlicePolicy,
-    decision_threshold: float,
     task: str,
 ) -> GateResult:
     """The worst gap between a large slice's metric and the overall one.
@@ -209,22 +222,21 @@ def _slice_gate(
             metric=metric,
         )
     higher = METRICS[slice_metric].higher_is_better
-    values = column.astype("string").fillna("<missing>")
-    counts = values.value_counts()
-    large = [str(c) for c, size in counts.items() if size >= rules.min_size]
-    small = {str(c): int(size) for c, size in counts.items() if size < rules.min_size}
+    codes, categories, sizes = _categories(column)
+    counts = dict(zip(categories, sizes.tolist(), strict=True))
+    large = [c for c, size in counts.items() if size >= rules.min_size]
+    small = {c: size for c, size in counts.items() if size < rules.min_size}
     if not large:
         return GateResult.error(
             name,
             f"no category of {column.name!r} has {rules.min_size} rows (largest: "
-            f"{int(counts.max()) if len(counts) else 0}); lower quality.slices.min_size "
+            f"{int(sizes.max()) if len(sizes) else 0}); lower quality.slices.min_size "
             "or evaluate on more rows",
             metric=metric,
         )
-    masks = np.vstack([(values == c).to_numpy() for c in large]).astype(np.float64)
-    per_slice = metric_values(
-        y_true, y_score, [slice_metric], decision_threshold, masks, task=task
-    )[slice_metric]
+    in_order = codes[rows.order]  # the rows as `rows` holds them
+    masks = (in_order[None, :] == np.arange(len(large))[:, None]).astype(np.float64)
+    per_slice = rows.metrics(masks, [slice_metric])[slice_metric]
     gaps = (overall - per_slice) if higher else (per_slice - overall)
     defined = ~np.isnan(gaps)
     undefined = {c: int(counts[c]) for c, ok in zip(large, defined, strict=True) if not ok}
@@ -300,9 +312,8 @@ def slice_gates(
             )
             for column in rules.columns
         ]
-    overall = float(
-        metric_values(y_true, y_score, [metric], policy.decision_threshold, task=task)[metric][0]
-    )
+    rows = prepare_rows(task, y_true, y_score, policy.decision_threshold)
+    overall = float(rows.metrics(np.ones((1, len(rows.order))), [metric])[metric][0])
     results = []
     for column in rules.columns:
         if column not in frame.columns:
@@ -315,9 +326,5 @@ def slice_gates(
                 )
             )
             continue
-        results.append(
-            _slice_gate(
-                frame[column], y_true, y_score, overall, rules, policy.decision_threshold, task
-            )
-        )
+        results.append(_slice_gate(frame[column], rows, overall, rules, task))
     return results

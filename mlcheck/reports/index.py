@@ -46,7 +46,8 @@ def write_index(suite: SuiteResult, report_dir: str | Path) -> Path:
     """Write index.html into `report_dir` (links only to reports that exist there)."""
     directory = Path(report_dir)
     colour, title = _BANNER.get(suite.verdict, _BANNER[Outcome.ERROR])
-    context = " · ".join(f"{k} {v}" for k, v in suite.context.items() if k != "run_id" and v)
+    hidden = ("run_id", "timings")
+    context = " · ".join(f"{k} {v}" for k, v in suite.context.items() if k not in hidden and v)
     problems = [g for g in suite.gates if g.outcome in (Outcome.FAIL, Outcome.ERROR, Outcome.WARN)]
     why = "".join(f"<li>{html.escape(g.message)}</li>" for g in problems)
     links = "".join(

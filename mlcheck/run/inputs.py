@@ -6,10 +6,13 @@ directory and data files, and below this module it is a model like any other.
 
 from __future__ import annotations
 
+import functools
 import re
+import time
+from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -38,11 +41,36 @@ SUITE_CHOICES = ("all", "builtin", "extra")
 LOCUSTFILE = Path(__file__).resolve().with_name("locustfile.py")
 
 
+_T = TypeVar("_T")
+
+
+def _timed(load: Callable[[GateInputs], _T]) -> Callable[[GateInputs], _T]:
+    """Record in `timings` the seconds `load` took, less the loads it set off (scoring the
+    current data first reads it: that time is the read's, not the scoring's)."""
+    name = load.__name__
+
+    @functools.wraps(load)
+    def timed(self: GateInputs) -> _T:
+        started, outer = time.perf_counter(), self._nested
+        self._nested = 0.0
+        try:
+            return load(self)
+        finally:
+            elapsed = time.perf_counter() - started
+            self.timings[name] = elapsed - self._nested
+            self._nested = outer + elapsed
+
+    return timed
+
+
 class GateInputs:
     """Options resolved into loaded objects; each failure is an `MlcheckError` naming the option."""
 
     def __init__(self, options: RunOptions) -> None:
         self.options = options
+        #: Seconds each input took to load or compute (model, current, scores, ...).
+        self.timings: dict[str, float] = {}
+        self._nested = 0.0
         both = options.reference is not None and options.current is not None
         #: The model to gate: --model; else the demo, unless both data files are given: then
         #: None, a run on data alone (the data gates decide, the model's gates cannot).
@@ -88,6 +116,7 @@ class GateInputs:
         return self.options.task or self.policy.task
 
     @cached_property
+    @_timed
     def model(self) -> Predictor:
         """The model, loaded once (a registry model is downloaded once)."""
         if self.model_uri is None:
@@ -133,6 +162,7 @@ class GateInputs:
         )
 
     @cached_property
+    @_timed
     def champion(self) -> Predictor | None:
         """The model to compare with: --champion, else NAME@champion for a models:/NAME@ALIAS.
 
@@ -151,10 +181,12 @@ class GateInputs:
         return load_model(f"models:/{match.group(1)}@champion", self.task)  # it must load
 
     @cached_property
+    @_timed
     def current(self) -> pd.DataFrame:
         return read_table(self.data_path("current"), "--current")
 
     @cached_property
+    @_timed
     def reference(self) -> pd.DataFrame:
         return read_table(self.data_path("reference"), "--reference")
 
@@ -192,17 +224,20 @@ class GateInputs:
         return float(regression_targets(self.reference, self.target, "reference data").mean())
 
     @cached_property
+    @_timed
     def scores(self) -> np.ndarray:
         """The model's outputs for every current row: P(class 1), class probabilities or
         values, by task."""
         return self._scores(self.model, self.current)
 
     @cached_property
+    @_timed
     def reference_scores(self) -> np.ndarray:
         """The model's outputs for every reference row (for prediction drift)."""
         return self._scores(self.model, self.reference)
 
     @cached_property
+    @_timed
     def champion_scores(self) -> np.ndarray:
         """The champion's outputs for every current row; only asked for when it exists."""
         if self.champion is None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 from mlcheck.errors import ConfigError
-from mlcheck.stats.metrics import TASK_CHOICES
+from mlcheck.stats.tasks import TASK_CHOICES
 
 __all__ = ["ENV_PREFIX", "ServingConfig"]
 

@@ -40,6 +40,25 @@ class RankedRows:
         self.tied_rows = np.flatnonzero(np.repeat(tied, sizes))
         self.tied_starts = np.r_[0, np.cumsum(sizes[tied])[:-1]].astype(np.int64)
 
+    def placements(self) -> tuple[np.ndarray, np.ndarray]:
+        """DeLong's placement values with unit weights: for each positive, the share of
+        negatives it outranks; for each negative, the share of positives that outrank it
+        (a tie counts one half). Their means are both the AUC."""
+        n = len(self.positive)
+        sizes = np.diff(np.r_[self.starts, n])
+        positives = np.add.reduceat(self.positive, self.starts)
+        negatives = sizes - positives
+        total_pos, total_neg = positives.sum(), negatives.sum()
+        if total_pos == 0 or total_neg == 0:
+            return np.empty(0), np.empty(0)
+        beaten = (np.cumsum(negatives) - negatives + 0.5 * negatives) / total_neg
+        beating = (total_pos - np.cumsum(positives) + 0.5 * positives) / total_pos
+        is_positive = self.positive > 0
+        return (
+            np.repeat(beaten, sizes)[is_positive],
+            np.repeat(beating, sizes)[~is_positive],
+        )
+
     def auc(self, weights: np.ndarray) -> np.ndarray:
         """ROC AUC per row of `weights` (in this sorted order); NaN without both classes."""
         weighted = weights * self.positive
@@ -104,8 +123,16 @@ class BinaryRows:
         """Each metric for each row of `weights` (shape: resamples x rows, in sorted order)."""
         if set(names) <= {"roc_auc"}:  # AUC needs no column sums: skip the matrix product
             return {name: self.ranked.auc(weights) for name in names}
-        sums = weights @ self.columns
-        total = weights.sum(axis=1)
+        out = self.from_sums(weights @ self.columns, weights.sum(axis=1), names)
+        if "roc_auc" in names:
+            out["roc_auc"] = self.ranked.auc(weights)
+        return out
+
+    def from_sums(
+        self, sums: np.ndarray, total: np.ndarray, names: Sequence[str]
+    ) -> dict[str, np.ndarray]:
+        """Every metric but ROC AUC from the weighted column sums (resamples x columns) and
+        the total weight of each resample."""
         correct, tp, fp, fn = sums[:, 0], sums[:, 1], sums[:, 2], sums[:, 3]
         with np.errstate(divide="ignore", invalid="ignore"):
             out: dict[str, np.ndarray] = {}
@@ -124,8 +151,6 @@ class BinaryRows:
                     out[name] = sums[:, 5] / total
                 elif name == "calibration_error":
                     out[name] = np.abs(sums[:, 6:]).sum(axis=1) / total
-                elif name == "roc_auc":
-                    out[name] = self.ranked.auc(weights)
-                else:
+                elif name != "roc_auc":
                     raise KeyError(name)
         return out

@@ -114,8 +114,14 @@ class MulticlassRows:
             out["roc_auc"] = self._auc(weights)
             if set(names) == {"roc_auc"}:
                 return out
-        sums = weights @ self.columns
-        total = weights.sum(axis=1)
+        return out | self.from_sums(weights @ self.columns, weights.sum(axis=1), names)
+
+    def from_sums(
+        self, sums: np.ndarray, total: np.ndarray, names: Sequence[str]
+    ) -> dict[str, np.ndarray]:
+        """Every metric but ROC AUC from the weighted column sums (resamples x columns) and
+        the total weight of each resample."""
+        out: dict[str, np.ndarray] = {}
         classes = self._per_class(sums)
         with np.errstate(divide="ignore", invalid="ignore"):
             for name in names:
@@ -140,8 +146,6 @@ class MulticlassRows:
                 elif name == "precision_min":  # the worst class among those predicted
                     predicted = classes["predicted"] > 0
                     out[name] = np.where(predicted, classes["precision"], np.inf).min(axis=1)
-                elif name == "roc_auc":
-                    pass  # above
-                else:
+                elif name != "roc_auc":
                     raise KeyError(name)
         return out

@@ -52,10 +52,17 @@ class RegressionRows:
         rest = [n for n in names if n not in ERROR_QUANTILES]
         if not rest:
             return out
-        mae, sse, ys, yy, relative, zeros = (weights @ self.columns).T
-        total = weights.sum(axis=1)
+        return out | self.from_sums(weights @ self.columns, weights.sum(axis=1), rest)
+
+    def from_sums(
+        self, sums: np.ndarray, total: np.ndarray, names: Sequence[str]
+    ) -> dict[str, np.ndarray]:
+        """Every metric but the error quantiles from the weighted column sums (resamples x
+        columns) and the total weight of each resample."""
+        out: dict[str, np.ndarray] = {}
+        mae, sse, ys, yy, relative, zeros = sums.T
         with np.errstate(divide="ignore", invalid="ignore"):
-            for name in rest:
+            for name in names:
                 if name == "mae":
                     out[name] = mae / total
                 elif name == "rmse":
@@ -68,6 +75,6 @@ class RegressionRows:
                     out[name] = np.where(constant, exact, 1.0 - sse / spread)
                 elif name == "mape":  # undefined where a target is 0: the gate refuses it
                     out[name] = np.where(zeros > 0, np.inf, relative / total)
-                else:
+                elif name not in ERROR_QUANTILES:
                     raise KeyError(name)
         return out
