@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -41,6 +42,11 @@ class FeatureSpec:
     @property
     def is_categorical(self) -> bool:
         return self.kind is FeatureKind.CATEGORICAL
+
+    @functools.cached_property
+    def category_set(self) -> frozenset[str]:
+        """The categories as a set (empty when unknown), for membership tests."""
+        return frozenset(self.categories or ())
 
 
 def features_to_json(features: Iterable[FeatureSpec]) -> list[dict[str, Any]]:

@@ -1,10 +1,19 @@
 import json
 
+import msgspec
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mlcheck.data.bank import BANK_FEATURES
-from mlcheck.serving.codec import RequestError, decode_request
+from mlcheck.serving.codec import (
+    RequestError,
+    _columns_in_bulk,
+    _columns_one_by_one,
+    _parse,
+    decode_request,
+)
 
 RECORD = {
     "age": 36,
@@ -154,3 +163,69 @@ def test_the_float32_limits_themselves_are_accepted():
     spec = (FeatureSpec("x", FeatureKind.NUMERIC),)
     assert decode_request(json.dumps({"x": top}).encode(), spec, 1) == {"x": [top]}
     assert decode_request(json.dumps({"x": -top}).encode(), spec, 1) == {"x": [-top]}
+
+
+# Values a column may hold: fitting ones, and each kind of misfit the one-by-one check names.
+_ODD_VALUES = st.sampled_from(
+    [None, True, "x", "management", 1.5, -1, 0, 2**63, 10**38, 3.5e38, float("nan"), [], {}]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    rows=st.integers(1, 5),
+    changes=st.lists(
+        st.tuples(st.integers(0, 4), st.sampled_from(sorted(RECORD)), _ODD_VALUES), max_size=3
+    ),
+    drop=st.lists(st.tuples(st.integers(0, 4), st.sampled_from(sorted(RECORD))), max_size=1),
+    extra=st.booleans(),
+)
+def test_the_bulk_check_accepts_exactly_what_the_one_by_one_check_accepts(
+    rows, changes, drop, extra
+):
+    """A batch checked a column at a time gives the same columns as checking every value on
+    its own, and is refused whenever that check finds a problem (which then names it)."""
+    records = [dict(RECORD) for _ in range(rows)]
+    for row, field, value in changes:
+        records[row % rows][field] = value
+    for row, field in drop:
+        records[row % rows].pop(field, None)
+    if extra:
+        records[-1]["surprise"] = 1
+    try:
+        exact = _columns_one_by_one(records, BANK_FEATURES)
+    except RequestError:
+        exact = None
+    assert _columns_in_bulk(records, BANK_FEATURES) in (exact, None)
+    if exact is None:
+        with pytest.raises(RequestError):
+            decode_request(json.dumps({"instances": records}).encode(), BANK_FEATURES, 10)
+
+
+_JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(10**39), 10**39)  # longer runs are refused before parsing
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_JSON_VALUES, st.booleans())
+def test_the_fast_parser_reads_what_pythons_reads(value, ascii_only):
+    """Bodies are parsed by msgspec where it can: it must give exactly json.loads' value."""
+    body = json.dumps(value, ensure_ascii=ascii_only).encode()
+    assert msgspec.json.decode(body) == json.loads(body)
+    assert _parse(body) == json.loads(body)
+
+
+def test_what_the_fast_parser_refuses_pythons_parser_reads_or_names():
+    assert _parse(b"1e400") == float("inf")  # then refused by the value check
+    assert _parse(b'"\\ud800"') == "\ud800"
+    with pytest.raises(RequestError, match="not valid JSON"):
+        _parse(b'{"age": }')

@@ -80,18 +80,18 @@ def predict_http(base_url: str, records: list[dict[str, Any]], batch: int = 100)
 
 
 class PredictConnection:
-    """One keep-alive connection that POSTs JSON bodies to /predict; after a connection error
-    it starts a new connection for the next request."""
+    """One keep-alive connection that POSTs JSON bodies to `path` (/predict); after a
+    connection error it starts a new connection for the next request."""
 
-    def __init__(self, host: str, port: int, timeout: float = 10.0) -> None:
-        self.host, self.port, self.timeout = host, port, timeout
+    def __init__(self, host: str, port: int, timeout: float = 10.0, path: str = "/predict") -> None:
+        self.host, self.port, self.timeout, self.path = host, port, timeout, path
         self._conn = http.client.HTTPConnection(host, port, timeout=timeout)
 
     def post(self, body: bytes) -> str:
         """The answer's status ("200", "422", ...), or the name of the connection error."""
         try:
             self._conn.request(
-                "POST", "/predict", body=body, headers={"Content-Type": "application/json"}
+                "POST", self.path, body=body, headers={"Content-Type": "application/json"}
             )
             response = self._conn.getresponse()
             response.read()

@@ -7,6 +7,7 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 from prometheus_client import (
     CollectorRegistry,
     Counter,
@@ -64,6 +65,23 @@ ERROR_REASONS = (
     "disconnected",
     "model",
 )
+
+
+def observe_many(histogram: Histogram, values: np.ndarray) -> None:
+    """`histogram.observe(v)` for every value, as one count per bucket: a 1000-row request
+    adds 1000 observations with a handful of increments instead of 1000 locked ones.
+
+    It fills the buckets the way `Histogram.observe` does (the first bucket whose upper bound
+    is >= the value); tests/test_serving_metrics.py holds it to `observe` value by value.
+    """
+    if len(values) == 0:
+        return
+    bounds = histogram._upper_bounds
+    counts = np.bincount(np.searchsorted(bounds, values, side="left"), minlength=len(bounds))
+    histogram._sum.inc(float(np.sum(values)))
+    for bucket, count in zip(histogram._buckets, counts.tolist(), strict=False):
+        if count:
+            bucket.inc(count)
 
 
 class ServingMetrics:
@@ -138,10 +156,8 @@ class ServingMetrics:
         self.predictions.inc(len(answer.predictions))
         for label, count in collections.Counter(answer.classes).items():
             self.by_class.labels(label).inc(count)
-        for value in answer.confidence:
-            self.confidence.observe(float(value))
-        for value in answer.values:
-            self.values.observe(float(value))
+        observe_many(self.confidence, answer.confidence)
+        observe_many(self.values, answer.values)
 
     def start_at_zero(
         self, task: str | None = "binary", classes: Sequence[Any] | None = None
