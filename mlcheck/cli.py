@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
+from mlcheck.bench.run import SECTIONS
 from mlcheck.data.scenarios import SCENARIOS
 from mlcheck.errors import ConfigError, InfrastructureError, MlcheckError
 from mlcheck.run.options import RUN_ID_ENV, RunOptions, add_gate_options
@@ -353,6 +354,17 @@ def cmd_load(args: argparse.Namespace) -> int:
     return EXIT_PASS
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from mlcheck.bench.run import run_bench
+
+    path, failed = run_bench(args.only or SECTIONS, Path(args.report_dir), quick=args.quick)
+    print(f"mlcheck bench: wrote {path} and {path.with_suffix('.json')}", file=sys.stderr)
+    if failed:
+        print(f"mlcheck bench: {failed} section(s) failed (see the report)", file=sys.stderr)
+        return EXIT_ERROR
+    return EXIT_PASS
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mlcheck",
@@ -597,6 +609,31 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", metavar="DIR", help="where to write (default: the gate.json's folder)"
     )
     report.set_defaults(handler=cmd_report)
+
+    bench = sub.add_parser(
+        "bench",
+        help="benchmarks side by side with mlflow, Evidently and alibi-detect "
+        "(reports/bench.json, bench.md)",
+        description="Measure, in one run: the serving core vs `mlflow models serve` (wrk where "
+        "installed), the drift gate vs Evidently and alibi-detect (alibi-detect from "
+        ".venv-alibi, made by scripts/alibi-venv.sh, or $MLCHECK_ALIBI_PYTHON), the quality "
+        "intervals vs a scikit-learn loop, and the whole gate from 10k to 1M rows. About 10 "
+        "minutes on 2 cores. Exit 2 when a section failed.",
+    )
+    bench.add_argument(
+        "--only",
+        nargs="+",
+        choices=SECTIONS,
+        metavar="SECTION",
+        help=f"run only these sections ({', '.join(SECTIONS)}; default: all)",
+    )
+    bench.add_argument(
+        "--quick", action="store_true", help="tiny sizes: a smoke run, numbers not to be quoted"
+    )
+    bench.add_argument(
+        "--report-dir", default="reports", metavar="DIR", help="where bench.json and bench.md go"
+    )
+    bench.set_defaults(handler=cmd_bench)
     return parser
 
 

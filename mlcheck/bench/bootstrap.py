@@ -1,26 +1,36 @@
-"""Bootstrap intervals: mlcheck's vectorised bootstrap against a per-resample scikit-learn loop,
-and the multiclass and regression intervals against the binary ones.
+"""Quality intervals: mlcheck's vectorised bootstrap against a per-resample scikit-learn loop,
+the paired compare, each task against the binary one, and the large-sample intervals that
+replace the bootstrap from 100,000 rows on.
 
-All run in this process, side by side, on the same number of rows; the report is the ratio of
-their times (absolute times vary on a shared 2-core machine, the ratios much less).
-Run: `.venv/bin/python benchmarks/bench_bootstrap.py [--rows 100000] [--resamples 1000]`.
+All run in this process, side by side, on the same rows; read the ratios (absolute times vary
+on a shared 2-core machine, the ratios much less).
 """
 
 from __future__ import annotations
 
-import argparse
 import time
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 from sklearn import metrics as skm
 
+from mlcheck.bench.report import Section, markdown_table
 from mlcheck.policy import DEFAULT_THRESHOLDS
-from mlcheck.stats.metrics import bootstrap_metrics, task_metrics
+from mlcheck.stats.metrics import (
+    bootstrap_metrics,
+    large_sample_metrics,
+    paired_difference,
+    task_metrics,
+)
+
+__all__ = ["bootstrap_section"]
 
 NAMES = ["accuracy", "roc_auc", "f1", "precision", "recall", "log_loss", "brier"]
 
 
 def naive(y: np.ndarray, p: np.ndarray, resamples: int, seed: int = 0) -> None:
+    """What a user would write: draw rows, call scikit-learn's metrics, repeat."""
     rng = np.random.default_rng(seed)
     for _ in range(resamples):
         idx = rng.integers(0, len(y), len(y))
@@ -35,61 +45,102 @@ def naive(y: np.ndarray, p: np.ndarray, resamples: int, seed: int = 0) -> None:
         skm.brier_score_loss(ys, ps)
 
 
-def _timed(*args, **kwargs) -> float:
+def _seconds(run: Callable[[], Any]) -> float:
     started = time.perf_counter()
-    bootstrap_metrics(*args, **kwargs)
+    run()
     return time.perf_counter() - started
 
 
-def tasks(rows: int, resamples: int, classes: int = 3) -> None:
-    """Each task's intervals at `rows` rows as a ratio of the binary task's time: for the
-    metrics each task gates by default, and for every metric of the task."""
-    rng = np.random.default_rng(1)
+def _binary(rows: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
     y = (rng.random(rows) < 0.12).astype(int)
-    p = np.clip(rng.beta(2, 8, rows) + 0.35 * y, 0, 1)
+    return y, np.clip(rng.beta(2, 8, rows) + 0.35 * y, 0, 1)
+
+
+def _tasks(rows: int, resamples: int, classes: int = 3) -> dict[str, dict[str, float]]:
+    """Each task's bootstrap time as a ratio of the binary task's: for the metrics each task
+    gates by default, and for every metric of the task."""
+    rng = np.random.default_rng(1)
     labels = rng.integers(0, classes, rows)
     probabilities = rng.dirichlet(np.ones(classes), rows) + 0.5 * np.eye(classes)[labels]
     probabilities /= probabilities.sum(axis=1, keepdims=True)
     target = rng.normal(100, 20, rows)
-    values = target + rng.normal(0, 5, rows)
-    data = {"binary": (y, p), "multiclass": (labels, probabilities), "regression": (target, values)}
+    data = {
+        "binary": _binary(rows, 1),
+        "multiclass": (labels, probabilities),
+        "regression": (target, target + rng.normal(0, 5, rows)),
+    }
+    out: dict[str, dict[str, float]] = {}
     for which in ("default", "every"):
         times = {}
         for task, (truth, scores) in data.items():
-            if which == "default":
-                names = [t.metric for t in DEFAULT_THRESHOLDS[task]]
-            else:
-                names = task_metrics(task)
-            times[task] = _timed(truth, scores, names, resamples=resamples, task=task)
-        label = {"default": "the default metrics", "every": "every metric"}[which]
-        print(f"{label} of each task, {resamples} resamples x {rows:,} rows:")
-        for task, seconds in times.items():
-            ratio = seconds / times["binary"]
-            print(f"  {task}: {seconds:.2f} s = {ratio:.2f}x binary")
+            names = (
+                [t.metric for t in DEFAULT_THRESHOLDS[task]]
+                if which == "default"
+                else task_metrics(task)
+            )
+            started = time.perf_counter()
+            bootstrap_metrics(truth, scores, names, resamples=resamples, task=task)
+            times[task] = time.perf_counter() - started
+        out[which] = {task: seconds / times["binary"] for task, seconds in times.items()}
+    return out
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=100_000)
-    parser.add_argument("--resamples", type=int, default=1000)
-    parser.add_argument("--naive-resamples", type=int, default=30)
-    args = parser.parse_args()
-    rng = np.random.default_rng(0)
-    y = (rng.random(args.rows) < 0.12).astype(int)
-    p = np.clip(rng.beta(2, 8, args.rows) + 0.35 * y, 0, 1)
-
-    started = time.perf_counter()
-    bootstrap_metrics(y, p, NAMES, resamples=args.resamples)
-    ours = (time.perf_counter() - started) / args.resamples
-    started = time.perf_counter()
-    naive(y, p, args.naive_resamples)
-    theirs = (time.perf_counter() - started) / args.naive_resamples
-    print(f"rows={args.rows:,} metrics={len(NAMES)}")
-    print(f"mlcheck bootstrap: {args.resamples} resamples in {ours * args.resamples:.2f} s")
-    print(f"scikit-learn loop: {theirs * 1000:.1f} ms per resample ({args.naive_resamples} timed)")
-    print(f"speed-up per resample: {theirs / ours:.1f}x")
-    tasks(args.rows, args.resamples)
-
-
-if __name__ == "__main__":
-    main()
+def bootstrap_section(
+    rows: int = 100_000, resamples: int = 1000, naive_resamples: int = 30, large_rows: int = 10**6
+) -> Section:
+    y, p = _binary(rows)
+    ours = _seconds(lambda: bootstrap_metrics(y, p, NAMES, resamples=resamples))
+    theirs = _seconds(lambda: naive(y, p, naive_resamples)) / naive_resamples * resamples
+    rng = np.random.default_rng(2)
+    other = np.clip(p + rng.normal(0, 0.05, rows), 0, 1)
+    paired = _seconds(lambda: paired_difference(y, p, other, NAMES, resamples=resamples))
+    tasks = _tasks(rows, resamples)
+    big_y, big_p = _binary(large_rows, 3)
+    few = max(10, resamples // 10)
+    sampled = _seconds(lambda: bootstrap_metrics(big_y, big_p, NAMES, resamples=few))
+    large = _seconds(lambda: large_sample_metrics(big_y, big_p, NAMES, draws=resamples))
+    data = {
+        "rows": rows,
+        "resamples": resamples,
+        "metrics": NAMES,
+        "mlcheck_bootstrap_s": ours,
+        "sklearn_loop_s": theirs,
+        "sklearn_loop_timed_resamples": naive_resamples,
+        "speedup_vs_sklearn": theirs / ours,
+        "paired_compare_s": paired,
+        "paired_vs_single": paired / ours,
+        "task_ratio_vs_binary": tasks,
+        "large_rows": large_rows,
+        "bootstrap_at_large_rows_s": sampled * resamples / few,
+        "bootstrap_at_large_rows_timed_resamples": few,
+        "large_sample_at_large_rows_s": large,
+        "large_sample_speedup": sampled * resamples / few / large,
+    }
+    lines = markdown_table(
+        ["what", "seconds", "ratio"],
+        [
+            (f"mlcheck bootstrap, {resamples} resamples x {rows:,} rows", ours, "1"),
+            (
+                f"scikit-learn loop (timed on {naive_resamples} resamples)",
+                theirs,
+                f"{theirs / ours:.1f}x slower",
+            ),
+            ("paired compare (two models, same resamples)", paired, f"{paired / ours:.2f}x"),
+            (
+                f"bootstrap at {large_rows:,} rows (timed on {few} resamples)",
+                data["bootstrap_at_large_rows_s"],
+                "1",
+            ),
+            (
+                f"large-sample intervals at {large_rows:,} rows",
+                large,
+                f"{data['large_sample_speedup']:.0f}x faster",
+            ),
+        ],
+    )
+    lines.append("")
+    for which, label in (("default", "default gate metrics"), ("every", "every metric")):
+        ratios = ", ".join(f"{t} {r:.2f}x" for t, r in tasks[which].items() if t != "binary")
+        lines.append(f"- {label} of each task vs binary: {ratios}")
+    return Section("bootstrap", "Quality intervals", data, lines)

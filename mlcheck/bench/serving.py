@@ -1,24 +1,22 @@
 """Serving: mlcheck's core against `mlflow models serve` on the same saved model, side by side.
 
 An XGBoost model of 200 trees on 6 numeric features, saved with MLflow, one worker each, on
-loopback. wrk (Debian's package) posts one row per request from `--connections` connections
-for `--seconds`; the report is requests/s, p50, p99 and errors of each server and their ratio,
-plus 1000-row batches against the in-process predict rate. Machines here have 2 cores shared
-by client and server, so the ratios measured in this one run are what to read.
-Run: `.venv/bin/python benchmarks/bench_serving.py` (writes reports/bench_serving.json).
+loopback. wrk (Debian's package) posts one row per request from `connections` connections
+for `seconds`, or, where wrk is not installed, a bounded Python client (threads over
+keep-alive connections; it spends the cores itself, so its numbers are lower). The section
+gives requests/s, p50, p99 and errors of each server and their ratio, plus 1000-row batches
+against the in-process predict rate.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
-import platform
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -26,16 +24,23 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from mlcheck.bench.report import Section, markdown_table
 from mlcheck.models.load import load_model
+from mlcheck.probes.http import PredictConnection
 from mlcheck.probes.pyfunc import mlflow_models_serve
 from mlcheck.serving.config import ServingConfig
 from mlcheck.serving.process import ServedModel, free_port
+from mlcheck.stats.timing import percentiles_ms
+
+__all__ = ["serving_section"]
 
 FEATURES = [f"x{i}" for i in range(6)]
+BATCH_ROWS = 1000
 LUA = """wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 wrk.body = [[{body}]]
 """
+Load = dict[str, float]
 
 
 def save_model(folder: Path) -> Path:
@@ -52,21 +57,38 @@ def save_model(folder: Path) -> Path:
     return path
 
 
-def wrk(url: str, body: str, connections: int, seconds: int) -> dict[str, float]:
+def wrk(url: str, body: str, connections: int, seconds: int) -> Load:
     """wrk's requests/s, p50 and p99 (ms) and non-2xx/socket errors for one POST body."""
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write(LUA.format(body=body))
-    out = subprocess.run(
-        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", script.name, url],
-        capture_output=True,
-        text=True,
-        timeout=seconds + 30,
-        check=True,
-    ).stdout
-    os.unlink(script.name)
+    try:
+        out = subprocess.run(
+            [
+                "wrk",
+                "-t1",
+                f"-c{connections}",
+                f"-d{seconds}s",
+                "--latency",
+                "-s",
+                script.name,
+                url,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=seconds + 30,
+            check=True,
+        ).stdout
+    finally:
+        os.unlink(script.name)
+
+    def number(pattern: str) -> re.Match[str]:
+        match = re.search(pattern, out, re.M)
+        if match is None:
+            raise RuntimeError(f"wrk's output has no {pattern!r}: {out[-500:]}")
+        return match
 
     def ms(label: str) -> float:
-        value, unit = re.search(rf"^\s+{label}\s+([\d.]+)(us|ms|s)", out, re.M).groups()
+        value, unit = number(rf"^\s+{label}\s+([\d.]+)(us|ms|s)").groups()
         return float(value) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
 
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
@@ -76,9 +98,54 @@ def wrk(url: str, body: str, connections: int, seconds: int) -> dict[str, float]
     errors = int(non_2xx.group(1)) if non_2xx else 0
     errors += sum(map(int, sockets.groups())) if sockets else 0
     return {
-        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+        "rps": float(number(r"Requests/sec:\s+([\d.]+)").group(1)),
         "p50_ms": ms("50%"),
         "p99_ms": ms("99%"),
+        "errors": errors,
+    }
+
+
+def python_client(url: str, body: str, connections: int, seconds: int) -> Load:
+    """The same measurement without wrk: `connections` threads, each a keep-alive connection
+    posting `body` for `seconds`."""
+    match = re.match(r"http://([^:/]+):(\d+)(/.*)", url)
+    if match is None:
+        raise ValueError(f"url={url!r} must look like http://127.0.0.1:8000/predict")
+    host, port, path = match.group(1), int(match.group(2)), match.group(3)
+    payload = body.encode()
+    timings: list[float] = []
+    errors = 0
+    lock = threading.Lock()
+    stop_at = time.monotonic() + seconds
+
+    def worker() -> None:
+        nonlocal errors
+        conn = PredictConnection(host, port, path=path)
+        mine, failed = [], 0
+        try:
+            while time.monotonic() < stop_at:
+                started = time.perf_counter()
+                status = conn.post(payload)
+                mine.append(time.perf_counter() - started)
+                failed += status != "200"
+        finally:
+            conn.close()
+        with lock:
+            timings.extend(mine)
+            errors += failed
+
+    threads = [threading.Thread(target=worker) for _ in range(connections)]
+    started = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(seconds + 30)
+    elapsed = time.monotonic() - started
+    stats = percentiles_ms(timings)
+    return {
+        "rps": len(timings) / elapsed,
+        "p50_ms": stats.get("p50_ms", float("nan")),
+        "p99_ms": stats.get("p99_ms", float("nan")),
         "errors": errors,
     }
 
@@ -94,80 +161,77 @@ def wait_ready(url: str, seconds: float = 120) -> None:
     raise RuntimeError(f"{url} did not answer within {seconds} s")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=int, default=10)
-    parser.add_argument("--connections", type=int, default=8)
-    parser.add_argument("--out", default="reports/bench_serving.json")
-    parser.add_argument("--skip-mlflow", action="store_true")
-    args = parser.parse_args()
-    if shutil.which("wrk") is None:
-        sys.exit("bench_serving: wrk is missing; apt-get install wrk")
+def _in_process_rows_per_s(model_dir: Path, row: dict[str, float], seconds: float) -> float:
+    predictor = load_model(str(model_dir))
+    columns = {name: [row[name]] * BATCH_ROWS for name in FEATURES}
+    started, calls = time.perf_counter(), 0
+    while time.perf_counter() - started < seconds:
+        predictor.predict(columns)
+        calls += 1
+    return calls * BATCH_ROWS / (time.perf_counter() - started)
+
+
+def serving_section(seconds: int = 10, connections: int = 8, mlflow: bool = True) -> Section:
+    client = wrk if shutil.which("wrk") else python_client
     folder = Path(tempfile.mkdtemp(prefix="mlcheck-bench-"))
     model_dir = save_model(folder)
     row = {name: 0.1 * i for i, name in enumerate(FEATURES)}
-    batch = {"instances": [row] * 1000}
-    results: dict[str, dict[str, float]] = {}
+    one, batch = json.dumps(row), json.dumps({"instances": [row] * BATCH_ROWS})
+    results: dict[str, Load] = {}
     with ServedModel(ServingConfig(str(model_dir))) as served:
         url = f"{served.url}/predict"
-        wrk(url, json.dumps(row), args.connections, 2)  # warm up
-        results["mlcheck_1conn"] = wrk(url, json.dumps(row), 1, args.seconds)
-        results["mlcheck"] = wrk(url, json.dumps(row), args.connections, args.seconds)
-        results["mlcheck_batch1000"] = wrk(url, json.dumps(batch), 2, args.seconds)
-    predictor = load_model(str(model_dir))
-    columns = {name: [row[name]] * 1000 for name in FEATURES}
-    started, calls = time.perf_counter(), 0
-    while time.perf_counter() - started < 3:
-        predictor.predict(columns)
-        calls += 1
-    in_process_rows = calls * 1000 / (time.perf_counter() - started)
-    if not args.skip_mlflow:
+        client(url, one, connections, 2)  # warm up
+        results["mlcheck, 1 connection"] = client(url, one, 1, seconds)
+        results["mlcheck"] = client(url, one, connections, seconds)
+        results["mlcheck, 1000-row batches"] = client(url, batch, 2, seconds)
+    in_process = _in_process_rows_per_s(model_dir, row, 3.0)
+    if mlflow:
         port = free_port()
         server = mlflow_models_serve(str(model_dir), port)
         try:
             wait_ready(f"http://127.0.0.1:{port}/ping")
             body = json.dumps({"dataframe_records": [row]})
             url = f"http://127.0.0.1:{port}/invocations"
-            wrk(url, body, args.connections, 2)
-            results["mlflow"] = wrk(url, body, args.connections, args.seconds)
+            client(url, body, connections, 2)
+            results["mlflow models serve"] = client(url, body, connections, seconds)
         finally:
             os.killpg(server.pid, 15)
             server.wait(30)
-    import mlflow
-    import xgboost
-
-    report = {
-        "date": time.strftime("%Y-%m-%d"),
-        "cores": os.cpu_count(),
-        "python": platform.python_version(),
-        "versions": {"mlflow": mlflow.__version__, "xgboost": xgboost.__version__},
-        "connections": args.connections,
-        "seconds": args.seconds,
+    shutil.rmtree(folder, ignore_errors=True)
+    batch_rows = results["mlcheck, 1000-row batches"]["rps"] * BATCH_ROWS
+    data = {
+        "client": client.__name__,
+        "connections": connections,
+        "seconds": seconds,
         "results": results,
-        "batch_rows_per_s": results["mlcheck_batch1000"]["rps"] * 1000,
-        "in_process_rows_per_s": in_process_rows,
+        "batch_rows_per_s": batch_rows,
+        "in_process_rows_per_s": in_process,
+        "batch_share_of_in_process": batch_rows / in_process,
     }
-    if "mlflow" in results:
-        report["rps_ratio_vs_mlflow"] = results["mlcheck"]["rps"] / results["mlflow"]["rps"]
-    report["batch_share_of_in_process"] = report["batch_rows_per_s"] / in_process_rows
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
-    print("| server | connections | req/s | p50 ms | p99 ms | errors |")
-    print("| --- | --- | --- | --- | --- | --- |")
-    for name, r in results.items():
-        conns = 1 if name.endswith("1conn") else 2 if "batch" in name else args.connections
-        print(
-            f"| {name} | {conns} | {r['rps']:.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} "
-            f"| {r['errors']} |"
+    if "mlflow models serve" in results:
+        data["rps_ratio_vs_mlflow"] = (
+            results["mlcheck"]["rps"] / results["mlflow models serve"]["rps"]
         )
-    if "rps_ratio_vs_mlflow" in report:
-        print(f"mlcheck / mlflow requests/s: {report['rps_ratio_vs_mlflow']:.1f}x")
-    print(
-        f"1000-row batches: {report['batch_rows_per_s']:,.0f} rows/s = "
-        f"{report['batch_share_of_in_process']:.0%} of in-process predict "
-        f"({in_process_rows:,.0f} rows/s)"
+    conns = {"mlcheck, 1 connection": 1, "mlcheck, 1000-row batches": 2}
+    lines = markdown_table(
+        ["server", "connections", "requests/s", "p50 ms", "p99 ms", "errors"],
+        [
+            (name, conns.get(name, connections), r["rps"], r["p50_ms"], r["p99_ms"], r["errors"])
+            for name, r in results.items()
+        ],
     )
-
-
-if __name__ == "__main__":
-    main()
+    lines.append("")
+    if "rps_ratio_vs_mlflow" in data:
+        lines.append(f"- mlcheck / mlflow requests/s: **{data['rps_ratio_vs_mlflow']:.1f}x**")
+    lines.append(
+        f"- 1000-row batches: {batch_rows:,.0f} rows/s = "
+        f"**{data['batch_share_of_in_process']:.0%}** of the in-process predict "
+        f"({in_process:,.0f} rows/s)"
+    )
+    lines.append(f"- load client: {'wrk' if client is wrk else 'Python threads (no wrk)'}")
+    return Section(
+        "serving",
+        "Serving: one XGBoost model (200 trees, 6 features), mlcheck vs mlflow models serve",
+        data,
+        lines,
+    )

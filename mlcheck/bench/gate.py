@@ -1,0 +1,107 @@
+"""The whole gate: wall time and peak memory of `mlcheck gate` running the quality, schema and
+drift suites on the demo model, from 10k to 1M current rows, and where the time goes (the
+per-input and per-test seconds each run's gate.json records).
+
+Each size runs in a fresh process (`--stack off`: no services); the peak memory is the
+largest resident set among the gate's processes. The slope is a least-squares line through
+(rows, seconds).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mlcheck.bench.report import Section, markdown_table
+from mlcheck.data.bank import generate
+from mlcheck.data.io import write_table
+from mlcheck.models.demo import demo_data_path
+from mlcheck.resources import resource as bundled
+
+__all__ = ["gate_section"]
+
+SUITES = ("model_quality/test_quality.py", "schema", "drift")
+_MEASURE = """
+import resource, subprocess, sys
+code = subprocess.run(sys.argv[1:]).returncode
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, code)
+"""
+
+
+def _run(current: Path, report_dir: Path) -> dict[str, Any]:
+    command = [
+        sys.executable, "-m", "mlcheck", "gate", "--stack", "off", "--model", "demo",
+        "--reference", str(demo_data_path("reference")), "--current", str(current),
+        "--report-dir", str(report_dir),
+        *(str(bundled("suites", suite)) for suite in SUITES),
+    ]  # fmt: skip
+    started = time.perf_counter()
+    out = subprocess.run(
+        [sys.executable, "-c", _MEASURE, *command], capture_output=True, text=True, timeout=900
+    )
+    seconds = time.perf_counter() - started
+    peak_kib, code = map(int, out.stdout.split()[-2:])
+    gate = json.loads((report_dir / "gate.json").read_text())
+    timings = gate["context"].get("timings", {})
+    quality = sum(t["seconds"] for t in timings.get("tests", []) if "test_quality.py" in t["test"])
+    inputs = timings.get("inputs", {})
+    return {
+        "seconds": seconds,
+        "peak_mib": peak_kib / 1024,
+        "exit_code": code,
+        "verdict": gate["verdict"],
+        "intervals": sorted(
+            {g["details"].get("interval", "") for g in gate["gates"] if "interval" in g["details"]}
+        ),
+        "inputs_s": inputs,
+        "quality_tests_s": quality - inputs.get("scores", 0.0),
+        "tests_s": {t["test"].split("::")[-1]: t["seconds"] for t in timings.get("tests", [])},
+    }
+
+
+def gate_section(sizes: tuple[int, ...] = (10_000, 100_000, 300_000, 1_000_000)) -> Section:
+    runs: dict[int, dict[str, Any]] = {}
+    with tempfile.TemporaryDirectory(prefix="mlcheck-bench-gate-") as folder:
+        for rows in sizes:
+            current = Path(folder) / f"current-{rows}.parquet"
+            write_table(generate(rows, seed=2), current)
+            runs[rows] = _run(current, Path(folder) / f"reports-{rows}")
+            current.unlink()
+    x = np.array(sizes, dtype=float)
+    y = np.array([runs[r]["seconds"] for r in sizes])
+    slope, intercept = np.polyfit(x, y, 1) if len(sizes) > 1 else (float("nan"), float(y[0]))
+    data = {
+        "suites": list(SUITES),
+        "runs": {str(r): run for r, run in runs.items()},
+        "slope_s_per_million_rows": float(slope) * 1e6,
+        "intercept_s": float(intercept),
+    }
+    lines = markdown_table(
+        ["current rows", "wall s", "peak MiB", "verdict", "scoring s", "quality s", "intervals"],
+        [
+            (
+                f"{rows:,}",
+                run["seconds"],
+                run["peak_mib"],
+                run["verdict"],
+                run["inputs_s"].get("scores", float("nan")),
+                run["quality_tests_s"],
+                ", ".join(run["intervals"]),
+            )
+            for rows, run in runs.items()
+        ],
+    )
+    lines += [
+        "",
+        f"- slope: {data['slope_s_per_million_rows']:.1f} s per million rows on top of "
+        f"{intercept:.1f} s (start-up, model load, reports)",
+        "- scoring = the model's predict on every current row; quality = intervals and slices",
+    ]
+    return Section("gate", "Whole gate: quality + schema + drift on the demo model", data, lines)

@@ -1,0 +1,63 @@
+"""`mlcheck bench` runs every section on small sizes and writes bench.json and bench.md with
+the side-by-side numbers (the real run is `tox -e bench`; its numbers are in the README)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from mlcheck.bench.machine import machine
+from mlcheck.bench.report import Section, markdown_table, write_report
+
+
+def test_the_report_has_the_machine_and_each_sections_table(tmp_path):
+    section = Section("x", "A section", {"ratio": 2.5}, markdown_table(["a", "b"], [(1, 0.5)]))
+    path = write_report(machine(), [section], tmp_path)
+    text = path.read_text()
+    assert "cores" in text and "## A section" in text and "| 1 | 0.5 |" in text
+    data = json.loads((tmp_path / "bench.json").read_text())
+    assert data["sections"]["x"]["ratio"] == 2.5 and data["machine"]["cores"] >= 1
+    assert data["machine"]["versions"]["numpy"] != "missing"
+
+
+def test_an_unknown_section_is_a_usage_error():
+    run = subprocess.run(
+        [sys.executable, "-m", "mlcheck", "bench", "--only", "nope"],
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 2 and "invalid choice: 'nope'" in run.stderr
+
+
+@pytest.mark.slow
+def test_a_quick_bench_measures_every_section_side_by_side(tmp_path):
+    run = subprocess.run(
+        [sys.executable, "-m", "mlcheck", "bench", "--quick", "--report-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    sections = json.loads((tmp_path / "bench.json").read_text())["sections"]
+    serving = sections["serving"]
+    assert serving["results"]["mlcheck"]["rps"] > 0 and serving["rps_ratio_vs_mlflow"] > 0
+    assert all(r["errors"] == 0 for r in serving["results"].values())
+    assert serving["batch_share_of_in_process"] > 0
+    drift = sections["drift"]
+    assert all(not t["disagreements_with_evidently"] for t in drift["timed"])
+    assert drift["false_alarms"]["mlcheck_dataset_drift_rate"] == 0.0  # a 0.02 sd shift
+    if drift["alibi_detect"] != "not measured":
+        assert all("alibi_s" in t for t in drift["timed"])
+    boot = sections["bootstrap"]
+    assert boot["speedup_vs_sklearn"] > 1 and boot["large_sample_speedup"] > 1
+    gate = sections["gate"]
+    assert [run["exit_code"] for run in gate["runs"].values()] == [
+        {"PASS": 0, "FAIL": 1}[run["verdict"]] for run in gate["runs"].values()
+    ]
+    assert all(run["inputs_s"]["scores"] >= 0 for run in gate["runs"].values())
+    markdown = (tmp_path / "bench.md").read_text()
+    for title in ("Serving", "Drift", "Quality intervals", "Whole gate"):
+        assert f"## {title}" in markdown
