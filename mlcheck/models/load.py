@@ -182,7 +182,7 @@ def _checked(
             f"{model} returned one number per row; a multiclass model returns a probability "
             "per class. Save it so that predict returns predict_proba's matrix"
         )
-    if values.size and (np.nanmin(values) < 0.0 or np.nanmax(values) > 1.0):
+    if ((values < 0.0) | (values > 1.0)).any():  # NaN is neither (the callers refuse it)
         raise DataError(
             f"{model} returned values outside [0, 1], which are not probabilities; return "
             "probabilities from predict (or save a classifier with predict_proba), or set "
@@ -267,7 +267,8 @@ class XGBoostPredictor(Predictor):
         else:
             matrix = self._matrix(data)
         booster = self._single if len(matrix) <= SINGLE_THREAD_ROWS else self._booster
-        return booster.inplace_predict(matrix)
+        # `_matrix` and `encode_frame` put the model's features in its order already
+        return booster.inplace_predict(matrix, validate_features=False)
 
 
 class SklearnPredictor(Predictor):

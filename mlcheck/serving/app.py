@@ -84,8 +84,7 @@ class _Instrumented:
             if not started_response:
                 status = CLIENT_CLOSED_REQUEST
         finally:
-            self.metrics.latency.labels(endpoint, method).observe(time.perf_counter() - started)
-            self.metrics.requests.labels(endpoint, method, str(status)).inc()
+            self.metrics.observe_request(endpoint, method, status, time.perf_counter() - started)
 
 
 async def _read_body(request: Request, limit: int, timeout_s: float) -> bytes:

@@ -90,6 +90,7 @@ class ServingMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         disable_created_metrics()  # `_created` series double the scrape and no query uses them
         self.registry = registry or CollectorRegistry(auto_describe=True)
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
         r = self.registry
         self.requests = Counter(
             "http_requests",
@@ -150,6 +151,19 @@ class ServingMetrics:
             multiprocess.MultiProcessCollector(registry)
             return generate_latest(registry)
         return generate_latest(self.registry)
+
+    def observe_request(self, endpoint: str, method: str, status: int, seconds: float) -> None:
+        """Count one request and time it. The labelled children are looked up once and kept:
+        `labels()` takes a lock and builds its key on every call."""
+        key = (endpoint, method, status)
+        children = self._children.get(key)
+        if children is None:
+            children = self._children[key] = (
+                self.latency.labels(endpoint, method),
+                self.requests.labels(endpoint, method, str(status)),
+            )
+        children[0].observe(seconds)
+        children[1].inc()
 
     def record(self, answer: Answer) -> None:
         """Count one request's predictions: by class and confidence, or their values."""
