@@ -104,10 +104,12 @@ def cmd_promote(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
+    from uvicorn.config import LOGGING_CONFIG
 
     from mlcheck.models.demo import demo_model_or
     from mlcheck.serving import app as serving
     from mlcheck.serving.config import ServingConfig
+    from mlcheck.serving.logs import uvicorn_log_config
     from mlcheck.serving.protocol import HeaderTimeoutProtocol
 
     config = ServingConfig(
@@ -121,6 +123,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         body_timeout_s=args.body_timeout_s,
         header_timeout_s=args.header_timeout_s,
         task=args.task,
+        log_format=args.log_format,
     )
     os.environ.update(config.to_env())
     serving.app_from_env()  # fail here, with exit 2, if the model does not load
@@ -133,6 +136,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         port=args.port,
         workers=config.workers,
         log_level=args.log_level,
+        log_config=(
+            uvicorn_log_config(args.log_level) if args.log_format == "json" else LOGGING_CONFIG
+        ),
         access_log=False,
         timeout_keep_alive=5,  # idle keep-alive connections close (heads, bodies: 10 s, 408)
         http=HeaderTimeoutProtocol,
@@ -486,6 +492,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"]
+    )
+    serve.add_argument(
+        "--log-format",
+        default="text",
+        choices=["text", "json"],
+        help="json: one JSON line per request on standard output (time, request_id, route, "
+        "status, latency_ms, rows, model_version, predictions, reason) and the server's own "
+        "events; the request id is the client's X-Request-ID or a new one, sent back in the "
+        "response (default: text)",
     )
     serve.set_defaults(handler=cmd_serve)
 

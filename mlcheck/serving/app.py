@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
+import os
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
@@ -28,6 +29,7 @@ from mlcheck.features import FeatureSpec, features_to_json
 from mlcheck.models.load import Predictor, load_model
 from mlcheck.serving.codec import RequestError, decode_request
 from mlcheck.serving.config import ServingConfig
+from mlcheck.serving.logs import REQUEST_ID_HEADER, JsonLines, RequestNote, request_id
 from mlcheck.serving.metrics import CLIENT_CLOSED_REQUEST, ServingMetrics
 from mlcheck.serving.openapi import openapi_document
 from mlcheck.serving.responses import answer, class_labels
@@ -53,15 +55,27 @@ ROUTES = ("/predict", "/health", "/ready", "/model/info", "/metrics", "/openapi.
 #: Seconds a request body may take to arrive in full (a stalled upload gets a 408).
 
 
+#: Where a route leaves what the request's log line says (rows, predictions, reason).
+NOTE_KEY = "mlcheck.note"
+
+
 class _Instrumented:
-    """ASGI middleware: counts every HTTP request by route and status and times it.
+    """ASGI middleware: counts every HTTP request by route and status and times it, gives it
+    a request id (the client's `X-Request-ID` or a new one, sent back in the response) and,
+    with `log`, writes its JSON log line.
 
     A client that goes away before the answer is counted as 499 (nginx's "client closed
     request"), not as a server error: there is nobody left to answer.
     """
 
-    def __init__(self, app: ASGIApp, metrics: ServingMetrics) -> None:
-        self.app, self.metrics = app, metrics
+    def __init__(
+        self,
+        app: ASGIApp,
+        metrics: ServingMetrics,
+        log: JsonLines | None = None,
+        model_version: str | None = None,
+    ) -> None:
+        self.app, self.metrics, self.log, self.model_version = app, metrics, log, model_version
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -71,11 +85,15 @@ class _Instrumented:
         method = scope["method"]
         status, started_response = 500, False
         started = time.perf_counter()
+        rid = request_id(scope["headers"])
+        note = scope[NOTE_KEY] = RequestNote()
 
         async def send_wrapper(message: Message) -> None:
             nonlocal status, started_response
             if message["type"] == "http.response.start":
                 status, started_response = message["status"], True
+                headers = [*message.get("headers", ()), (REQUEST_ID_HEADER, rid.encode())]
+                message = {**message, "headers": headers}
             await send(message)
 
         try:
@@ -84,7 +102,21 @@ class _Instrumented:
             if not started_response:
                 status = CLIENT_CLOSED_REQUEST
         finally:
-            self.metrics.observe_request(endpoint, method, status, time.perf_counter() - started)
+            seconds = time.perf_counter() - started
+            self.metrics.observe_request(endpoint, method, status, seconds)
+            if self.log is not None:
+                self.log.emit(
+                    "request",
+                    request_id=rid,
+                    route=endpoint,
+                    method=method,
+                    status=status,
+                    latency_ms=round(seconds * 1000.0, 3),
+                    rows=note.rows,
+                    model_version=self.model_version,
+                    predictions=note.predictions,
+                    reason=note.reason,
+                )
 
 
 async def _read_body(request: Request, limit: int, timeout_s: float) -> bytes:
@@ -137,6 +169,7 @@ def create_app(predictor: Predictor, config: ServingConfig) -> Starlette:
         features = features_from_schema(load_schema(config.schema), info.features, exclude)
     validated_by = "signature" if info.features is not None else "schema (no signature)"
     metrics = ServingMetrics()
+    log = JsonLines() if config.log_format == "json" else None
     metrics.set_model(info)
     metrics.start_at_zero(predictor.task, predictor.classes)
     description = openapi_document(
@@ -152,26 +185,31 @@ def create_app(predictor: Predictor, config: ServingConfig) -> Starlette:
     )
     description_json = json.dumps(description, allow_nan=False).encode()
 
+    def refused(note: RequestNote, reason: str) -> None:
+        metrics.errors.labels(reason).inc()
+        note.reason = reason
+
     async def predict(request: Request) -> Response:
+        note: RequestNote = request.scope.get(NOTE_KEY) or RequestNote()
         try:
             body = await _read_body(request, config.max_body_bytes, timeout_s)
             columns = decode_request(body, features, config.max_rows)
         except RequestError as exc:
-            metrics.errors.labels(exc.reason).inc()
+            refused(note, exc.reason)
             close = {"connection": "close"} if exc.status == 408 else None
             return JSONResponse({"detail": exc.problems}, status_code=exc.status, headers=close)
         except ClientDisconnect:
-            metrics.errors.labels("disconnected").inc()
+            refused(note, "disconnected")
             raise  # the middleware counts it as a 499
         try:
-            rows = len(next(iter(columns.values()))) if columns else 0
+            rows = note.rows = len(next(iter(columns.values()))) if columns else 0
             if predictor.inline_ok and rows <= INLINE_ROWS:
                 outputs = predictor.predict(columns)
             else:
                 outputs = await run_in_threadpool(predictor.predict, columns)
             task = predictor.task or "binary"  # set by the first outputs of a plain pyfunc
         except Exception as exc:  # a model that raises must not crash the server
-            metrics.errors.labels("model").inc()
+            refused(note, "model")
             return JSONResponse(
                 {
                     "detail": [
@@ -181,11 +219,13 @@ def create_app(predictor: Predictor, config: ServingConfig) -> Starlette:
                 status_code=500,
             )
         if not np.isfinite(outputs).all():
-            metrics.errors.labels("model").inc()
+            refused(note, "model")
             problem = {"row": None, "field": "model", "error": "returned non-finite outputs"}
             return JSONResponse({"detail": [problem]}, status_code=500)
         result = answer(task, outputs, predictor.classes, config.decision_threshold)
         metrics.record(result)
+        if log is not None:
+            note.predictions = result.classes if task != "regression" else result.values.tolist()
         content = {"predictions": result.predictions, "model_version": info.version}
         return Response(_ENCODER.encode(content), media_type="application/json")
 
@@ -230,8 +270,18 @@ def create_app(predictor: Predictor, config: ServingConfig) -> Starlette:
             Route("/openapi.json", openapi, methods=["GET"]),
         ]
     )
-    app.add_middleware(_Instrumented, metrics=metrics)
+    app.add_middleware(_Instrumented, metrics=metrics, log=log, model_version=info.version)
     app.state.metrics = metrics
+    if log is not None:
+        log.emit(
+            "start",
+            model=info.uri,
+            model_version=info.version,
+            flavor=info.flavor,
+            task=predictor.task,
+            load_seconds=round(info.load_seconds, 3),
+            pid=os.getpid(),
+        )
     return app
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 from mlcheck.errors import ConfigError
+from mlcheck.serving.logs import LOG_FORMATS
 from mlcheck.stats.tasks import TASK_CHOICES
 
 __all__ = ["ENV_PREFIX", "ServingConfig"]
@@ -25,8 +26,8 @@ class ServingConfig:
     """What to serve and how: the model (a URI or a local model directory), the schema that
     requests must also satisfy (for a model without a signature, the only one; `target` is its
     label column, never a request field), the task (`auto`: what the model is), the decision
-    threshold, the request limits (rows,
-    body size, the seconds a request's head and its body may take to arrive) and the workers."""
+    threshold, the request limits (rows, body size, the seconds a request's head and its body
+    may take to arrive), the workers and the log format."""
 
     model: str
     schema: str | None = None
@@ -38,6 +39,7 @@ class ServingConfig:
     body_timeout_s: float = 10.0
     header_timeout_s: float = 10.0
     task: str = "auto"
+    log_format: str = "text"  # json: one JSON line per request and server event (logs.py)
 
     def __post_init__(self) -> None:
         if not self.model:
@@ -46,6 +48,11 @@ class ServingConfig:
             raise ConfigError(
                 f"--schema={self.schema!r} does not exist; pass a .py file defining SCHEMA or a "
                 "pandera .yaml file"
+            )
+        if self.log_format not in LOG_FORMATS:
+            raise ConfigError(
+                f"--log-format={self.log_format!r} is not a log format; use one of: "
+                f"{', '.join(LOG_FORMATS)}"
             )
         if self.task not in TASK_CHOICES:
             raise ConfigError(
@@ -82,6 +89,8 @@ class ServingConfig:
             repr(self.header_timeout_s),
             "--task",
             self.task,
+            "--log-format",
+            self.log_format,
         ]
         args += ["--schema", self.schema] if self.schema else []
         return args + (["--target", self.target] if self.target else [])
