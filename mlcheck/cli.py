@@ -111,6 +111,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from mlcheck.serving.config import ServingConfig
     from mlcheck.serving.logs import uvicorn_log_config
     from mlcheck.serving.protocol import HeaderTimeoutProtocol
+    from mlcheck.serving.reload import parse_duration
 
     config = ServingConfig(
         model=demo_model_or(args.model),  # the demo is trained once, before any worker starts
@@ -124,6 +125,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         header_timeout_s=args.header_timeout_s,
         task=args.task,
         log_format=args.log_format,
+        reload_every_s=parse_duration(args.reload_every),
     )
     os.environ.update(config.to_env())
     serving.app_from_env()  # fail here, with exit 2, if the model does not load
@@ -501,6 +503,15 @@ def build_parser() -> argparse.ArgumentParser:
         "status, latency_ms, rows, model_version, predictions, reason) and the server's own "
         "events; the request id is the client's X-Request-ID or a new one, sent back in the "
         "response (default: text)",
+    )
+    serve.add_argument(
+        "--reload-every",
+        default="0",
+        metavar="DURATION",
+        help="with --model models:/NAME@ALIAS: check the alias every DURATION (30s, 5m, 1h) "
+        "and swap in the version it points to once it loads and passes the parity check; a "
+        "version that fails keeps the old one serving (ml_model_reload_total{outcome}). "
+        "POST /model/reload (from this machine) does the same on demand (default: 0, never)",
     )
     serve.set_defaults(handler=cmd_serve)
 

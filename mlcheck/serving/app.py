@@ -8,11 +8,14 @@ environment).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import json
+import logging
 import os
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
 from typing import Any
 
 import msgspec
@@ -32,6 +35,7 @@ from mlcheck.serving.config import ServingConfig
 from mlcheck.serving.logs import REQUEST_ID_HEADER, JsonLines, RequestNote, request_id
 from mlcheck.serving.metrics import CLIENT_CLOSED_REQUEST, ServingMetrics
 from mlcheck.serving.openapi import openapi_document
+from mlcheck.serving.reload import ALIAS_URI, ModelSlot, Reload, Reloader
 from mlcheck.serving.responses import answer, class_labels
 
 __all__ = ["app_from_env", "create_app"]
@@ -51,7 +55,20 @@ INLINE_ROWS = 64
 
 #: Encodes the predictions (C, ~4x faster than `json.dumps` for a 1000-row answer).
 _ENCODER = msgspec.json.Encoder()
-ROUTES = ("/predict", "/health", "/ready", "/model/info", "/metrics", "/openapi.json")
+ROUTES = (
+    "/predict",
+    "/health",
+    "/ready",
+    "/model/info",
+    "/model/reload",
+    "/metrics",
+    "/openapi.json",
+)
+#: Clients that may POST /model/reload.
+LOOPBACK = ("127.0.0.1", "::1")
+#: A request of at most this many rows is kept as the rows a new model version is checked on.
+PROBE_ROWS = 100
+_LOGGER = logging.getLogger("uvicorn.error")
 #: Seconds a request body may take to arrive in full (a stalled upload gets a 408).
 
 
@@ -68,14 +85,8 @@ class _Instrumented:
     request"), not as a server error: there is nobody left to answer.
     """
 
-    def __init__(
-        self,
-        app: ASGIApp,
-        metrics: ServingMetrics,
-        log: JsonLines | None = None,
-        model_version: str | None = None,
-    ) -> None:
-        self.app, self.metrics, self.log, self.model_version = app, metrics, log, model_version
+    def __init__(self, app: ASGIApp, metrics: ServingMetrics, log: JsonLines | None = None) -> None:
+        self.app, self.metrics, self.log = app, metrics, log
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -113,7 +124,7 @@ class _Instrumented:
                     status=status,
                     latency_ms=round(seconds * 1000.0, 3),
                     rows=note.rows,
-                    model_version=self.model_version,
+                    model_version=note.model_version,
                     predictions=note.predictions,
                     reason=note.reason,
                 )
@@ -149,11 +160,18 @@ async def _read_body_unbounded(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def create_app(predictor: Predictor, config: ServingConfig) -> Starlette:
-    """The serving app for a loaded model. Requests are validated against its features (and
-    the config's schema); `config.model` is not loaded again. A request body must arrive within
-    `config.body_timeout_s` seconds."""
-    timeout_s = config.body_timeout_s
+@dataclass(frozen=True)
+class Serving:
+    """A loaded model as the routes serve it; a reload replaces it whole."""
+
+    predictor: Predictor
+    features: tuple[FeatureSpec, ...]
+    validated_by: str
+    description_json: bytes
+
+
+def prepare_serving(predictor: Predictor, config: ServingConfig) -> Serving:
+    """Check that requests to `predictor` can be validated and describe them (OpenAPI)."""
     info = predictor.info
     if info.features is None and not config.schema:
         raise ConfigError(
@@ -168,10 +186,6 @@ def create_app(predictor: Predictor, config: ServingConfig) -> Starlette:
         exclude = (config.target,) if config.target else ()
         features = features_from_schema(load_schema(config.schema), info.features, exclude)
     validated_by = "signature" if info.features is not None else "schema (no signature)"
-    metrics = ServingMetrics()
-    log = JsonLines() if config.log_format == "json" else None
-    metrics.set_model(info)
-    metrics.start_at_zero(predictor.task, predictor.classes)
     description = openapi_document(
         features,
         config.max_rows,
@@ -179,11 +193,55 @@ def create_app(predictor: Predictor, config: ServingConfig) -> Starlette:
         version=info.version or "unversioned",
         description=f"A {info.flavor} model; requests validated by its {validated_by}.",
         max_body_bytes=config.max_body_bytes,
-        body_timeout_s=timeout_s,
+        body_timeout_s=config.body_timeout_s,
         task=predictor.task or "binary",
         classes=class_labels(predictor.task, predictor.classes) if predictor.task else None,
     )
-    description_json = json.dumps(description, allow_nan=False).encode()
+    return Serving(
+        predictor, features, validated_by, json.dumps(description, allow_nan=False).encode()
+    )
+
+
+def create_app(predictor: Predictor, config: ServingConfig) -> Starlette:
+    """The serving app for a loaded model. Requests are validated against its features (and
+    the config's schema); `config.model` is not loaded again. A request body must arrive within
+    `config.body_timeout_s` seconds. A registry alias (`models:/NAME@ALIAS`) can be reloaded
+    with POST /model/reload, and every `config.reload_every_s` seconds when that is set."""
+    timeout_s = config.body_timeout_s
+    slot = ModelSlot(prepare_serving(predictor, config))
+    metrics = ServingMetrics()
+    log = JsonLines() if config.log_format == "json" else None
+    metrics.set_model(predictor.info)
+    metrics.start_at_zero(predictor.task, predictor.classes)
+
+    def on_reload(result: Reload, new: Serving | None) -> None:
+        metrics.reloads.labels(result.outcome).inc()
+        if new is not None:
+            metrics.set_model(new.predictor.info)
+        if log is not None:
+            log.emit("reload", **result.to_dict())
+        elif result.outcome != "unchanged":
+            level = logging.INFO if result.outcome == "swapped" else logging.WARNING
+            _LOGGER.log(level, "model reload: %s", result.to_dict())
+
+    reloader = (
+        Reloader(
+            config.model,
+            config.task,
+            slot,
+            lambda loaded: prepare_serving(loaded, config),
+            lambda serving: serving.predictor,
+            lambda serving: serving.features,
+            on_reload,
+        )
+        if ALIAS_URI.match(config.model)
+        else None
+    )
+    if config.reload_every_s and reloader is None:
+        raise ConfigError(
+            f"--reload-every is set but --model={config.model!r} is not a registry alias; "
+            "serve models:/NAME@ALIAS to follow the alias, or drop --reload-every"
+        )
 
     def refused(note: RequestNote, reason: str) -> None:
         metrics.errors.labels(reason).inc()
@@ -191,9 +249,12 @@ def create_app(predictor: Predictor, config: ServingConfig) -> Starlette:
 
     async def predict(request: Request) -> Response:
         note: RequestNote = request.scope.get(NOTE_KEY) or RequestNote()
+        served = slot.current  # this request's model, whatever a reload does meanwhile
+        predictor, info = served.predictor, served.predictor.info
+        note.model_version = info.version
         try:
             body = await _read_body(request, config.max_body_bytes, timeout_s)
-            columns = decode_request(body, features, config.max_rows)
+            columns = decode_request(body, served.features, config.max_rows)
         except RequestError as exc:
             refused(note, exc.reason)
             close = {"connection": "close"} if exc.status == 408 else None
@@ -224,6 +285,8 @@ def create_app(predictor: Predictor, config: ServingConfig) -> Starlette:
             return JSONResponse({"detail": [problem]}, status_code=500)
         result = answer(task, outputs, predictor.classes, config.decision_threshold)
         metrics.record(result)
+        if rows <= PROBE_ROWS:
+            slot.recent = columns  # what a new version is checked on
         if log is not None:
             note.predictions = result.classes if task != "regression" else result.values.tolist()
         content = {"predictions": result.predictions, "model_version": info.version}
@@ -233,9 +296,12 @@ def create_app(predictor: Predictor, config: ServingConfig) -> Starlette:
         return JSONResponse({"status": "ok"})
 
     async def ready(request: Request) -> Response:
-        return JSONResponse({"status": "ready", "model": info.uri})
+        return JSONResponse({"status": "ready", "model": slot.current.predictor.info.uri})
 
     async def model_info(request: Request) -> Response:
+        served = slot.current
+        predictor, info, features = served.predictor, served.predictor.info, served.features
+        validated_by = served.validated_by
         return JSONResponse(
             {
                 "uri": info.uri,
@@ -258,7 +324,29 @@ def create_app(predictor: Predictor, config: ServingConfig) -> Starlette:
         return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
     async def openapi(request: Request) -> Response:
-        return Response(description_json, media_type="application/json")
+        return Response(slot.current.description_json, media_type="application/json")
+
+    async def model_reload(request: Request) -> Response:
+        client = request.client.host if request.client else ""
+        if client not in LOOPBACK:
+            error = f"only a client on this machine may reload the model (not {client!r})"
+            return JSONResponse({"detail": [{"field": "client", "error": error}]}, 403)
+        if reloader is None:
+            error = f"model={config.model!r} is not a registry alias (models:/NAME@ALIAS)"
+            return JSONResponse({"detail": [{"field": "model", "error": error}]}, 409)
+        return JSONResponse((await reloader.reload()).to_dict())
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        every = config.reload_every_s
+        task = asyncio.create_task(reloader.run(every)) if reloader and every else None
+        try:
+            yield
+        finally:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
 
     app = Starlette(
         routes=[
@@ -268,10 +356,13 @@ def create_app(predictor: Predictor, config: ServingConfig) -> Starlette:
             Route("/model/info", model_info, methods=["GET"]),
             Route("/metrics", metrics_endpoint, methods=["GET"]),
             Route("/openapi.json", openapi, methods=["GET"]),
-        ]
+            Route("/model/reload", model_reload, methods=["POST"]),
+        ],
+        lifespan=lifespan,
     )
-    app.add_middleware(_Instrumented, metrics=metrics, log=log, model_version=info.version)
+    app.add_middleware(_Instrumented, metrics=metrics, log=log)
     app.state.metrics = metrics
+    info = predictor.info
     if log is not None:
         log.emit(
             "start",

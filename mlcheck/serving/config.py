@@ -27,7 +27,8 @@ class ServingConfig:
     requests must also satisfy (for a model without a signature, the only one; `target` is its
     label column, never a request field), the task (`auto`: what the model is), the decision
     threshold, the request limits (rows, body size, the seconds a request's head and its body
-    may take to arrive), the workers and the log format."""
+    may take to arrive), the workers, the log format and how often a registry alias is
+    followed (`reload_every_s`, 0: only on POST /model/reload)."""
 
     model: str
     schema: str | None = None
@@ -40,6 +41,7 @@ class ServingConfig:
     header_timeout_s: float = 10.0
     task: str = "auto"
     log_format: str = "text"  # json: one JSON line per request and server event (logs.py)
+    reload_every_s: float = 0.0  # follow a registry alias every so many seconds (0: never)
 
     def __post_init__(self) -> None:
         if not self.model:
@@ -66,6 +68,11 @@ class ServingConfig:
             ("body-timeout-s", self.body_timeout_s, 0.1, 600),
             ("header-timeout-s", self.header_timeout_s, 0.1, 600),
         )
+        if self.reload_every_s and not 1 <= self.reload_every_s <= 86_400:
+            raise ConfigError(
+                f"--reload-every={self.reload_every_s:g}s is out of range; allowed: 1s to 24h "
+                "(or 0: never)"
+            )
         for name, value, low, high in checks:
             if not low <= value <= high:
                 raise ConfigError(f"--{name}={value!r} is out of range; allowed: [{low}, {high}]")
@@ -91,6 +98,8 @@ class ServingConfig:
             self.task,
             "--log-format",
             self.log_format,
+            "--reload-every",
+            f"{self.reload_every_s!r}s",
         ]
         args += ["--schema", self.schema] if self.schema else []
         return args + (["--target", self.target] if self.target else [])

@@ -58,6 +58,7 @@ class RequestNote:
     rows: int = 0
     predictions: list[Any] = field(default_factory=list)
     reason: str | None = None
+    model_version: str | None = None
 
 
 class JsonLines:

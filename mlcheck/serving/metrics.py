@@ -19,6 +19,7 @@ from prometheus_client import (
 )
 
 from mlcheck.models.load import ModelInfo
+from mlcheck.serving.reload import RELOAD_OUTCOMES
 from mlcheck.serving.responses import Answer, class_labels
 
 __all__ = ["CLIENT_CLOSED_REQUEST", "LATENCY_BUCKETS", "MULTIPROC_ENV", "ServingMetrics"]
@@ -137,6 +138,13 @@ class ServingMetrics:
             registry=r,
             multiprocess_mode="max",
         )
+        self.reloads = Counter(
+            "ml_model_reload",
+            "Reloads of a registry alias by outcome (swapped, unchanged, load_failed, "
+            "rejected, registry_error)",
+            ["outcome"],
+            registry=r,
+        )
         self.model_load = Gauge(
             "ml_model_load_seconds",
             "Seconds the model took to load",
@@ -187,10 +195,14 @@ class ServingMetrics:
         self.latency.labels("/predict", "POST")
         for reason in ERROR_REASONS:
             self.errors.labels(reason)
+        for outcome in RELOAD_OUTCOMES:
+            self.reloads.labels(outcome)
         if task in ("binary", "multiclass") and (classes is not None or task == "binary"):
             for label in class_labels(task, classes) or []:
                 self.by_class.labels(str(label))
 
     def set_model(self, info: ModelInfo) -> None:
+        """The serving model's info series (only its own: a reload replaces the old one)."""
+        self.model_info.clear()
         self.model_info.labels(info.uri, info.flavor, info.version or "").set(1)
         self.model_load.set(info.load_seconds)
