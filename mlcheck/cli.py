@@ -126,6 +126,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         task=args.task,
         log_format=args.log_format,
         reload_every_s=parse_duration(args.reload_every),
+        capture_dir=str(Path(args.capture).resolve()) if args.capture else None,
     )
     os.environ.update(config.to_env())
     serving.app_from_env()  # fail here, with exit 2, if the model does not load
@@ -373,6 +374,26 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return EXIT_PASS
 
 
+def cmd_label(args: argparse.Namespace) -> int:
+    from mlcheck.data.capture import LABELS_FILE, join_labels
+    from mlcheck.data.io import read_table
+
+    folder = Path(args.capture)
+    if not folder.is_dir():
+        raise ConfigError(
+            f"--capture={args.capture!r} is not a folder; pass the folder `mlcheck serve "
+            "--capture DIR` writes"
+        )
+    labelled, captured = join_labels(
+        folder, read_table(args.labels, "--labels"), args.id_column, args.target
+    )
+    print(
+        f"mlcheck label: {labelled:,} of {captured:,} captured rows labelled "
+        f"({folder / LABELS_FILE}); `mlcheck gate --current {folder}` now gates them"
+    )
+    return EXIT_PASS
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mlcheck",
@@ -513,6 +534,13 @@ def build_parser() -> argparse.ArgumentParser:
         "version that fails keeps the old one serving (ml_model_reload_total{outcome}). "
         "POST /model/reload (from this machine) does the same on demand (default: 0, never)",
     )
+    serve.add_argument(
+        "--capture",
+        metavar="DIR",
+        help="append every predicted row (features, prediction, model version, request id) to "
+        "Parquet files in DIR, written off the request path (rows the writer cannot keep up "
+        "with are dropped and counted); `mlcheck gate --current DIR` gates them",
+    )
     serve.set_defaults(handler=cmd_serve)
 
     gate = sub.add_parser(
@@ -635,6 +663,29 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", metavar="DIR", help="where to write (default: the gate.json's folder)"
     )
     report.set_defaults(handler=cmd_report)
+
+    label = sub.add_parser(
+        "label",
+        help="join labels that arrived later to captured traffic (serve --capture DIR)",
+        description="Write DIR/labels.parquet: the label of each captured row, matched by the "
+        "request id (and `row`, the row's place in its request, when a request held several). "
+        "Then `mlcheck gate --current DIR` gates the labelled rows, quality gates included.",
+    )
+    label.add_argument("--capture", required=True, metavar="DIR", help="the capture folder")
+    label.add_argument(
+        "--labels", required=True, metavar="FILE", help="CSV or Parquet with the labels"
+    )
+    label.add_argument(
+        "--id-column",
+        default="request_id",
+        metavar="COLUMN",
+        help="the labels' request id column (the X-Request-ID the requests were sent with; "
+        "default: request_id)",
+    )
+    label.add_argument(
+        "--target", default="y", metavar="COLUMN", help="the labels' label column (default: y)"
+    )
+    label.set_defaults(handler=cmd_label)
 
     bench = sub.add_parser(
         "bench",

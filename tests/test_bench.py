@@ -45,6 +45,7 @@ def test_a_quick_bench_measures_every_section_side_by_side(tmp_path):
     serving = sections["serving"]
     assert serving["results"]["mlcheck"]["rps"] > 0 and serving["rps_ratio_vs_mlflow"] > 0
     assert all(r["errors"] == 0 for r in serving["results"].values())
+    assert serving["results"]["mlcheck --capture"]["rps"] > 0
     assert serving["batch_share_of_in_process"] > 0
     drift = sections["drift"]
     assert all(not t["disagreements_with_evidently"] for t in drift["timed"])

@@ -184,6 +184,11 @@ def serving_section(seconds: int = 10, connections: int = 8, mlflow: bool = True
         results["mlcheck, 1 connection"] = client(url, one, 1, seconds)
         results["mlcheck"] = client(url, one, connections, seconds)
         results["mlcheck, 1000-row batches"] = client(url, batch, 2, seconds)
+    capture_config = ServingConfig(str(model_dir), capture_dir=str(folder / "capture"))
+    with ServedModel(capture_config) as served:
+        url = f"{served.url}/predict"
+        client(url, one, connections, 2)
+        results["mlcheck --capture"] = client(url, one, connections, seconds)
     in_process = _in_process_rows_per_s(model_dir, row, 3.0)
     if mlflow:
         port = free_port()
@@ -227,6 +232,11 @@ def serving_section(seconds: int = 10, connections: int = 8, mlflow: bool = True
         f"- 1000-row batches: {batch_rows:,.0f} rows/s = "
         f"**{data['batch_share_of_in_process']:.0%}** of the in-process predict "
         f"({in_process:,.0f} rows/s)"
+    )
+    lines.append(
+        f"- --capture (every row to Parquet, off the request path): p99 "
+        f"{results['mlcheck --capture']['p99_ms']:.2f} vs {results['mlcheck']['p99_ms']:.2f} ms "
+        f"without ({data['capture_p99_ratio']:.2f}x)"
     )
     lines.append(f"- load client: {'wrk' if client is wrk else 'Python threads (no wrk)'}")
     return Section(

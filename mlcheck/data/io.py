@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from mlcheck.data.capture import read_capture
 from mlcheck.errors import ConfigError, DataError
 
 __all__ = ["CSV_DELIMITERS", "SUPPORTED_SUFFIXES", "read_table", "sniff_delimiter", "write_table"]
@@ -43,13 +44,16 @@ def sniff_delimiter(path: Path) -> str:
 
 
 def read_table(path: str | Path, argument: str = "path") -> pd.DataFrame:
-    """Read a CSV or Parquet file; `argument` names the option the path came from in errors.
+    """Read a CSV or Parquet file, or a capture folder (`mlcheck.data.capture`); `argument`
+    names the option the path came from in errors.
 
     A CSV file may be delimited by `,`, `;`, tab or `|` (detected from its first bytes). A CSV
     file that still reads as one column is refused (DataError): a gate needs the features and
     the target, and one column almost always means another delimiter.
     """
     path = Path(path)
+    if path.is_dir():  # a folder of served traffic (mlcheck serve --capture)
+        return read_capture(path, argument)
     suffix = _suffix(path, argument)
     if not path.is_file():
         raise DataError(

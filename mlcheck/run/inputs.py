@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 import numpy as np
 import pandas as pd
 
+from mlcheck.data.capture import CAPTURE_COLUMNS
 from mlcheck.data.io import read_table
 from mlcheck.data.labels import regression_targets, task_labels
 from mlcheck.errors import ConfigError, DataError, MlcheckError
@@ -183,7 +184,29 @@ class GateInputs:
     @cached_property
     @_timed
     def current(self) -> pd.DataFrame:
-        return read_table(self.data_path("current"), "--current")
+        """The current data; of a capture folder, the served rows' features (and labels)."""
+        frame = read_table(self.data_path("current"), "--current")
+        if self.current_is_capture:
+            frame = frame.drop(columns=[c for c in CAPTURE_COLUMNS if c in frame.columns])
+        return frame
+
+    @property
+    def current_is_capture(self) -> bool:
+        return self.data_path("current").is_dir()
+
+    @property
+    def missing_labels(self) -> str:
+        """Why the gates that need labels cannot decide on the current data, or "": served
+        traffic has none until `mlcheck label` joins them (a file without its label column is
+        an error instead: the run was set up wrong)."""
+        if not self.current_is_capture or self.target in self.current.columns:
+            return ""
+        folder = self.data_path("current")
+        return (
+            f"--current={str(folder)!r} is captured traffic without labels ({self.target!r}); "
+            f"the quality gates decide once they are joined: mlcheck label --capture {folder} "
+            f"--labels FILE --id-column request_id --target {self.target}"
+        )
 
     @cached_property
     @_timed

@@ -30,6 +30,7 @@ from starlette.routing import Route
 from mlcheck.errors import ConfigError
 from mlcheck.features import FeatureSpec, features_to_json
 from mlcheck.models.load import Predictor, load_model
+from mlcheck.serving.capture import Capture, CaptureBatch
 from mlcheck.serving.codec import RequestError, decode_request
 from mlcheck.serving.config import ServingConfig
 from mlcheck.serving.logs import REQUEST_ID_HEADER, JsonLines, RequestNote, request_id
@@ -74,6 +75,8 @@ _LOGGER = logging.getLogger("uvicorn.error")
 
 #: Where a route leaves what the request's log line says (rows, predictions, reason).
 NOTE_KEY = "mlcheck.note"
+#: The request's id (X-Request-ID), for the routes.
+REQUEST_ID_KEY = "mlcheck.request_id"
 
 
 class _Instrumented:
@@ -96,7 +99,7 @@ class _Instrumented:
         method = scope["method"]
         status, started_response = 500, False
         started = time.perf_counter()
-        rid = request_id(scope["headers"])
+        rid = scope[REQUEST_ID_KEY] = request_id(scope["headers"])
         note = scope[NOTE_KEY] = RequestNote()
 
         async def send_wrapper(message: Message) -> None:
@@ -214,6 +217,16 @@ def create_app(predictor: Predictor, config: ServingConfig) -> Starlette:
     metrics.set_model(predictor.info)
     metrics.start_at_zero(predictor.task, predictor.classes)
 
+    capture = (
+        Capture(
+            config.capture_dir,
+            on_written=metrics.captured.inc,
+            on_dropped=metrics.capture_dropped.inc,
+        )
+        if config.capture_dir
+        else None
+    )
+
     def on_reload(result: Reload, new: Serving | None) -> None:
         metrics.reloads.labels(result.outcome).inc()
         if new is not None:
@@ -287,6 +300,10 @@ def create_app(predictor: Predictor, config: ServingConfig) -> Starlette:
         metrics.record(result)
         if rows <= PROBE_ROWS:
             slot.recent = columns  # what a new version is checked on
+        if capture is not None:
+            predicted = result.classes if task != "regression" else result.values.tolist()
+            rid = request.scope.get(REQUEST_ID_KEY, "")
+            capture.put(CaptureBatch(rid, info.version, time.time(), columns, predicted))
         if log is not None:
             note.predictions = result.classes if task != "regression" else result.values.tolist()
         content = {"predictions": result.predictions, "model_version": info.version}
@@ -340,9 +357,13 @@ def create_app(predictor: Predictor, config: ServingConfig) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         every = config.reload_every_s
         task = asyncio.create_task(reloader.run(every)) if reloader and every else None
+        if capture is not None:
+            capture.start()
         try:
             yield
         finally:
+            if capture is not None:
+                await asyncio.to_thread(capture.close)
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

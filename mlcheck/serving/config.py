@@ -42,6 +42,7 @@ class ServingConfig:
     task: str = "auto"
     log_format: str = "text"  # json: one JSON line per request and server event (logs.py)
     reload_every_s: float = 0.0  # follow a registry alias every so many seconds (0: never)
+    capture_dir: str | None = None  # append the served rows to Parquet files here
 
     def __post_init__(self) -> None:
         if not self.model:
@@ -102,6 +103,7 @@ class ServingConfig:
             f"{self.reload_every_s!r}s",
         ]
         args += ["--schema", self.schema] if self.schema else []
+        args += ["--capture", self.capture_dir] if self.capture_dir else []
         return args + (["--target", self.target] if self.target else [])
 
     def to_env(self) -> dict[str, str]:
@@ -128,7 +130,7 @@ class ServingConfig:
                 continue
             default = getattr(defaults, f.name)
             try:
-                optional = f.name in ("schema", "target")
+                optional = f.name in ("schema", "target", "capture_dir")
                 values[f.name] = (text or None) if optional else type(default)(text)
             except ValueError as exc:
                 raise ConfigError(

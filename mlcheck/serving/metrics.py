@@ -138,6 +138,14 @@ class ServingMetrics:
             registry=r,
             multiprocess_mode="max",
         )
+        self.captured = Counter(
+            "ml_capture_rows", "Served rows written to the capture folder", registry=r
+        )
+        self.capture_dropped = Counter(
+            "ml_capture_dropped_rows",
+            "Served rows the capture dropped because its writer was behind",
+            registry=r,
+        )
         self.reloads = Counter(
             "ml_model_reload",
             "Reloads of a registry alias by outcome (swapped, unchanged, load_failed, "

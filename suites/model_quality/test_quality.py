@@ -10,6 +10,8 @@ from mlcheck.results import GateResult, Outcome
 @pytest.fixture(scope="session")
 def quality_results(mlcheck_inputs):
     inputs = mlcheck_inputs
+    if inputs.missing_labels:
+        pytest.skip(inputs.missing_labels)
     gates = metric_gates(
         inputs.labels, inputs.scores, inputs.policy.quality, inputs.task, inputs.model.classes
     )
@@ -19,6 +21,8 @@ def quality_results(mlcheck_inputs):
 @pytest.fixture(scope="session")
 def slice_results(mlcheck_inputs):
     inputs = mlcheck_inputs
+    if inputs.missing_labels:
+        pytest.skip(inputs.missing_labels)
     gates = slice_gates(
         inputs.current, inputs.labels, inputs.scores, inputs.policy.quality, inputs.task
     )
@@ -38,6 +42,8 @@ def test_slice(slice_column, slice_results, record_gates):
 @pytest.mark.mlcheck_gate("quality.baseline")
 def test_regressor_beats_the_reference_mean(mlcheck_inputs, record_gates):
     inputs = mlcheck_inputs
+    if inputs.missing_labels:
+        pytest.skip(inputs.missing_labels)
     if inputs.task != "regression" or not inputs.policy.quality.baseline:
         why = (
             "[quality] baseline = false"

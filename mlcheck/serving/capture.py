@@ -1,0 +1,121 @@
+"""Capture of served traffic (`mlcheck serve --capture DIR`): every predicted row, with its
+prediction, the model version and the request id, appended to Parquet files in DIR.
+
+The request path only puts a reference to the request's columns on a bounded queue (never
+waits); a writer thread turns them into files, rotated by rows and by age, each written to a
+temporary name and renamed, so a reader never sees half a file. When the queue is full the
+rows are dropped and counted (`ml_capture_dropped_rows_total`), never the request.
+`mlcheck gate --current DIR` reads the folder back (`mlcheck.data.capture.read_capture`).
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from mlcheck.data.capture import CAPTURE_COLUMNS, CAPTURE_PREFIX
+
+__all__ = ["Capture", "CaptureBatch"]
+
+_STOP = object()
+
+
+@dataclass(frozen=True)
+class CaptureBatch:
+    """One request's rows as the writer receives them."""
+
+    request_id: str
+    model_version: str | None
+    captured_at: float
+    columns: dict[str, list[Any]]
+    predictions: list[Any]
+
+
+class Capture:
+    """The bounded queue and the writer thread of one serving process."""
+
+    def __init__(
+        self,
+        folder: str | Path,
+        on_written: Callable[[int], None] = lambda rows: None,
+        on_dropped: Callable[[int], None] = lambda rows: None,
+        max_rows: int = 100_000,
+        max_age_s: float = 60.0,
+        queue_batches: int = 10_000,
+    ) -> None:
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.on_written, self.on_dropped = on_written, on_dropped
+        self.max_rows, self.max_age_s = max_rows, max_age_s
+        self._queue: queue.Queue[object] = queue.Queue(queue_batches)
+        self._thread = threading.Thread(target=self._run, name="mlcheck-capture", daemon=True)
+        self._sequence = 0
+
+    def start(self) -> Capture:
+        self._thread.start()
+        return self
+
+    def put(self, batch: CaptureBatch) -> None:
+        """Hand one request's rows to the writer; drops (and counts) them if it is behind."""
+        try:
+            self._queue.put_nowait(batch)
+        except queue.Full:
+            self.on_dropped(len(batch.predictions))
+
+    def close(self, timeout_s: float = 30.0) -> None:
+        """Write what is queued and stop the writer."""
+        if self._thread.is_alive():
+            self._queue.put(_STOP)
+            self._thread.join(timeout_s)
+
+    def _run(self) -> None:
+        pending: list[CaptureBatch] = []
+        rows, oldest = 0, time.monotonic()
+        while True:
+            try:
+                item = self._queue.get(timeout=min(1.0, self.max_age_s))
+            except queue.Empty:
+                item = None  # no rows for a second: time to rotate by age?
+            if item is _STOP:
+                self._write(pending)
+                return
+            if isinstance(item, CaptureBatch):
+                if not pending:
+                    oldest = time.monotonic()
+                pending.append(item)
+                rows += len(item.predictions)
+            if pending and (rows >= self.max_rows or time.monotonic() - oldest >= self.max_age_s):
+                self._write(pending)
+                pending, rows = [], 0
+
+    def _write(self, batches: list[CaptureBatch]) -> None:
+        if not batches:
+            return
+        columns: dict[str, list[Any]] = {name: [] for name in batches[0].columns}
+        meta: dict[str, list[Any]] = {name: [] for name in CAPTURE_COLUMNS}
+        for batch in batches:
+            count = len(batch.predictions)
+            for name, values in batch.columns.items():
+                columns.setdefault(name, []).extend(values)
+            meta["request_id"].extend([batch.request_id] * count)
+            meta["row"].extend(range(count))
+            meta["model_version"].extend([batch.model_version] * count)
+            meta["captured_at"].extend([batch.captured_at] * count)
+            meta["prediction"].extend(batch.predictions)
+        frame = pd.DataFrame({**columns, **meta})
+        frame["captured_at"] = pd.to_datetime(frame["captured_at"], unit="s", utc=True)
+        self._sequence += 1
+        stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+        name = f"{CAPTURE_PREFIX}{stamp}-{os.getpid()}-{self._sequence:06d}.parquet"
+        temporary = self.folder / f".{name}.tmp"
+        frame.to_parquet(temporary, index=False)
+        os.replace(temporary, self.folder / name)
+        self.on_written(len(frame))
