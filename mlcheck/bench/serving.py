@@ -212,6 +212,7 @@ def serving_section(seconds: int = 10, connections: int = 8, mlflow: bool = True
         "batch_rows_per_s": batch_rows,
         "in_process_rows_per_s": in_process,
         "batch_share_of_in_process": batch_rows / in_process,
+        "capture_p99_ratio": results["mlcheck --capture"]["p99_ms"] / results["mlcheck"]["p99_ms"],
     }
     if "mlflow models serve" in results:
         data["rps_ratio_vs_mlflow"] = (

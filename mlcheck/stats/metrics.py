@@ -160,6 +160,15 @@ def metric_values(
     return rows.metrics(weights, list(names))
 
 
+def _prepared(
+    task: str, y_true: np.ndarray, y_score: np.ndarray, names: list[str], threshold: float
+) -> tuple[Rows, dict[str, float]]:
+    """The task's rows and each metric's value on them (every row weighted 1)."""
+    rows = prepare_rows(task, y_true, y_score, threshold)
+    ones = np.ones((1, len(rows.order)))
+    return rows, {k: float(v[0]) for k, v in rows.metrics(ones, names).items()}
+
+
 def _weight_chunks(n: int, resamples: int, seed: int) -> Iterator[np.ndarray]:
     """Bootstrap weights (how often each row was drawn), a chunk of resamples at a time."""
     rng = np.random.default_rng(seed)
@@ -203,9 +212,8 @@ def bootstrap_metrics(
 ) -> dict[str, MetricEstimate]:
     """Each metric with a percentile bootstrap interval; the same seed gives the same interval."""
     names = list(names)
-    rows = prepare_rows(task, y_true, y_score, threshold)
+    rows, point = _prepared(task, y_true, y_score, names, threshold)
     n = len(rows.order)
-    point = {k: float(v[0]) for k, v in rows.metrics(np.ones((1, n)), names).items()}
     draws: dict[str, list[np.ndarray]] = {name: [] for name in names}
     # Weights are used in the prepared order directly: uniform draws of rows in any order
     # are alike.
@@ -307,9 +315,8 @@ def large_sample_metrics(
     and is left out: the caller bootstraps it.
     """
     names = list(names)
-    rows = prepare_rows(task, y_true, y_score, threshold)
+    rows, point = _prepared(task, y_true, y_score, names, threshold)
     n = len(rows.order)
-    point = {k: float(v[0]) for k, v in rows.metrics(np.ones((1, n)), names).items()}
     out: dict[str, MetricEstimate] = {}
     by_sums = []
     for name in names:
