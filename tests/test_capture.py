@@ -125,3 +125,13 @@ def test_captured_traffic_is_gated_then_labelled_and_gated_on_quality(tmp_path):
     run, gates = _gate(folder, tmp_path / "labelled")
     assert gates["quality.roc_auc"]["outcome"] == "PASS", run.stdout[-3000:]
     assert gates["quality.roc_auc"]["details"]["rows"] == 2000
+
+
+def test_a_file_that_cannot_be_written_drops_its_rows_and_the_capture_goes_on(tmp_path):
+    dropped: list[int] = []
+    capture = Capture(tmp_path, on_dropped=dropped.append, max_rows=2).start()
+    capture.put(CaptureBatch("bad", "1", time.time(), {"a": [object(), object()]}, [1, 1]))
+    capture.put(_batch("good", 2))
+    capture.close()
+    assert dropped == [2]  # pyarrow cannot write Python objects: those rows are dropped
+    assert read_table(tmp_path, "--current")["request_id"].tolist() == ["good", "good"]

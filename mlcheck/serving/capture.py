@@ -10,6 +10,7 @@ rows are dropped and counted (`ml_capture_dropped_rows_total`), never the reques
 
 from __future__ import annotations
 
+import logging
 import os
 import queue
 import threading
@@ -26,6 +27,7 @@ from mlcheck.data.capture import CAPTURE_COLUMNS, CAPTURE_PREFIX
 __all__ = ["Capture", "CaptureBatch"]
 
 _STOP = object()
+_LOGGER = logging.getLogger("uvicorn.error")
 
 
 @dataclass(frozen=True)
@@ -85,7 +87,7 @@ class Capture:
             except queue.Empty:
                 item = None  # no rows for a second: time to rotate by age?
             if item is _STOP:
-                self._write(pending)
+                self._write_or_drop(pending)
                 return
             if isinstance(item, CaptureBatch):
                 if not pending:
@@ -93,8 +95,18 @@ class Capture:
                 pending.append(item)
                 rows += len(item.predictions)
             if pending and (rows >= self.max_rows or time.monotonic() - oldest >= self.max_age_s):
-                self._write(pending)
+                self._write_or_drop(pending)
                 pending, rows = [], 0
+
+    def _write_or_drop(self, batches: list[CaptureBatch]) -> None:
+        """Write the batches; if the file cannot be written (a full disk, say), count their
+        rows as dropped and say why, and keep capturing."""
+        try:
+            self._write(batches)
+        except Exception as exc:
+            rows = sum(len(batch.predictions) for batch in batches)
+            self.on_dropped(rows)
+            _LOGGER.warning("capture: %d rows dropped, %s: %s", rows, type(exc).__name__, exc)
 
     def _write(self, batches: list[CaptureBatch]) -> None:
         if not batches:
