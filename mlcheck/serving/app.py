@@ -73,10 +73,9 @@ _LOGGER = logging.getLogger("uvicorn.error")
 #: Seconds a request body may take to arrive in full (a stalled upload gets a 408).
 
 
-#: Where a route leaves what the request's log line says (rows, predictions, reason).
+#: Where a route finds the request's id and leaves what its log line says (rows, predictions,
+#: reason).
 NOTE_KEY = "mlcheck.note"
-#: The request's id (X-Request-ID), for the routes.
-REQUEST_ID_KEY = "mlcheck.request_id"
 
 
 class _Instrumented:
@@ -99,8 +98,8 @@ class _Instrumented:
         method = scope["method"]
         status, started_response = 500, False
         started = time.perf_counter()
-        rid = scope[REQUEST_ID_KEY] = request_id(scope["headers"])
-        note = scope[NOTE_KEY] = RequestNote()
+        rid = request_id(scope["headers"])
+        note = scope[NOTE_KEY] = RequestNote(rid)
 
         async def send_wrapper(message: Message) -> None:
             nonlocal status, started_response
@@ -261,7 +260,7 @@ def create_app(predictor: Predictor, config: ServingConfig) -> Starlette:
         note.reason = reason
 
     async def predict(request: Request) -> Response:
-        note: RequestNote = request.scope.get(NOTE_KEY) or RequestNote()
+        note: RequestNote = request.scope.get(NOTE_KEY) or RequestNote("")
         served = slot.current  # this request's model, whatever a reload does meanwhile
         predictor, info = served.predictor, served.predictor.info
         note.model_version = info.version
@@ -300,12 +299,12 @@ def create_app(predictor: Predictor, config: ServingConfig) -> Starlette:
         metrics.record(result)
         if rows <= PROBE_ROWS:
             slot.recent = columns  # what a new version is checked on
-        if capture is not None:
+        if capture is not None or log is not None:
             predicted = result.classes if task != "regression" else result.values.tolist()
-            rid = request.scope.get(REQUEST_ID_KEY, "")
-            capture.put(CaptureBatch(rid, info.version, time.time(), columns, predicted))
-        if log is not None:
-            note.predictions = result.classes if task != "regression" else result.values.tolist()
+            note.predictions = predicted
+            if capture is not None:
+                batch = CaptureBatch(note.request_id, info.version, time.time(), columns, predicted)
+                capture.put(batch)
         content = {"predictions": result.predictions, "model_version": info.version}
         return Response(_ENCODER.encode(content), media_type="application/json")
 

@@ -53,8 +53,10 @@ def _now() -> str:
 
 @dataclass
 class RequestNote:
-    """What the predict route tells the request's log line (kept in the ASGI scope)."""
+    """The request's id, and what the predict route tells its log line (kept in the ASGI
+    scope)."""
 
+    request_id: str
     rows: int = 0
     predictions: list[Any] = field(default_factory=list)
     reason: str | None = None
