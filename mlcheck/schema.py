@@ -13,18 +13,116 @@ from typing import Any
 
 import pandas as pd
 import pandera.pandas as pa
+from pandera.errors import SchemaError, SchemaErrors
 
 from mlcheck.errors import ConfigError
 from mlcheck.features import FeatureKind, FeatureSpec
 
 __all__ = [
+    "MISSING_COLUMN",
     "category",
     "features_from_schema",
     "infer_schema",
     "load_schema",
+    "merge_violation_groups",
     "numeric",
     "save_schema",
+    "violation_groups",
 ]
+
+
+_EXAMPLES = 5
+MISSING_COLUMN = "column is missing"
+
+
+def _groups(cases: pd.DataFrame, frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Failure cases grouped by column and check, structural problems first.
+
+    When a column is not numeric at all, its range checks only repeat that (as TypeErrors),
+    so they are folded into the one structural problem.
+    """
+    groups = []
+    cases = cases.assign(column=cases["column"].fillna("<frame>").astype(str))
+    not_numeric = set(cases.loc[cases["check"].astype(str) == "numeric_dtype", "column"])
+    for (column, check), rows in cases.groupby(["column", "check"], sort=False):
+        check = "not an allowed category" if str(check).startswith("isin(") else str(check)
+        if column in not_numeric and check != "numeric_dtype":
+            continue
+        if check == "column_in_dataframe":
+            for missing in rows["failure_case"].dropna().astype(str).unique():
+                groups.append(
+                    {
+                        "column": missing,
+                        "check": MISSING_COLUMN,
+                        "count": 1,
+                        "examples": [],
+                        "rows": [],
+                    }
+                )
+            continue
+        if check == "numeric_dtype" and column in frame.columns:
+            values = frame[column].dropna().astype(str).unique()[:3].tolist()
+            examples = [f"dtype {frame[column].dtype}", *values]
+        else:
+            examples = rows["failure_case"].dropna().astype(str).unique()[:_EXAMPLES].tolist()
+        index = [int(i) for i in rows["index"].dropna().head(_EXAMPLES)]
+        groups.append(
+            {
+                "column": column,
+                "check": check,
+                "count": len(rows),
+                "examples": examples,
+                "rows": index,
+            }
+        )
+    groups.sort(key=lambda g: (g["check"] not in (MISSING_COLUMN, "numeric_dtype"), -g["count"]))
+    return groups
+
+
+def violation_groups(frame: pd.DataFrame, schema: pa.DataFrameSchema) -> list[dict[str, Any]]:
+    """Validate lazily: every violation of `frame`, grouped by column and check, counted."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        try:
+            schema.validate(frame, lazy=True)
+        except SchemaErrors as exc:
+            return _groups(exc.failure_cases, frame)
+        except SchemaError as exc:  # raised eagerly by some frame-level checks
+            return [
+                {
+                    "column": str(exc.schema.name),
+                    "check": str(exc.check),
+                    "count": 1,
+                    "examples": [],
+                    "rows": [],
+                }
+            ]
+    return []
+
+
+def merge_violation_groups(
+    partitions: Sequence[tuple[str, list[dict[str, Any]]]],
+) -> list[dict[str, Any]]:
+    """Each partition's groups (with the partition's name) merged: counts added, examples
+    and row numbers kept from the first partitions, which name the partition they are in."""
+    merged: dict[tuple[str, str], dict[str, Any]] = {}
+    for name, groups in partitions:
+        for group in groups:
+            key = (group["column"], group["check"])
+            into = merged.get(key)
+            if into is None:
+                merged[key] = {**group, "partition": name}
+                continue
+            if group["check"] == MISSING_COLUMN:
+                continue  # one missing column, however many partitions lack it
+            into["count"] += group["count"]
+            examples = into["examples"] + [
+                e for e in group["examples"] if e not in into["examples"]
+            ]
+            into["examples"] = examples[:_EXAMPLES]
+    groups = list(merged.values())
+    groups.sort(key=lambda g: (g["check"] not in (MISSING_COLUMN, "numeric_dtype"), -g["count"]))
+    return groups
 
 
 def _is_number(series: pd.Series) -> bool:

@@ -7,10 +7,19 @@ from pathlib import Path
 
 import pandas as pd
 
-from mlcheck.data.capture import read_capture
+from mlcheck.data.capture import capture_files, read_capture
+from mlcheck.data.partitions import partition_files
 from mlcheck.errors import ConfigError, DataError
 
-__all__ = ["CSV_DELIMITERS", "SUPPORTED_SUFFIXES", "read_table", "sniff_delimiter", "write_table"]
+__all__ = [
+    "CSV_DELIMITERS",
+    "SUPPORTED_SUFFIXES",
+    "is_partitioned",
+    "read_partitions",
+    "read_table",
+    "sniff_delimiter",
+    "write_table",
+]
 
 SUPPORTED_SUFFIXES = (".csv", ".parquet", ".pq")
 
@@ -51,6 +60,8 @@ def read_table(path: str | Path, argument: str = "path") -> pd.DataFrame:
     file that still reads as one column is refused (DataError): a gate needs the features and
     the target, and one column almost always means another delimiter.
     """
+    if is_partitioned(str(path)):  # a folder or glob of Parquet partitions
+        return read_partitions(str(path), argument)
     path = Path(path)
     if path.is_dir():  # a folder of served traffic (mlcheck serve --capture)
         return read_capture(path, argument)
@@ -79,6 +90,32 @@ def read_table(path: str | Path, argument: str = "path") -> pd.DataFrame:
             "something other than , ; tab or |? Save it with one of those delimiters "
             "(a header row of column names, then one row per line) or as Parquet"
         )
+    return frame
+
+
+def is_partitioned(path: str) -> bool:
+    """A glob, or a folder of Parquet files that is not a capture folder."""
+    if any(ch in path for ch in "*?["):
+        return True
+    folder = Path(path)
+    return (
+        folder.is_dir()
+        and not capture_files(folder)
+        and bool(
+            next(iter(folder.rglob("*.parquet")), None) or next(iter(folder.rglob("*.pq")), None)
+        )
+    )
+
+
+def read_partitions(path: str, argument: str) -> pd.DataFrame:
+    """Every Parquet partition `path` names, in one frame (in memory: --engine local)."""
+    files = partition_files(path, argument)
+    try:
+        frame = pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{argument}={path!r} could not be read: {exc}") from exc
+    if frame.empty:
+        raise DataError(f"{argument}={path!r} has no rows; a gate needs data to decide")
     return frame
 
 

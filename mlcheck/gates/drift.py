@@ -16,9 +16,24 @@ from mlcheck.errors import DataError
 from mlcheck.features import FeatureKind, FeatureSpec, infer_features
 from mlcheck.policy import DriftPolicy
 from mlcheck.results import Comparison, GateResult, Outcome
-from mlcheck.stats.drift import METHODS, ColumnDrift, column_drift, dataset_drift, frame_drift
+from mlcheck.stats.drift import (
+    METHODS,
+    ColumnData,
+    ColumnDrift,
+    column_data,
+    columns_drift,
+    dataset_drift,
+)
 
-__all__ = ["column_kinds", "drift_gates", "prediction_drift_gate", "target_drift_gate"]
+__all__ = [
+    "column_drift_gates",
+    "column_kinds",
+    "drift_gates",
+    "frame_columns",
+    "prediction_drift_gate",
+    "summary_drift_gate",
+    "target_drift_gate",
+]
 
 
 def column_kinds(
@@ -48,6 +63,7 @@ def _gate(
     name: str, drift: ColumnDrift, outcome_if_drifted: Outcome, warn: float | None
 ) -> GateResult:
     outcome = outcome_if_drifted if drift.drifted else Outcome.PASS
+    reason = f"column {drift.column!r} drifted ({drift.kind}, " if drift.drifted else ""
     if (
         outcome is Outcome.PASS
         and warn is not None
@@ -66,7 +82,7 @@ def _gate(
         value=drift.fdr_p_value if drift.fdr_p_value is not None else drift.statistic,
         threshold=drift.threshold,
         comparison=_comparison(drift.method),
-        reason=f"column {drift.column!r} drifted ({drift.kind}, {how})" if drift.drifted else "",
+        reason=f"{reason}{how})" if reason else "",
         details={
             "column": drift.column,
             "kind": drift.kind,
@@ -74,8 +90,25 @@ def _gate(
             "current_rows": drift.current_rows,
             "warn": warn,
             **({"p_value": drift.statistic} if adjusted else {}),
+            **_bound_details(drift),
         },
     )
+
+
+def _bound_details(drift: ColumnDrift) -> dict[str, object]:
+    """Of a statistic from binned partitions: its range, the end the verdict was taken on,
+    and whether the exact value could fall on the other side of the threshold."""
+    if drift.bound is None:
+        return {}
+    spec = METHODS[drift.method]
+    low, high = drift.bound
+    near = spec.drifted(low, drift.threshold) != spec.drifted(high, drift.threshold)
+    return {
+        "approximate": True,
+        "bound": [low, high],
+        "decided_on": "low" if spec.is_p_value else "high",
+        "near_threshold": near,
+    }
 
 
 def _unusable(column: str, kind: str, reference: pd.DataFrame, current: pd.DataFrame) -> str | None:
@@ -95,29 +128,55 @@ def _unusable(column: str, kind: str, reference: pd.DataFrame, current: pd.DataF
     return None
 
 
+def frame_columns(
+    reference: pd.DataFrame, current: pd.DataFrame, kinds: Mapping[str, str]
+) -> dict[str, ColumnData | str]:
+    """Each column of both frames reduced for the drift tests, or why it cannot be."""
+    out: dict[str, ColumnData | str] = {}
+    for column, kind in kinds.items():
+        problem = _unusable(column, kind, reference, current)
+        if problem is None:
+            try:
+                out[column] = column_data(reference[column], current[column], kind, column)
+            except DataError as exc:
+                out[column] = str(exc)
+        else:
+            out[column] = problem
+    return out
+
+
 def drift_gates(
     reference: pd.DataFrame,
     current: pd.DataFrame,
     kinds: Mapping[str, str],
     policy: DriftPolicy,
 ) -> list[GateResult]:
-    """One gate per column plus the dataset share gate.
+    """One gate per column plus the dataset share gate, of two frames in memory."""
+    if current.empty or reference.empty:
+        raise DataError("drift needs rows in both the reference and the current data")
+    return column_drift_gates(frame_columns(reference, current, kinds), kinds, policy)
+
+
+def column_drift_gates(
+    data: Mapping[str, ColumnData | str], kinds: Mapping[str, str], policy: DriftPolicy
+) -> list[GateResult]:
+    """One gate per column plus the dataset share gate, from the reduced columns (of frames
+    in memory, or of partitions merged); a column given as a string is an ERROR saying why.
 
     With `policy.fdr` the p-value tests are judged on Benjamini-Hochberg adjusted p-values.
     """
-    if current.empty or reference.empty:
-        raise DataError("drift needs rows in both the reference and the current data")
     results: dict[str, GateResult] = {}
     usable: dict[str, str] = {}
     for column, kind in kinds.items():
-        problem = _unusable(column, kind, reference, current)
-        if problem is None:
-            usable[column] = kind
+        given = data[column]
+        if isinstance(given, str):
+            results[column] = GateResult.error(f"drift.{column}", given, metric="drift")
         else:
-            results[column] = GateResult.error(f"drift.{column}", problem, metric="drift")
+            usable[column] = kind
     rules = {column: rule for column, rule in policy.columns.items() if column in usable}
     drifted_outcome = Outcome.FAIL if policy.column_outcome == "fail" else Outcome.WARN
-    drifts = frame_drift(reference, current, usable, rules, fdr=policy.fdr) if usable else []
+    columns = {c: data[c] for c in usable}
+    drifts = columns_drift(columns, usable, rules, fdr=policy.fdr) if usable else []  # type: ignore[arg-type]
     for drift in drifts:
         rule = policy.columns.get(drift.column)
         results[drift.column] = _gate(
@@ -162,17 +221,35 @@ def prediction_drift_gate(
     not a p-value: the goodness-of-fit chi-square treats a small reference's shares as exact
     and flags clean data)."""
     if task == "multiclass":
-        reference = pd.Series(np.argmax(reference_scores, axis=1).astype(str), name="prediction")
-        current = pd.Series(np.argmax(current_scores, axis=1).astype(str), name="prediction")
-        drift = column_drift(reference, current, "categorical", method="jensenshannon")
-    else:
-        drift = column_drift(
-            pd.Series(reference_scores, name="prediction"),
-            pd.Series(current_scores, name="prediction"),
-            "numeric",
-        )
+        reference = pd.Series(np.argmax(reference_scores, axis=1).astype(str))
+        current = pd.Series(np.argmax(current_scores, axis=1).astype(str))
+        data = column_data(reference, current, "categorical", "prediction")
+        return summary_drift_gate("drift.prediction", data, "categorical", policy)
+    reference, current = pd.Series(reference_scores), pd.Series(current_scores)
+    data = column_data(reference, current, "numeric", "prediction")
+    return summary_drift_gate("drift.prediction", data, "numeric", policy)
+
+
+class _Method:
+    """A drift rule naming only the method (the threshold stays the method's default)."""
+
+    def __init__(self, method: str | None) -> None:
+        self.method, self.threshold = method, None
+
+
+def summary_drift_gate(
+    name: str, data: ColumnData | str, kind: str, policy: DriftPolicy
+) -> GateResult:
+    """The drift gate of the model's outputs (`drift.prediction`) or of the label
+    (`drift.target`) from the reduced column; a multiclass model's predicted classes are
+    judged by the Jensen-Shannon distance (see `prediction_drift_gate`)."""
+    if isinstance(data, str):
+        return GateResult.error(name, data, metric="drift")
+    column = name.removeprefix("drift.")
+    rule = _Method("jensenshannon" if column == "prediction" and kind == "categorical" else None)
+    drift = columns_drift({column: data}, {column: kind}, {column: rule})[0]
     outcome = Outcome.FAIL if policy.column_outcome == "fail" else Outcome.WARN
-    return _gate("drift.prediction", drift, outcome, None)
+    return _gate(name, drift, outcome, None)
 
 
 def target_drift_gate(
@@ -189,14 +266,14 @@ def target_drift_gate(
             "drift.target", Outcome.SKIP, "drift", reason=f"no {target!r} column in both data sets"
         )
     if task == "regression":
-        drift = column_drift(
-            pd.to_numeric(reference[target], errors="coerce"),
-            pd.to_numeric(current[target], errors="coerce"),
-            "numeric",
-        )
+        reference_labels = pd.to_numeric(reference[target], errors="coerce")
+        current_labels = pd.to_numeric(current[target], errors="coerce")
+        kind = "numeric"
     else:
-        drift = column_drift(
-            reference[target].astype(str), current[target].astype(str), "categorical"
+        reference_labels, current_labels = (
+            reference[target].astype(str),
+            current[target].astype(str),
         )
-    outcome = Outcome.FAIL if policy.column_outcome == "fail" else Outcome.WARN
-    return _gate("drift.target", drift, outcome, None)
+        kind = "categorical"
+    data = column_data(reference_labels, current_labels, kind, target)
+    return summary_drift_gate("drift.target", data, kind, policy)

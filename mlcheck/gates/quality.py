@@ -10,10 +10,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mlcheck.errors import DataError
 from mlcheck.policy import MetricThreshold, QualityPolicy, SlicePolicy
 from mlcheck.results import Comparison, GateResult, Outcome
 from mlcheck.stats.metrics import (
     METRICS,
+    MetricEstimate,
     Rows,
     metric_intervals,
     paired_difference,
@@ -21,8 +23,9 @@ from mlcheck.stats.metrics import (
     task_metrics,
 )
 from mlcheck.stats.multiclass import class_counts
+from mlcheck.stats.quality_sketch import QualitySketch, sketch_metrics
 
-__all__ = ["baseline_gate", "metric_gates", "slice_gates"]
+__all__ = ["baseline_gate", "metric_gates", "sketch_metric_gates", "slice_gates"]
 
 
 def _not_for_task(rule: MetricThreshold, task: str) -> GateResult:
@@ -54,6 +57,24 @@ def _label_details(
     }
 
 
+def _rule_errors(
+    rules: Sequence[MetricThreshold], task: str, zero_targets: int
+) -> dict[str, GateResult]:
+    """The rules that cannot be decided on this task or data, as ERROR gates."""
+    results: dict[str, GateResult] = {}
+    for rule in rules:
+        if task not in METRICS[rule.metric].tasks:
+            results[rule.metric] = _not_for_task(rule, task)
+        elif rule.metric == "mape" and zero_targets:
+            results[rule.metric] = GateResult.error(
+                "quality.mape",
+                f"mape is undefined: {zero_targets} target value(s) are 0 (a "
+                "relative error of a 0 target is infinite); gate on mae or rmse instead",
+                metric="mape",
+            )
+    return results
+
+
 def metric_gates(
     y_true: np.ndarray,
     y_score: np.ndarray,
@@ -67,17 +88,8 @@ def metric_gates(
     indices; `classes` names them in the details) or predicted values (regression).
     """
     rules = policy.rules(task)
-    results: dict[str, GateResult] = {}
-    for rule in rules:
-        if task not in METRICS[rule.metric].tasks:
-            results[rule.metric] = _not_for_task(rule, task)
-        elif rule.metric == "mape" and np.any(y_true == 0):
-            results[rule.metric] = GateResult.error(
-                "quality.mape",
-                f"mape is undefined: {int(np.sum(y_true == 0))} target value(s) are 0 (a "
-                "relative error of a 0 target is infinite); gate on mae or rmse instead",
-                metric="mape",
-            )
+    zeros = int(np.sum(y_true == 0)) if task == "regression" else 0
+    results = _rule_errors(rules, task, zeros)
     names = [rule.metric for rule in rules if rule.metric not in results]
     bootstrap = policy.bootstrap
     estimates = (
@@ -96,6 +108,46 @@ def metric_gates(
         else {}
     )
     about = {"task": task, "rows": len(y_true), **_label_details(y_true, y_score, task, classes)}
+    return _decided(rules, results, estimates, about, policy)
+
+
+def sketch_metric_gates(
+    sketch: QualitySketch,
+    policy: QualityPolicy,
+    classes: Sequence[Any] | None = None,
+) -> list[GateResult]:
+    """`metric_gates` from a quality summary merged over partitions (large-sample intervals
+    only: `sketch_metrics`); a metric it cannot give an interval for is an ERROR."""
+    task = sketch.task
+    rules = policy.rules(task)
+    zeros = round(sketch.moments.mean[5] * sketch.rows) if task == "regression" else 0
+    results = _rule_errors(rules, task, zeros)
+    bootstrap = policy.bootstrap
+    estimates: dict[str, MetricEstimate] = {}
+    for rule in rules:
+        if rule.metric in results:
+            continue
+        try:
+            estimates |= sketch_metrics(
+                sketch, [rule.metric], bootstrap.resamples, bootstrap.confidence, bootstrap.seed
+            )
+        except DataError as exc:
+            results[rule.metric] = GateResult.error(
+                f"quality.{rule.metric}", str(exc), metric=rule.metric
+            )
+    about = {"task": task, "rows": sketch.rows, **sketch.label_details(classes)}
+    return _decided(rules, results, estimates, about, policy)
+
+
+def _decided(
+    rules: Sequence[MetricThreshold],
+    results: dict[str, GateResult],
+    estimates: dict[str, MetricEstimate],
+    about: dict[str, Any],
+    policy: QualityPolicy,
+) -> list[GateResult]:
+    """Each rule's gate: its ERROR from `results`, else decided on its estimate's bound."""
+    bootstrap = policy.bootstrap
     for rule in rules:
         if rule.metric in results:
             continue

@@ -18,8 +18,17 @@ import numpy as np
 import pandas as pd
 
 from mlcheck.data.capture import CAPTURE_COLUMNS
-from mlcheck.data.io import read_table
+from mlcheck.data.io import is_partitioned, read_table
 from mlcheck.data.labels import regression_targets, task_labels
+from mlcheck.data.partitions import (
+    AUTO_MEMORY_SHARE,
+    ENGINE_CHOICES,
+    in_memory_bytes,
+    is_parquet,
+    memory_bytes,
+    partition_files,
+)
+from mlcheck.engine.dask import DaskEngine, DataSummary, ModelSpec, SummarySpec, summarise
 from mlcheck.errors import ConfigError, DataError, MlcheckError
 from mlcheck.gates.drift import column_kinds
 from mlcheck.models.demo import DEMO, demo_data_path, demo_model_or
@@ -136,7 +145,7 @@ class GateInputs:
         known = self.model.task if self.model_uri is not None else None
         if known or self.requested_task != "auto":
             return known or self.requested_task
-        column = self.reference.get(self.target)
+        column = self.head("reference").get(self.target)
         if column is None or not pd.api.types.is_numeric_dtype(column):
             return "binary"
         return "regression" if column.nunique() > 20 else "binary"
@@ -145,7 +154,9 @@ class GateInputs:
     def task(self) -> str:
         """binary, multiclass or regression: asked for, or what the model is; a model that
         cannot say (a plain pyfunc) is scored on the current data and its outputs decide."""
-        if self.model.task is None:
+        if self.model.task is None and self.engine == "dask":
+            self._scores(self.model, self.head("current", 1000))  # the first outputs decide
+        elif self.model.task is None:
             self.scores  # noqa: B018 - the first outputs set the task
         assert self.model.task is not None
         return self.model.task
@@ -182,9 +193,95 @@ class GateInputs:
         return load_model(f"models:/{match.group(1)}@champion", self.task)  # it must load
 
     @cached_property
+    def engine(self) -> str:
+        """local or dask: --engine, with auto resolved by the inputs' size (Parquet only)."""
+        engine, scheduler = self.options.engine, self.options.dask_scheduler
+        if engine not in ENGINE_CHOICES:
+            raise ConfigError(
+                f"--engine={engine!r} is not a choice; use one of: {', '.join(ENGINE_CHOICES)}"
+            )
+        if scheduler and engine == "local":
+            raise ConfigError(
+                f"--dask-scheduler={scheduler!r} is given with --engine=local; pass --engine "
+                "dask (or auto) to use that cluster, or drop --dask-scheduler"
+            )
+        if engine != "auto":
+            return engine
+        try:
+            locations = [self.data_location(kind) for kind in ("reference", "current")]
+        except ConfigError:  # a data set is missing: the gates that need it say so
+            return "local"
+        if not all(is_parquet(where) for where in locations):
+            return "local"
+        if scheduler:
+            return "dask"
+        size = sum(in_memory_bytes(partition_files(w, "--data")) for w in locations)
+        return "dask" if size > AUTO_MEMORY_SHARE * memory_bytes() else "local"
+
+    def data_location(self, kind: str) -> str:
+        """`data_path` as given (a glob or fsspec URL stays as it is)."""
+        given = getattr(self.options, kind)
+        return str(given) if given else str(self.data_path(kind))
+
+    def _local_only(self, kind: str) -> None:
+        if self.engine == "dask":
+            raise ConfigError(
+                f"this gate needs the {kind} data's rows in memory, which --engine dask does "
+                "not load; it runs with --engine local (on a sample that fits)"
+            )
+
+    def head(self, kind: str, rows: int | None = None) -> pd.DataFrame:
+        """The first `rows` rows (None: all) of the reference or current data, or of its first
+        partition with --engine dask: what the serving and latency gates send, and what
+        schemas and column kinds are inferred from when nothing declares them."""
+        if self.engine != "dask":
+            frame: pd.DataFrame = getattr(self, kind)
+        else:
+            frame = read_table(self.first_partition(kind), f"--{kind}")
+        return frame if rows is None else frame.head(rows)
+
+    def first_partition(self, kind: str) -> str:
+        return partition_files(self.data_location(kind), f"--{kind}")[0]
+
+    @cached_property
+    @_timed
+    def summary(self) -> DataSummary:
+        """Both data sets' partitions summarised on a Dask cluster (--engine dask)."""
+        files = {
+            kind: partition_files(self.data_location(kind), f"--{kind}")
+            for kind in ("reference", "current")
+        }
+        model = None
+        if self.model_uri is not None:
+            info = self.model.info
+            model = ModelSpec(
+                path=str(info.path),
+                task=self.task,
+                classes=tuple(self.model.classes) if self.model.classes is not None else None,
+                threshold=self.policy.quality.decision_threshold,
+                features=tuple(self.feature_names),
+            )
+        centre = 0.0
+        if self.label_task == "regression":
+            head = self.head("current", 10_000)
+            if self.target in head.columns:
+                centre = float(pd.to_numeric(head[self.target], errors="coerce").mean())
+        spec = SummarySpec(
+            kinds=dict(self.kinds),
+            target=self.target,
+            label_task=self.label_task,
+            model=model,
+            schema=self.schema,
+            centre=centre if np.isfinite(centre) else 0.0,
+        )
+        with DaskEngine(self.options.dask_scheduler) as engine:
+            return summarise(engine, files["reference"], files["current"], spec)
+
+    @cached_property
     @_timed
     def current(self) -> pd.DataFrame:
         """The current data; of a capture folder, the served rows' features (and labels)."""
+        self._local_only("current")
         frame = read_table(self.data_path("current"), "--current")
         if self.current_is_capture:
             frame = frame.drop(columns=[c for c in CAPTURE_COLUMNS if c in frame.columns])
@@ -192,7 +289,8 @@ class GateInputs:
 
     @property
     def current_is_capture(self) -> bool:
-        return self.data_path("current").is_dir()
+        folder = self.data_path("current")
+        return folder.is_dir() and not is_partitioned(str(folder))
 
     @property
     def missing_labels(self) -> str:
@@ -211,6 +309,7 @@ class GateInputs:
     @cached_property
     @_timed
     def reference(self) -> pd.DataFrame:
+        self._local_only("reference")
         return read_table(self.data_path("reference"), "--reference")
 
     def _scores(self, model: Predictor, frame: pd.DataFrame) -> np.ndarray:
@@ -279,7 +378,7 @@ class GateInputs:
         """The policy's pandera schema, or one inferred from the reference data."""
         if self.policy.schema.file is not None:
             return load_schema(self.policy.schema.file)
-        return infer_schema(self.reference, self.target)
+        return infer_schema(self.head("reference"), self.target)
 
     @property
     def schema_inferred(self) -> bool:
@@ -298,22 +397,29 @@ class GateInputs:
     @cached_property
     def feature_names(self) -> list[str]:
         names = self.model.info.feature_names
-        return list(names) if names else [c for c in self.current.columns if c != self.target]
+        columns = self.head("current", 1).columns
+        return list(names) if names else [c for c in columns if c != self.target]
 
     def records(self, rows: int) -> list[dict[str, Any]]:
         """The first `rows` current rows as JSON records of the model's features."""
-        return records_from_frame(self.current.head(rows), self.feature_names)
+        return records_from_frame(self.head("current", rows), self.feature_names)
 
     def columns(self, rows: int) -> dict[str, list[Any]]:
         """The first `rows` current rows as feature columns (what the serving core predicts on)."""
-        head = self.current.head(rows)
+        head = self.head("current", rows)
         return {name: head[name].tolist() for name in self.feature_names}
+
+    def head_scores(self, rows: int) -> np.ndarray:
+        """The model's outputs for the first `rows` current rows."""
+        if self.engine != "dask":
+            return self.scores[:rows]
+        return self._scores(self.model, self.head("current", rows))
 
     @cached_property
     def kinds(self) -> dict[str, str]:
         """numeric/categorical of each model input (drift methods are chosen by kind)."""
         features = self.model.info.features if self.model_uri is not None else None
-        return column_kinds(features, self.reference, exclude=[self.target])
+        return column_kinds(features, self.head("reference"), exclude=[self.target])
 
     def serving_config(self) -> ServingConfig:
         """How the run serves its model: the loaded model's directory (not downloaded again),
@@ -341,15 +447,18 @@ class GateInputs:
         The current data is read first, so unreadable data is the run's error (exit 2), not a
         locust that silently sends nothing.
         """
-        self.current  # noqa: B018 - raises DataError naming the file
+        self.head("current", 1)  # raises DataError naming the file
         source = Path(self.policy.source)
+        current = self.data_path("current")
+        if self.engine == "dask":  # the load sends rows of the first partition
+            current = Path(self.first_partition("current"))
         return LoadRun(
             url=url,
             policy=self.policy.load,
             out_dir=out_dir,
             locustfile=LOCUSTFILE,
             policy_file=source if source.is_file() else None,
-            current=self.data_path("current"),
+            current=current,
             workers=self.load_workers,
         )
 
@@ -380,6 +489,13 @@ class GateInputs:
             label = getattr(self.options, kind) or (DEMO if self.model_uri == DEMO else None)
             if label:
                 ctx[kind] = f"{label} ({len(frame):,} rows)" if frame is not None else label
+        summary = self.__dict__.get("summary")
+        if summary is not None:
+            ctx["engine"] = f"dask ({summary.dashboard})" if summary.dashboard else "dask"
+            for kind in ("reference", "current"):
+                rows = getattr(summary, f"{kind}_rows")
+                parts = summary.partitions[kind]
+                ctx[kind] = f"{self.data_location(kind)} ({rows:,} rows, {parts} partitions)"
         model = self.__dict__.get("model")
         if model is not None:
             ctx["flavor"] = model.info.flavor

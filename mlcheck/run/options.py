@@ -39,14 +39,16 @@ GATE_OPTIONS = (
         "reference",
         "PATH",
         None,
-        "reference data (CSV or Parquet) the current data is compared with; "
+        "reference data (CSV or Parquet; a folder or glob of Parquet partitions) the current "
+        "data is compared with; "
         "default: the demo reference data when --model is demo",
     ),
     OptionSpec(
         "current",
         "PATH",
         None,
-        "current, labelled data (CSV or Parquet) the model is judged on; "
+        "current, labelled data (CSV or Parquet; a folder or glob of Parquet partitions; a "
+        "capture folder of mlcheck serve --capture) the model is judged on; "
         "default: the demo current data when --model is demo",
     ),
     OptionSpec(
@@ -79,6 +81,22 @@ GATE_OPTIONS = (
         "auto",
         "real Prometheus and MLflow for the run: auto (containers when a Docker engine "
         "answers, else local processes), containers, processes or off (default: auto)",
+    ),
+    OptionSpec(
+        "engine",
+        "ENGINE",
+        "auto",
+        "where the data gates compute: local (in memory), dask (Parquet partitions summarised "
+        "on a Dask cluster: --dask-scheduler, else a local cluster started for the run) or "
+        "auto (dask when both data sets are Parquet larger than a quarter of this machine's "
+        "memory; default: auto)",
+    ),
+    OptionSpec(
+        "dask-scheduler",
+        "ADDRESS",
+        None,
+        "a running Dask scheduler, e.g. tcp://HOST:8786, for --engine dask (default: a local "
+        "cluster of 2 worker processes, 2 GiB each, started and stopped for the run)",
     ),
     OptionSpec(
         "load-workers",
@@ -118,6 +136,8 @@ class RunOptions:
     report_dir: str = "reports"
     load_workers: str | None = None
     stack: str = "auto"
+    engine: str = "auto"
+    dask_scheduler: str | None = None
 
     @classmethod
     def from_getter(cls, get: Callable[[str], Any], prefix: str = "") -> RunOptions:

@@ -38,7 +38,7 @@ PARITY_ROWS = 200
 def serving_parity(url: str, inputs: GateInputs) -> GateResult:
     """Score the first rows over HTTP and in process; the scores must agree."""
     served = predict_http(url, inputs.records(PARITY_ROWS))
-    local = inputs.scores[: len(served)]
+    local = inputs.head_scores(len(served))
     return serving_parity_gate(served, local, url)
 
 
@@ -46,7 +46,7 @@ def mlflow_parity(inputs: GateInputs) -> GateResult:
     """Score the first rows, JSON-shaped, through MLflow's pyfunc (what `mlflow models serve`
     runs) and in process; MLflow must score them, and the scores must agree."""
     records = inputs.records(PARITY_ROWS)
-    local = inputs.scores[: len(records)]
+    local = inputs.head_scores(len(records))
     path = inputs.model.info.path
     if not (Path(path) / "MLmodel").is_file():  # the model is not to blame: it is gone
         raise InfrastructureError(

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["ECE_BINS", "EPS", "BinaryRows", "RankedRows", "tie_groups"]
+__all__ = ["ECE_BINS", "EPS", "BinaryRows", "RankedRows", "binary_from_sums", "tie_groups"]
 
 ECE_BINS = 10
 EPS = np.finfo(np.float64).eps
@@ -131,26 +131,32 @@ class BinaryRows:
     def from_sums(
         self, sums: np.ndarray, total: np.ndarray, names: Sequence[str]
     ) -> dict[str, np.ndarray]:
-        """Every metric but ROC AUC from the weighted column sums (resamples x columns) and
-        the total weight of each resample."""
-        correct, tp, fp, fn = sums[:, 0], sums[:, 1], sums[:, 2], sums[:, 3]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            out: dict[str, np.ndarray] = {}
-            for name in names:
-                if name == "accuracy":
-                    out[name] = correct / total
-                elif name == "precision":
-                    out[name] = np.where(tp + fp > 0, tp / (tp + fp), 0.0)
-                elif name == "recall":
-                    out[name] = np.where(tp + fn > 0, tp / (tp + fn), 0.0)
-                elif name == "f1":
-                    out[name] = np.where(2 * tp + fp + fn > 0, 2 * tp / (2 * tp + fp + fn), 0.0)
-                elif name == "log_loss":
-                    out[name] = sums[:, 4] / total
-                elif name == "brier":
-                    out[name] = sums[:, 5] / total
-                elif name == "calibration_error":
-                    out[name] = np.abs(sums[:, 6:]).sum(axis=1) / total
-                elif name != "roc_auc":
-                    raise KeyError(name)
-        return out
+        return binary_from_sums(sums, total, names)
+
+
+def binary_from_sums(
+    sums: np.ndarray, total: np.ndarray, names: Sequence[str]
+) -> dict[str, np.ndarray]:
+    """Every metric but ROC AUC from the weighted column sums (resamples x columns) and
+    the total weight of each resample."""
+    correct, tp, fp, fn = sums[:, 0], sums[:, 1], sums[:, 2], sums[:, 3]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out: dict[str, np.ndarray] = {}
+        for name in names:
+            if name == "accuracy":
+                out[name] = correct / total
+            elif name == "precision":
+                out[name] = np.where(tp + fp > 0, tp / (tp + fp), 0.0)
+            elif name == "recall":
+                out[name] = np.where(tp + fn > 0, tp / (tp + fn), 0.0)
+            elif name == "f1":
+                out[name] = np.where(2 * tp + fp + fn > 0, 2 * tp / (2 * tp + fp + fn), 0.0)
+            elif name == "log_loss":
+                out[name] = sums[:, 4] / total
+            elif name == "brier":
+                out[name] = sums[:, 5] / total
+            elif name == "calibration_error":
+                out[name] = np.abs(sums[:, 6:]).sum(axis=1) / total
+            elif name != "roc_auc":
+                raise KeyError(name)
+    return out

@@ -45,10 +45,15 @@ from mlcheck.errors import ConfigError, DataError
 __all__ = [
     "KINDS",
     "METHODS",
+    "Binned",
+    "ColumnData",
     "ColumnDrift",
     "DriftRule",
     "MethodSpec",
+    "category_table",
+    "column_data",
     "column_drift",
+    "columns_drift",
     "dataset_drift",
     "default_method",
     "frame_drift",
@@ -144,6 +149,9 @@ class ColumnDrift:
     reference_rows: int
     current_rows: int
     fdr_p_value: float | None = None
+    #: Of a statistic computed from binned partitions (`Binned`): the range the exact value
+    #: lies in; the verdict is taken on its end toward drift. None: the value is exact.
+    bound: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -155,6 +163,23 @@ class _Counts:
     current: np.ndarray
 
 
+@dataclass(frozen=True)
+class Binned:
+    """A numeric column summarised over partitions too large to hold: exact row counts per
+    fine bin of both frames (`edges`, bins [e_i, e_i+1), the last closed), exact counts per
+    Sturges bin over both frames (what JS, PSI and KL use, as in memory), the reference's
+    exact population std, and the smallest and largest value."""
+
+    edges: np.ndarray
+    reference: np.ndarray
+    current: np.ndarray
+    sturges_reference: np.ndarray
+    sturges_current: np.ndarray
+    reference_std: float
+    low: float
+    high: float
+
+
 def _distinct(ordered: np.ndarray) -> int:
     return 1 + int(np.count_nonzero(ordered[1:] != ordered[:-1]))
 
@@ -164,7 +189,9 @@ class _Column:
 
     Categorical columns and integer columns of modest range start as a count table; other
     numeric columns start as two sorted float64 arrays and build the table only for a test that
-    needs it (KS, chi-square, Z, or shares per value).
+    needs it (KS, chi-square, Z, or shares per value). A numeric column of partitioned data with
+    too many distinct values to count is `Binned`: KS and Wasserstein come with a bound, the
+    binned shares are exact, and the per-value tests refuse it.
     """
 
     def __init__(
@@ -173,13 +200,18 @@ class _Column:
         integer: bool,
         counts: _Counts | None = None,
         ordered: tuple[np.ndarray, np.ndarray] | None = None,
+        binned: Binned | None = None,
     ) -> None:
         self.numeric = numeric
         self.integer = integer  # both frames integer-typed: numpy's Sturges widths are >= 1
         self._counts = counts
         self.ordered = ordered
+        self.binned = binned
         if ordered is not None:
             self.reference_rows, self.current_rows = len(ordered[0]), len(ordered[1])
+        elif binned is not None:
+            self.reference_rows = int(binned.reference.sum())
+            self.current_rows = int(binned.current.sum())
         elif counts is not None:
             self.reference_rows = int(counts.reference.sum())
             self.current_rows = int(counts.current.sum())
@@ -187,6 +219,11 @@ class _Column:
             raise ValueError("a column needs counts or sorted values")
 
     def counts(self) -> _Counts:
+        if self._counts is None and self.binned is not None:
+            raise DataError(
+                "the test needs every distinct value, but the partitioned data has too many "
+                "to count; use ks, wasserstein, jensenshannon, psi or kl_div for this column"
+            )
         if self._counts is None:
             assert self.ordered is not None
             ref, cur = self.ordered
@@ -195,12 +232,16 @@ class _Column:
 
     def distinct(self, limit: int) -> int:
         """Distinct values of both frames together; exact up to `limit`, else `limit + 1`."""
+        if self.binned is not None:  # binned only when there are far more than any limit
+            return limit + 1
         ordered = self.ordered if self._counts is None else None
         if ordered is not None and max(_distinct(values) for values in ordered) > limit:
             return limit + 1
         return len(self.counts().keys)
 
     def reference_distinct(self) -> int:
+        if self.binned is not None:
+            return BINNED_REFERENCE_VALUES + 1
         if self.ordered is not None:
             return _distinct(self.ordered[0])
         return int(np.count_nonzero(self.counts().reference))
@@ -213,11 +254,17 @@ class _Column:
 
     def bounds(self) -> tuple[float, float]:
         """Smallest and largest value of both frames (numeric columns)."""
+        if self.binned is not None:
+            return self.binned.low, self.binned.high
         if self.ordered is not None:
             ref, cur = self.ordered
             return float(min(ref[0], cur[0])), float(max(ref[-1], cur[-1]))
         keys = self.counts().keys
         return float(keys[0]), float(keys[-1])
+
+
+#: A column of both frames reduced for the tests (public name for the other engines).
+ColumnData = _Column
 
 
 # --------------------------------------------------------------------------- input checks
@@ -377,8 +424,11 @@ def _category_counts(series: pd.Series) -> pd.Series:
 
 
 def _categorical_column(reference: pd.Series, current: pd.Series, column: str) -> _Column:
-    ref = _category_counts(reference)
-    cur = _category_counts(current)
+    return category_table(_category_counts(reference), _category_counts(current), column)
+
+
+def category_table(ref: pd.Series, cur: pd.Series, column: str) -> _Column:
+    """A categorical column from each frame's count per value (merged partition counts too)."""
     _check_rows(column, int(ref.sum()), int(cur.sum()))
     keys = ref.index.union(cur.index, sort=False)
     table = _Counts(
@@ -387,6 +437,12 @@ def _categorical_column(reference: pd.Series, current: pd.Series, column: str) -
         cur.reindex(keys, fill_value=0).to_numpy(dtype=np.int64),
     )
     return _Column(False, False, counts=table)
+
+
+def column_data(reference: pd.Series, current: pd.Series, kind: str, column: str) -> _Column:
+    """One column of both frames reduced for the tests (nulls and +-inf dropped)."""
+    _check_kind(column, kind)
+    return _column(reference, current, kind, column)
 
 
 def _column(reference: pd.Series, current: pd.Series, kind: str, column: str) -> _Column:
@@ -549,6 +605,8 @@ def _sorted_histogram(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
 
 def _histogram(data: _Column, edges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Counts per bin of both frames, as `np.histogram(frame, edges)` gives them."""
+    if data.binned is not None:  # counted over the partitions on these same edges
+        return data.binned.sturges_reference, data.binned.sturges_current
     if data.ordered is not None:
         ref, cur = data.ordered
         return _sorted_histogram(ref, edges), _sorted_histogram(cur, edges)
@@ -588,6 +646,61 @@ def _psi(data: _Column) -> float:
 def _kl_div(data: _Column) -> float:
     return float(stats.entropy(*_shares(data, fill_zeros=True)))
 
+
+def _binned_gaps(binned: Binned) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """F_ref - F_cur just below each edge (exact), and the least and greatest value the gap
+    can take inside each bin, whatever the values' places within their bins."""
+    ref = np.concatenate(([0], np.cumsum(binned.reference))) / binned.reference.sum()
+    cur = np.concatenate(([0], np.cumsum(binned.current))) / binned.current.sum()
+    return ref - cur, ref[:-1] - cur[1:], ref[1:] - cur[:-1]
+
+
+def _ks_p_value(statistic: float, n1: int, n2: int) -> float:
+    """Two-sided asymptotic p-value of a KS statistic, as `ks_2samp` computes it above 10,000."""
+    m, n = sorted([float(n1), float(n2)], reverse=True)
+    return float(np.clip(stats.kstwo.sf(statistic, np.round(m * n / (m + n))), 0, 1))
+
+
+def _binned_ks(data: _Column) -> tuple[float, float, float]:
+    """The p-value at the largest exact gap, and its range: the KS statistic lies between
+    that gap and the largest gap any placement of the values within their bins allows."""
+    assert data.binned is not None
+    at_edges, least, greatest = _binned_gaps(data.binned)
+    low = float(np.abs(at_edges).max())
+    high = float(np.maximum(np.abs(least), np.abs(greatest)).max())
+    n1, n2 = data.reference_rows, data.current_rows
+    p_low = _ks_p_value(low, n1, n2)
+    return p_low, _ks_p_value(high, n1, n2), p_low
+
+
+def _binned_wasserstein(data: _Column) -> tuple[float, float, float]:
+    """The integral of |F_ref - F_cur| with both CDFs linear inside each bin, and its range
+    over any placement of the values within their bins; over the reference's exact std."""
+    binned = data.binned
+    assert binned is not None
+    at_edges, least, greatest = _binned_gaps(binned)
+    width = np.diff(binned.edges)
+    left, right = np.abs(at_edges[:-1]), np.abs(at_edges[1:])
+    crossing = at_edges[:-1] * at_edges[1:] < 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        linear = np.where(
+            crossing,
+            (left**2 + right**2) / (2 * (left + right)),
+            (left + right) / 2,
+        )
+    straddles = (least <= 0) & (greatest >= 0)
+    smallest = np.where(straddles, 0.0, np.minimum(np.abs(least), np.abs(greatest)))
+    largest = np.maximum(np.abs(least), np.abs(greatest))
+    scale = max(binned.reference_std, 0.001)
+    return (
+        float(np.dot(width, np.nan_to_num(linear))) / scale,
+        float(np.dot(width, smallest)) / scale,
+        float(np.dot(width, largest)) / scale,
+    )
+
+
+#: The tests a `Binned` column answers with a bound (the others are exact on it, or refuse it).
+_BINNED_STATISTICS = {"ks": _binned_ks, "wasserstein": _binned_wasserstein}
 
 _STATISTICS = {
     "ks": _ks,
@@ -629,8 +742,14 @@ def _drift_of(
     name = _default_name(data, kind) if method is None else method
     spec = METHODS[name]
     limit = spec.default_threshold if threshold is None else float(threshold)
+    bound: tuple[float, float] | None = None
     try:
-        statistic = _STATISTICS[name](data)
+        if data.binned is not None and name in _BINNED_STATISTICS:
+            statistic, low, high = _BINNED_STATISTICS[name](data)
+            bound = (low, high)
+            toward_drift = low if spec.is_p_value else high
+        else:
+            statistic = toward_drift = _STATISTICS[name](data)
     except DataError as exc:
         raise DataError(f"column {column!r}: {exc}") from exc
     return ColumnDrift(
@@ -639,9 +758,10 @@ def _drift_of(
         method=name,
         statistic=statistic,
         threshold=limit,
-        drifted=spec.drifted(statistic, limit),
+        drifted=spec.drifted(toward_drift, limit),
         reference_rows=data.reference_rows,
         current_rows=data.current_rows,
+        bound=bound,
     )
 
 
@@ -675,6 +795,24 @@ def _benjamini_hochberg(p_values: np.ndarray) -> np.ndarray:
     return out
 
 
+def _check_rules(
+    kinds: Mapping[str, str], rules: Mapping[str, DriftRule] | None
+) -> dict[str, DriftRule]:
+    rules = dict(rules or {})
+    unknown = sorted(set(rules) - set(kinds))
+    if unknown:
+        raise ConfigError(
+            f"column {unknown[0]!r}: has a method/threshold rule but is not among the "
+            f"columns to check ({', '.join(map(repr, kinds))}); add it to the kinds or drop it"
+        )
+    for column, kind in kinds.items():
+        _check_kind(column, kind)
+        rule = rules.get(column)
+        if rule is not None and rule.method is not None:
+            _check_method(column, kind, rule.method)  # a method must fit the column's kind
+    return rules
+
+
 def frame_drift(
     reference: pd.DataFrame,
     current: pd.DataFrame,
@@ -695,42 +833,46 @@ def frame_drift(
     alpha this is exactly BH at level alpha. `statistic` stays the raw p-value; the adjusted one
     is in `fdr_p_value`. Distance tests (wasserstein, jensenshannon, psi, kl_div) are unchanged.
     """
-    rules = dict(rules or {})
-    unknown = sorted(set(rules) - set(kinds))
-    if unknown:
-        raise ConfigError(
-            f"column {unknown[0]!r}: has a method/threshold rule but is not among the "
-            f"columns to check ({', '.join(map(repr, kinds))}); add it to the kinds or drop it"
-        )
-    for column, kind in kinds.items():
-        _check_kind(column, kind)
-        rule = rules.get(column)
-        if rule is not None and rule.method is not None:
-            _check_method(column, kind, rule.method)  # a method must fit the column's kind
+    rules = _check_rules(kinds, rules)
+    for column in kinds:
         for frame, frame_data in (("reference", reference), ("current", current)):
             if column not in frame_data.columns:
                 raise DataError(
                     f"column {column!r}: missing from the {frame} data; add it or remove it "
                     "from the drift check"
                 )
+    data = {c: _column(reference[c], current[c], kind, c) for c, kind in kinds.items()}
+    return columns_drift(data, kinds, rules, fdr)
+
+
+def columns_drift(
+    data: Mapping[str, ColumnData],
+    kinds: Mapping[str, str],
+    rules: Mapping[str, DriftRule] | None = None,
+    fdr: bool = False,
+) -> list[ColumnDrift]:
+    """`frame_drift` on columns already reduced (`column_data`, or merged partition
+    summaries: `mlcheck.stats.sketch`): the one place every engine's drift is decided."""
+    rules = _check_rules(kinds, rules)
     drifts = []
     for column, kind in kinds.items():
         rule = rules.get(column)
-        data = _column(reference[column], current[column], kind, column)
         method, threshold = (rule.method, rule.threshold) if rule is not None else (None, None)
-        drifts.append(_drift_of(column, kind, data, method, threshold))
+        drifts.append(_drift_of(column, kind, data[column], method, threshold))
     return _with_fdr(drifts) if fdr else drifts
 
 
 def _with_fdr(drifts: list[ColumnDrift]) -> list[ColumnDrift]:
+    # a binned p-value is adjusted at its end toward drift, as it is judged without fdr
+    p_values = [d.bound[0] if d.bound is not None else d.statistic for d in drifts]
     tested = [
         i
         for i, d in enumerate(drifts)
-        if METHODS[d.method].is_p_value and math.isfinite(d.statistic)
+        if METHODS[d.method].is_p_value and math.isfinite(p_values[i])
     ]
     if not tested:
         return drifts
-    adjusted = _benjamini_hochberg(np.array([drifts[i].statistic for i in tested]))
+    adjusted = _benjamini_hochberg(np.array([p_values[i] for i in tested]))
     out = list(drifts)
     for i, p in zip(tested, adjusted.tolist(), strict=True):
         d = drifts[i]

@@ -14,6 +14,8 @@ import math
 import numpy as np
 from scipy import stats
 
+from mlcheck.stats.moments import Moments
+
 __all__ = ["delong", "normal_sums", "quantile_interval", "wilson"]
 
 Interval = tuple[float, float]
@@ -48,18 +50,19 @@ def quantile_interval(values: np.ndarray, level: float, confidence: float) -> In
     return float(ci.low), float(ci.high)
 
 
-def normal_sums(columns: np.ndarray, draws: int, seed: int) -> np.ndarray:
+def normal_sums(columns: np.ndarray | Moments, draws: int, seed: int) -> np.ndarray:
     """Column sums of `draws` bootstrap resamples, drawn from their large-sample distribution.
 
     A bootstrap resample's column sums have mean n * mean(columns) and covariance
     n * cov(columns) (multinomial weights), and are close to normal at large n; drawing them
     from that normal is the delta method by simulation: a metric computed from each draw
     gives its interval without touching the rows again. A column that is constant keeps its
-    exact sum (counts of a class that never occurs stay 0).
+    exact sum (counts of a class that never occurs stay 0). `columns` may be given as their
+    `Moments` (merged over partitions): only the mean and covariance are used.
     """
-    n = len(columns)
-    mean = columns.mean(axis=0)
-    cov = np.atleast_2d(np.cov(columns, rowvar=False, ddof=0)) * n
+    moments = columns if isinstance(columns, Moments) else Moments.of(columns)
+    n, mean = moments.rows, moments.mean
+    cov = moments.comoment
     rng = np.random.default_rng(seed)
     sums = rng.multivariate_normal(mean * n, cov, size=draws, method="eigh", check_valid="ignore")
     constant = np.diag(cov) <= 0

@@ -17,10 +17,10 @@ import numpy as np
 
 from mlcheck.stats.binary import ECE_BINS, EPS, RankedRows
 
-__all__ = ["MulticlassRows", "class_counts"]
+__all__ = ["MulticlassRows", "class_counts", "class_scores", "multiclass_from_sums"]
 
 
-def _class_scores(
+def class_scores(
     tp: np.ndarray, predicted: np.ndarray, support: np.ndarray
 ) -> dict[str, np.ndarray]:
     """precision, recall and f1 per class from the counts (0 where undefined, as
@@ -41,7 +41,7 @@ def class_counts(y_true: np.ndarray, probabilities: np.ndarray) -> dict[str, np.
     k = probabilities.shape[1]
     y = np.asarray(y_true, dtype=np.int64)
     predicted = np.argmax(probabilities, axis=1)
-    return _class_scores(
+    return class_scores(
         np.bincount(y[predicted == y], minlength=k).astype(np.float64),
         np.bincount(predicted, minlength=k).astype(np.float64),
         np.bincount(y, minlength=k).astype(np.float64),
@@ -89,11 +89,6 @@ class MulticlassRows:
             perm = np.lexsort((onehot[:, c], p[:, c]))
             self._by_class.append((perm, RankedRows(p[perm, c], onehot[perm, c])))
 
-    def _per_class(self, sums: np.ndarray) -> dict[str, np.ndarray]:
-        """precision, recall, f1, support and predicted per class (resamples x classes)."""
-        tp, predicted, support = np.split(sums[:, 3 : 3 + 3 * self.k], 3, axis=1)
-        return _class_scores(tp, predicted, support)
-
     def _auc(self, weights: np.ndarray) -> np.ndarray:
         """Macro one-vs-rest AUC over the classes defined in each resample (NaN if none)."""
         per_class = np.column_stack(
@@ -119,33 +114,40 @@ class MulticlassRows:
     def from_sums(
         self, sums: np.ndarray, total: np.ndarray, names: Sequence[str]
     ) -> dict[str, np.ndarray]:
-        """Every metric but ROC AUC from the weighted column sums (resamples x columns) and
-        the total weight of each resample."""
-        out: dict[str, np.ndarray] = {}
-        classes = self._per_class(sums)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            for name in names:
-                if name == "accuracy":
-                    out[name] = sums[:, 0] / total
-                elif name == "log_loss":
-                    out[name] = sums[:, 1] / total
-                elif name == "brier":
-                    out[name] = sums[:, 2] / total
-                elif name == "calibration_error":
-                    out[name] = np.abs(sums[:, 3 + 3 * self.k :]).sum(axis=1) / total
-                elif name in ("f1_macro", "precision_macro", "recall_macro"):
-                    values = classes[name.removesuffix("_macro")]
-                    present = (classes["support"] + classes["predicted"]) > 0
-                    out[name] = (values * present).sum(axis=1) / present.sum(axis=1)
-                elif name == "f1_weighted":
-                    support = classes["support"]
-                    out[name] = (classes["f1"] * support).sum(axis=1) / support.sum(axis=1)
-                elif name == "recall_min":  # the worst class among those in the labels
-                    seen = classes["support"] > 0
-                    out[name] = np.where(seen, classes["recall"], np.inf).min(axis=1)
-                elif name == "precision_min":  # the worst class among those predicted
-                    predicted = classes["predicted"] > 0
-                    out[name] = np.where(predicted, classes["precision"], np.inf).min(axis=1)
-                elif name != "roc_auc":
-                    raise KeyError(name)
-        return out
+        return multiclass_from_sums(sums, total, names, self.k)
+
+
+def multiclass_from_sums(
+    sums: np.ndarray, total: np.ndarray, names: Sequence[str], k: int
+) -> dict[str, np.ndarray]:
+    """Every metric but ROC AUC from the weighted column sums (resamples x columns) and
+    the total weight of each resample; `k` classes."""
+    out: dict[str, np.ndarray] = {}
+    tp, predicted, support = np.split(sums[:, 3 : 3 + 3 * k], 3, axis=1)
+    classes = class_scores(tp, predicted, support)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for name in names:
+            if name == "accuracy":
+                out[name] = sums[:, 0] / total
+            elif name == "log_loss":
+                out[name] = sums[:, 1] / total
+            elif name == "brier":
+                out[name] = sums[:, 2] / total
+            elif name == "calibration_error":
+                out[name] = np.abs(sums[:, 3 + 3 * k :]).sum(axis=1) / total
+            elif name in ("f1_macro", "precision_macro", "recall_macro"):
+                values = classes[name.removesuffix("_macro")]
+                present = (classes["support"] + classes["predicted"]) > 0
+                out[name] = (values * present).sum(axis=1) / present.sum(axis=1)
+            elif name == "f1_weighted":
+                support = classes["support"]
+                out[name] = (classes["f1"] * support).sum(axis=1) / support.sum(axis=1)
+            elif name == "recall_min":  # the worst class among those in the labels
+                seen = classes["support"] > 0
+                out[name] = np.where(seen, classes["recall"], np.inf).min(axis=1)
+            elif name == "precision_min":  # the worst class among those predicted
+                predicted = classes["predicted"] > 0
+                out[name] = np.where(predicted, classes["precision"], np.inf).min(axis=1)
+            elif name != "roc_auc":
+                raise KeyError(name)
+    return out

@@ -1,0 +1,88 @@
+"""Partitioned Parquet inputs: which files a folder, glob or URL names, and how large they are.
+
+Paths go through fsspec, so a folder or glob on any filesystem the machine (and a cluster's
+workers) can read works the same as a local one.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import fsspec
+import pyarrow.parquet as pq
+
+from mlcheck.errors import ConfigError, DataError
+
+__all__ = [
+    "AUTO_MEMORY_SHARE",
+    "ENGINE_CHOICES",
+    "in_memory_bytes",
+    "is_parquet",
+    "partition_files",
+]
+
+ENGINE_CHOICES = ("auto", "local", "dask")
+#: `--engine auto` picks Dask when the inputs' uncompressed size passes this share of memory.
+AUTO_MEMORY_SHARE = 0.25
+_PARQUET = (".parquet", ".pq")
+_GLOB = set("*?[")
+
+
+def is_parquet(path: str) -> bool:
+    """A Parquet file, a folder holding Parquet files, or a glob of them."""
+    if any(ch in path for ch in _GLOB):
+        return path.lower().endswith(_PARQUET)
+    if path.lower().endswith(_PARQUET):
+        return True
+    fs, root = fsspec.core.url_to_fs(path)
+    return bool(fs.isdir(root) and _folder_files(fs, root))
+
+
+def _folder_files(fs: fsspec.AbstractFileSystem, root: str) -> list[str]:
+    found = fs.glob(root.rstrip("/") + "/**")
+    return sorted(p for p in found if p.lower().endswith(_PARQUET) and fs.isfile(p))
+
+
+def partition_files(path: str, argument: str) -> list[str]:
+    """The Parquet files `path` names (a file, a folder searched recursively, or a glob), as
+    URLs every worker can open; a DataError when there are none."""
+    fs, root = fsspec.core.url_to_fs(path)
+    if any(ch in path for ch in _GLOB):
+        files = sorted(p for p in fs.glob(root) if fs.isfile(p))
+    elif fs.isdir(root):
+        files = _folder_files(fs, root)
+    elif fs.isfile(root):
+        files = [root]
+    else:
+        raise DataError(
+            f"{argument}={path!r} does not exist; pass a Parquet file, a folder of Parquet "
+            "files or a glob such as 'data/day=*/*.parquet'"
+        )
+    if not files:
+        raise DataError(f"{argument}={path!r} holds no Parquet files (*.parquet, *.pq)")
+    bad = [f for f in files if not f.lower().endswith(_PARQUET)]
+    if bad:
+        raise ConfigError(
+            f"{argument}={path!r} matches {bad[0]!r}, which is not Parquet; the Dask engine "
+            "reads Parquet partitions only (write them with DataFrame.to_parquet)"
+        )
+    protocol = fs.protocol[0] if isinstance(fs.protocol, tuple) else fs.protocol
+    if protocol in ("file", "local"):
+        return [str(Path(f)) for f in files]
+    return [fs.unstrip_protocol(f) for f in files]
+
+
+def in_memory_bytes(files: list[str]) -> int:
+    """The uncompressed size of the files' row groups, from their footers (no data read)."""
+    total = 0
+    for name in files:
+        with fsspec.open(name, "rb") as handle:
+            meta = pq.ParquetFile(handle).metadata
+        total += sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+    return total
+
+
+def memory_bytes() -> int:
+    """This machine's physical memory."""
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")

@@ -1,0 +1,389 @@
+"""The gates' summaries of partitioned data, computed on a Dask cluster.
+
+Every Parquet partition of both frames is read by a worker and reduced to the mergeable
+summaries of `mlcheck.stats` (drift sketches, the quality sketch of the model's outputs, the
+schema's violations); the client merges them and the gates decide once, on the same code the
+in-memory engine uses. A second pass counts the rows of the numeric columns with too many
+distinct values per fine bin. Nothing is held per row between passes: workers need memory for
+one partition at a time.
+
+The cluster is the user's (`--dask-scheduler tcp://HOST:8786`) or a `LocalCluster` of worker
+processes started and stopped for the run. A worker lost mid-run fails the run (exit 2): the
+scheduler is told to give up on a task at once rather than retry it on the next worker.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import numpy as np
+import pandas as pd
+
+from mlcheck.data.labels import task_labels
+from mlcheck.errors import DataError, InfrastructureError, MlcheckError
+from mlcheck.models.load import Predictor, load_model
+from mlcheck.schema import merge_violation_groups, violation_groups
+from mlcheck.stats.drift import ColumnData
+from mlcheck.stats.quality_sketch import QualitySketch
+from mlcheck.stats.sketch import (
+    BinCounts,
+    BinPlan,
+    NumericSketch,
+    Sketch,
+    bin_counts,
+    bin_plan,
+    merged_column,
+    sketch,
+)
+
+__all__ = ["DASK_SKIPS", "DaskEngine", "DataSummary", "ModelSpec", "SummarySpec", "summarise"]
+
+#: The pseudo-columns of the model's outputs and of the label among a frame's sketches.
+PREDICTION = "\0prediction"
+TARGET = "\0target"
+
+_T = TypeVar("_T")
+
+_IN_MEMORY = "; gate a sample that fits in memory with --engine local for it"
+#: Why a gate does not decide with --engine dask (each needs the rows together).
+DASK_SKIPS = {
+    "slices": "slice gates are not computed over partitions yet" + _IN_MEMORY,
+    "compare": "the paired champion comparison is not computed over partitions yet" + _IN_MEMORY,
+    "baseline": "the regression baseline gate is not computed over partitions yet" + _IN_MEMORY,
+    "data_quality": "data-quality rates are not computed over partitions yet" + _IN_MEMORY,
+}
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What a worker needs to score a partition: the model's local path (or URI) and task."""
+
+    path: str
+    task: str
+    classes: tuple[Any, ...] | None
+    threshold: float
+    features: tuple[str, ...] | None
+
+
+@dataclass(frozen=True)
+class SummarySpec:
+    """What to summarise: drift columns and their kinds, the label, the model, the schema."""
+
+    kinds: Mapping[str, str]
+    target: str
+    label_task: str  # how the label drifts: regression = numeric, else categorical
+    model: ModelSpec | None = None
+    schema: Any = None  # a pandera DataFrameSchema for the current partitions
+    centre: float = 0.0  # regression targets are centred on it in every partition
+
+
+@dataclass
+class DataSummary:
+    """The merged summaries the gates decide on."""
+
+    reference_rows: int
+    current_rows: int
+    partitions: dict[str, int]
+    drift: dict[str, ColumnData | str]  # a column, or why it cannot be compared
+    prediction: ColumnData | None = None
+    prediction_kind: str = "numeric"
+    target: ColumnData | str | None = None
+    quality: QualitySketch | None = None
+    schema_groups: list[dict[str, Any]] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)
+    dashboard: str = ""
+
+
+@functools.lru_cache(maxsize=2)
+def _model(path: str, task: str) -> Predictor:
+    """The model, loaded once per worker process."""
+    return load_model(path, task)
+
+
+def _scores(spec: ModelSpec, frame: pd.DataFrame, target: str, name: str) -> np.ndarray:
+    model = _model(spec.path, spec.task)
+    features = frame.drop(columns=[target], errors="ignore")
+    if spec.features:
+        features = features[[c for c in spec.features if c in features.columns]]
+    try:
+        scores = np.asarray(model.predict(features))
+    except MlcheckError:
+        raise
+    except Exception as exc:
+        raise DataError(
+            f"model={spec.path!r} could not score partition {name!r}: {type(exc).__name__}: "
+            f"{str(exc).strip()[:300]}"
+        ) from exc
+    if len(scores) != len(frame) or not np.isfinite(scores).all():
+        raise DataError(
+            f"model={spec.path!r} returned {len(scores)} scores for {len(frame)} rows of "
+            f"partition {name!r}, or non-finite values"
+        )
+    return scores
+
+
+def _prediction(spec: ModelSpec, scores: np.ndarray) -> tuple[pd.Series, str]:
+    if spec.task == "multiclass":
+        return pd.Series(np.argmax(scores, axis=1).astype(str)), "categorical"
+    return pd.Series(scores), "numeric"
+
+
+def _label(frame: pd.DataFrame, target: str, label_task: str) -> tuple[pd.Series, str]:
+    if label_task == "regression":
+        return pd.to_numeric(frame[target], errors="coerce"), "numeric"
+    return frame[target].astype(str), "categorical"
+
+
+def _read(path: str) -> pd.DataFrame:
+    try:
+        return pd.read_parquet(path)
+    except (OSError, ValueError) as exc:
+        raise DataError(f"partition {path!r} could not be read: {exc}") from exc
+
+
+def _columns(
+    frame: pd.DataFrame, spec: SummarySpec, path: str
+) -> tuple[dict[str, tuple[pd.Series, str]], np.ndarray | None]:
+    """The series a partition is summarised over, by name, with their kinds; the scores."""
+    out = {c: (frame[c], k) for c, k in spec.kinds.items() if c in frame.columns}
+    if spec.target in frame.columns:
+        out[TARGET] = _label(frame, spec.target, spec.label_task)
+    scores = None
+    if spec.model is not None:
+        scores = _scores(spec.model, frame, spec.target, path)
+        out[PREDICTION] = _prediction(spec.model, scores)
+    return out, scores
+
+
+def first_pass(path: str, frame_kind: str, spec: SummarySpec) -> dict[str, Any]:
+    """One partition's sketches (and, of the current data, quality and schema violations)."""
+    frame = _read(path)
+    series, scores = _columns(frame, spec, path)
+    out: dict[str, Any] = {
+        "rows": len(frame),
+        "sketches": {c: sketch(s, k, c, frame_kind) for c, (s, k) in series.items()},
+    }
+    if frame_kind == "current" and spec.schema is not None:
+        out["schema"] = violation_groups(frame, spec.schema)
+    model = spec.model
+    if (
+        frame_kind == "current"
+        and model is not None
+        and scores is not None
+        and (spec.target in frame.columns)
+    ):
+        count = scores.shape[1] if scores.ndim == 2 else 0
+        labels = task_labels(frame, spec.target, model.task, model.classes, path, count)
+        out["quality"] = QualitySketch.of(model.task, labels, scores, model.threshold, spec.centre)
+    return out
+
+
+def second_pass(
+    path: str, frame_kind: str, spec: SummarySpec, plans: Mapping[str, BinPlan]
+) -> dict[str, BinCounts]:
+    """One partition's rows per bin of each binned numeric column."""
+    series, _ = _columns(_read(path), spec, path)
+    return {c: bin_counts(series[c][0], plan, c, frame_kind) for c, plan in plans.items()}
+
+
+def _merge_all(items: Iterable[_T]) -> _T:
+    merged: _T = functools.reduce(lambda a, b: a.merge(b), items)  # type: ignore[attr-defined]
+    return merged
+
+
+class DaskEngine:
+    """A Dask client for the run: to the cluster at `scheduler`, else to a `LocalCluster` of
+    `workers` processes (one thread each, `memory_limit` each) started here."""
+
+    def __init__(
+        self,
+        scheduler: str | None = None,
+        workers: int = 2,
+        memory_limit: str = "2GiB",
+        timeout_s: float = 3600.0,
+        progress: bool = True,
+    ) -> None:
+        self.scheduler = scheduler
+        self.workers = workers
+        self.memory_limit = memory_limit
+        self.timeout_s = timeout_s
+        self.progress = progress
+        self.client: Any = None
+        self.cluster: Any = None
+
+    def __enter__(self) -> DaskEngine:
+        import dask
+        from distributed import Client, LocalCluster
+
+        # a task whose worker died is an error at once, not retried on the next worker
+        dask.config.set({"distributed.scheduler.allowed-failures": 0})
+        try:
+            if self.scheduler:
+                self.client = Client(self.scheduler, timeout="30s")
+            else:
+                self.cluster = LocalCluster(
+                    n_workers=self.workers,
+                    threads_per_worker=1,
+                    processes=True,
+                    memory_limit=self.memory_limit,
+                    host="127.0.0.1",
+                    dashboard_address="127.0.0.1:0",
+                )
+                self.client = Client(self.cluster)
+        except (OSError, TimeoutError) as exc:
+            where = self.scheduler or "a local cluster"
+            raise InfrastructureError(
+                f"--dask-scheduler={where!r}: no Dask scheduler answered ({exc}); start one "
+                "(`dask scheduler` and `dask worker ADDRESS`) or leave the option out for a "
+                "local cluster"
+            ) from exc
+        self._say(f"dask: {len(self.client.scheduler_info()['workers'])} workers, dashboard "
+                  f"{self.dashboard}")  # fmt: skip
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.client is not None:
+            self.client.close()
+        if self.cluster is not None:
+            self.cluster.close()
+
+    @property
+    def dashboard(self) -> str:
+        return str(self.client.dashboard_link) if self.client is not None else ""
+
+    def _say(self, text: str, end: str = "\n") -> None:
+        if self.progress:
+            print(text, end=end, file=sys.stderr, flush=True)
+
+    def map(self, label: str, function: Callable[..., _T], jobs: Sequence[tuple]) -> list[_T]:
+        """`function(*job)` for every job on the cluster, with a progress line; any failure,
+        a lost worker or the timeout is an MlcheckError naming it."""
+        from distributed import as_completed
+        from distributed.scheduler import KilledWorker
+
+        futures = [self.client.submit(function, *job, pure=False) for job in jobs]
+        done = 0
+        started = time.perf_counter()
+        try:
+            for future in as_completed(futures, timeout=self.timeout_s):
+                if future.status == "error":
+                    future.result()  # raises the task's own error
+                done += 1
+                self._say(f"\rdask: {label} {done}/{len(jobs)} partitions", end="")
+            results = [f.result() for f in futures]
+        except KilledWorker as exc:
+            raise InfrastructureError(
+                f"a Dask worker died while {label} ({exc}); the run cannot decide: check the "
+                f"workers' memory (--dask-scheduler={self.scheduler or 'local'}) and run again"
+            ) from exc
+        except TimeoutError as exc:
+            raise InfrastructureError(
+                f"{label}: {len(jobs) - done} of {len(jobs)} partitions unfinished after "
+                f"{self.timeout_s:.0f} s; are the workers alive? ({self.dashboard})"
+            ) from exc
+        finally:
+            for future in futures:
+                future.cancel()
+        self._say(f" ({time.perf_counter() - started:.1f} s)")
+        return results
+
+
+def summarise(
+    engine: DaskEngine,
+    reference: Sequence[str],
+    current: Sequence[str],
+    spec: SummarySpec,
+) -> DataSummary:
+    """Both frames' partitions reduced and merged: drift columns, prediction and label,
+    quality and schema violations (of the current data)."""
+    started = time.perf_counter()
+    jobs = [(p, "reference", spec) for p in reference] + [(p, "current", spec) for p in current]
+    firsts = engine.map("summarising", first_pass, jobs)
+    seconds = {"first pass": time.perf_counter() - started}
+    parts = {"reference": firsts[: len(reference)], "current": firsts[len(reference) :]}
+    merged: dict[str, dict[str, Sketch]] = {}
+    for frame_kind, results in parts.items():
+        names = set().union(*(r["sketches"] for r in results))
+        merged[frame_kind] = {
+            name: _merge_all(r["sketches"][name] for r in results if name in r["sketches"])
+            for name in names
+        }
+    ref, cur = merged["reference"], merged["current"]
+    # a column every partition lacks, or lacks in some (its merge would be partial)
+    problems: dict[str, str] = {}
+    for frame_kind, results in parts.items():
+        for column in [*spec.kinds, TARGET]:
+            lacking = sum(1 for r in results if column not in r["sketches"])
+            if lacking:
+                label = spec.target if column == TARGET else column
+                problems[column] = (
+                    f"column {label!r} is missing from {lacking} of {len(results)} "
+                    f"{frame_kind} partitions; the schema gate lists them"
+                )
+    compared = [c for c in [*spec.kinds, TARGET, PREDICTION] if c in ref and c not in problems]
+    plans: dict[str, BinPlan] = {}
+    for column in compared:
+        r, c = ref[column], cur.get(column)
+        if c is None:
+            continue
+        try:
+            numeric = isinstance(r, NumericSketch) and isinstance(c, NumericSketch)
+            plan = bin_plan(r, c, column) if numeric else None  # type: ignore[arg-type]
+        except DataError as exc:
+            problems[column] = str(exc)
+            continue
+        if plan is not None:
+            plans[column] = plan
+    bins: dict[str, tuple[BinCounts, BinCounts]] = {}
+    if plans:
+        started = time.perf_counter()
+        jobs2 = [(*job, plans) for job in jobs]
+        counts = engine.map("counting bins", second_pass, jobs2)
+        seconds["second pass"] = time.perf_counter() - started
+        for column in plans:
+            bins[column] = (
+                _merge_all(c[column] for c in counts[: len(reference)]),
+                _merge_all(c[column] for c in counts[len(reference) :]),
+            )
+
+    def data(column: str, kind: str) -> ColumnData | str:
+        if column in problems:
+            return problems[column]
+        try:
+            plan = plans.get(column)
+            extra = (plan, *bins[column]) if plan is not None else None
+            return merged_column(kind, ref[column], cur[column], column, extra)
+        except DataError as exc:
+            return str(exc)
+
+    summary = DataSummary(
+        reference_rows=sum(r["rows"] for r in parts["reference"]),
+        current_rows=sum(r["rows"] for r in parts["current"]),
+        partitions={"reference": len(reference), "current": len(current)},
+        drift={c: data(c, k) for c, k in spec.kinds.items()},
+        seconds=seconds,
+        dashboard=engine.dashboard,
+    )
+    if TARGET in ref and TARGET in cur:
+        summary.target = data(
+            TARGET, "numeric" if spec.label_task == "regression" else "categorical"
+        )
+    if spec.model is not None:
+        summary.prediction_kind = "categorical" if spec.model.task == "multiclass" else "numeric"
+        prediction = data(PREDICTION, summary.prediction_kind)
+        if isinstance(prediction, str):
+            raise DataError(f"the model's outputs: {prediction}")
+        summary.prediction = prediction
+        sketches = [r["quality"] for r in parts["current"] if "quality" in r]
+        if len(sketches) == len(current):
+            summary.quality = _merge_all(sketches)
+    if spec.schema is not None:
+        summary.schema_groups = merge_violation_groups(
+            [(path, r["schema"]) for path, r in zip(current, parts["current"], strict=True)]
+        )
+    return summary

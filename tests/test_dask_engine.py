@@ -1,0 +1,243 @@
+"""The Dask engine: partition summaries merge to what the in-memory engine computes, binned
+statistics hold their bounds, and on a real LocalCluster both engines reach the same verdicts;
+a worker that dies mid-run is an error (exit 2), not a hang or a pass."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from functools import reduce
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mlcheck.data.bank import generate
+from mlcheck.data.scenarios import apply_scenario
+from mlcheck.engine.dask import DaskEngine
+from mlcheck.errors import DataError, InfrastructureError
+from mlcheck.schema import infer_schema, merge_violation_groups, violation_groups
+from mlcheck.stats.drift import column_data, columns_drift, frame_drift
+from mlcheck.stats.metrics import large_sample_metrics, task_metrics
+from mlcheck.stats.moments import Moments
+from mlcheck.stats.quality_sketch import QualitySketch, sketch_metrics
+from mlcheck.stats.sketch import bin_counts, bin_plan, merged_column, sketch
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class _Rule:
+    def __init__(self, method: str | None) -> None:
+        self.method, self.threshold = method, None
+
+
+def _merged(parts, kind, column, frame):
+    return reduce(lambda a, b: a.merge(b), [sketch(p[column], kind, column, frame) for p in parts])
+
+
+def _partition_columns(reference, current, kinds, pieces=(5, 3)):
+    """Each column reduced as the Dask engine does: sketches per partition, merged, binned."""
+    ref_parts = [reference.iloc[i] for i in np.array_split(np.arange(len(reference)), pieces[0])]
+    cur_parts = [current.iloc[i] for i in np.array_split(np.arange(len(current)), pieces[1])]
+    out = {}
+    for column, kind in kinds.items():
+        ref = _merged(ref_parts, kind, column, "reference")
+        cur = _merged(cur_parts, kind, column, "current")
+        plan = bin_plan(ref, cur, column) if kind == "numeric" else None
+        binned = None
+        if plan is not None:
+            counts = [
+                reduce(
+                    lambda a, b: a.merge(b), [bin_counts(p[column], plan, column, f) for p in ps]
+                )
+                for ps, f in ((ref_parts, "reference"), (cur_parts, "current"))
+            ]
+            binned = (plan, *counts)
+        out[column] = merged_column(kind, ref, cur, column, binned)
+    return out
+
+
+@pytest.fixture(scope="module")
+def frames():
+    rng = np.random.default_rng(3)
+    reference = pd.DataFrame(
+        {
+            "income": rng.lognormal(10, 1, 60_000),
+            "age": rng.integers(18, 90, 60_000),
+            "job": rng.choice(list("abcde"), 60_000),
+        }
+    )
+    current = pd.DataFrame(
+        {
+            "income": rng.lognormal(10.03, 1, 40_000),
+            "age": rng.integers(18, 92, 40_000),
+            "job": rng.choice(list("abcdf"), 40_000),
+        }
+    )
+    return reference, current, {"income": "numeric", "age": "numeric", "job": "categorical"}
+
+
+@pytest.mark.parametrize("method", [None, "ks", "wasserstein", "jensenshannon", "psi"])
+def test_merged_partitions_give_the_in_memory_statistics(frames, method):
+    reference, current, kinds = frames
+    rules = {"income": _Rule(method)}
+    merged = columns_drift(_partition_columns(reference, current, kinds), kinds, rules)
+    memory = frame_drift(reference, current, kinds, rules)
+    for ours, exact in zip(merged, memory, strict=True):
+        assert ours.method == exact.method
+        if ours.bound is None:  # counted exactly: the same statistic
+            assert ours.statistic == pytest.approx(exact.statistic, rel=1e-9, abs=1e-12)
+            assert ours.drifted == exact.drifted
+        else:  # binned: the exact value lies within the stated bound
+            low, high = ours.bound
+            assert low - 1e-12 <= exact.statistic <= high + 1e-12
+    binned = {d.column for d in merged if d.bound is not None}
+    assert binned == ({"income"} if method in (None, "ks", "wasserstein") else set())
+
+
+def test_a_binned_verdict_is_taken_on_the_end_toward_drift(frames):
+    reference, current, _kinds = frames
+    columns = _partition_columns(reference, current, {"income": "numeric"})
+    exact = frame_drift(reference, current, {"income": "numeric"})[0]
+    _low, high = columns_drift(columns, {"income": "numeric"})[0].bound
+    # a threshold between the exact value and the bound's high end: memory passes, the
+    # approximation cannot tell, so it blocks
+    threshold = (exact.statistic + high) / 2
+    rule = type("R", (), {"method": "wasserstein", "threshold": threshold})()
+    ours = columns_drift(columns, {"income": "numeric"}, {"income": rule})[0]
+    assert ours.drifted and not exact.drifted
+
+
+def test_per_value_tests_refuse_a_binned_column(frames):
+    reference, current, _ = frames
+    columns = _partition_columns(reference, current, {"income": "numeric"})
+    with pytest.raises(DataError, match="too many"):
+        columns_drift(columns, {"income": "numeric"}, {"income": _Rule("chi2_two_sample")})
+
+
+def test_moments_merge_to_the_moments_of_all_rows():
+    rng = np.random.default_rng(0)
+    rows = rng.normal(1e6, 3, size=(10_001, 3))
+    merged = reduce(Moments.merge, [Moments.of(p) for p in np.array_split(rows, 7)])
+    whole = Moments.of(rows)
+    assert merged.rows == whole.rows
+    np.testing.assert_allclose(merged.mean, whole.mean, rtol=1e-12)
+    np.testing.assert_allclose(merged.comoment, whole.comoment, rtol=1e-8)
+
+
+@pytest.mark.parametrize("task", ["binary", "multiclass", "regression"])
+def test_quality_sketches_give_the_large_sample_intervals(task):
+    rng = np.random.default_rng(5)
+    n = 120_000
+    if task == "binary":
+        y = rng.integers(0, 2, n)
+        score = 1 / (1 + np.exp(-(rng.normal(0, 1, n) + 1.5 * (2 * y - 1))))
+    elif task == "multiclass":
+        y = rng.integers(0, 3, n)
+        score = rng.dirichlet([1, 1, 1], n)
+        score[np.arange(n), y] += 0.6
+        score /= score.sum(axis=1, keepdims=True)
+    else:
+        y = rng.normal(50, 10, n)
+        score = y + rng.normal(0, 3, n)
+    names = [m for m in task_metrics(task) if not (task == "multiclass" and m == "roc_auc")]
+    parts = np.array_split(np.arange(n), 6)
+    merged = reduce(
+        QualitySketch.merge,
+        [QualitySketch.of(task, y[i], score[i], 0.5, centre=50.0) for i in parts],
+    )
+    ours = sketch_metrics(merged, names)
+    memory = large_sample_metrics(y, score, names, task=task)
+    for name in names:
+        # the interval's width, plus one error bin (0.2%) for the binned error quantiles
+        width = memory[name].high - memory[name].low + 0.03 * abs(memory[name].value)
+        assert ours[name].value == pytest.approx(memory[name].value, rel=2e-3, abs=1e-9), name
+        assert ours[name].low == pytest.approx(memory[name].low, abs=0.1 * width + 1e-9), name
+        assert ours[name].high == pytest.approx(memory[name].high, abs=0.1 * width + 1e-9), name
+
+
+def test_quality_sketches_refuse_what_they_cannot_bound():
+    rng = np.random.default_rng(1)
+    y = np.r_[np.zeros(5000, int), np.ones(200, int)]  # a rare class
+    sketch_ = QualitySketch.of("binary", y, rng.random(len(y)))
+    with pytest.raises(DataError, match="1,000 rows"):
+        sketch_metrics(sketch_, ["accuracy"])
+    y3 = rng.integers(0, 3, 9000)
+    multi = QualitySketch.of("multiclass", y3, rng.dirichlet([1, 1, 1], 9000))
+    with pytest.raises(DataError, match="roc_auc"):
+        sketch_metrics(multi, ["roc_auc"])
+
+
+def test_schema_violations_merge_over_partitions():
+    reference = pd.DataFrame({"age": [20, 30, 40, 50], "job": ["a", "b", "a", "b"]})
+    schema = infer_schema(reference)
+    first = pd.DataFrame({"age": [20, -5], "job": ["a", "z"]})
+    second = pd.DataFrame({"age": [-7, 30], "job": ["b", "a"]})
+    groups = merge_violation_groups(
+        [("p0", violation_groups(first, schema)), ("p1", violation_groups(second, schema))]
+    )
+    by_column = {g["column"]: g for g in groups}
+    assert by_column["age"]["count"] == 2
+    assert by_column["job"]["count"] == 1
+    assert by_column["age"]["partition"] == "p0"
+    assert violation_groups(reference, schema) == []
+
+
+def test_column_data_of_frames_matches_frame_drift(frames):
+    reference, current, kinds = frames
+    data = {c: column_data(reference[c], current[c], k, c) for c, k in kinds.items()}
+    assert columns_drift(data, kinds) == frame_drift(reference, current, kinds)
+
+
+# --------------------------------------------------------------------------- a real cluster
+
+
+def _write_partitions(frame: pd.DataFrame, folder: Path, pieces: int) -> None:
+    folder.mkdir(parents=True)
+    for i, rows in enumerate(np.array_split(np.arange(len(frame)), pieces)):
+        frame.iloc[rows].to_parquet(folder / f"part-{i:03d}.parquet", index=False)
+
+
+def _gate(tmp: Path, engine: str, reference: Path, current: Path) -> dict[str, str]:
+    report = tmp / f"report-{engine}-{current.name}"
+    suites = [ROOT / "suites" / s for s in ("drift", "schema", "model_quality/test_quality.py")]
+    run = subprocess.run(
+        [
+            sys.executable, "-m", "pytest", *map(str, suites), "-q", "-p", "no:cacheprovider",
+            "--mlcheck-model=demo", f"--mlcheck-reference={reference}",
+            f"--mlcheck-current={current}", f"--mlcheck-engine={engine}",
+            "--mlcheck-gate-reports", f"--mlcheck-report-dir={report}",
+        ],
+        capture_output=True, text=True, timeout=600, cwd=tmp,
+    )  # fmt: skip
+    assert run.returncode in (0, 1), run.stdout[-3000:] + run.stderr[-3000:]
+    gates = json.loads((report / "gate.json").read_text())["gates"]
+    return {g["name"]: g["outcome"] for g in gates}
+
+
+@pytest.mark.slow
+def test_dask_and_in_memory_engines_reach_the_same_verdicts(tmp_path):
+    reference = generate(150_000, seed=11)
+    clean = generate(150_000, seed=12)
+    shifted = apply_scenario(generate(150_000, seed=13), "covariate_shift", seed=1)
+    _write_partitions(reference, tmp_path / "reference", 3)
+    _write_partitions(clean, tmp_path / "clean", 4)
+    _write_partitions(shifted, tmp_path / "shifted", 4)
+    for current in ("clean", "shifted"):
+        dask = _gate(tmp_path, "dask", tmp_path / "reference", tmp_path / current)
+        local = _gate(tmp_path, "local", tmp_path / "reference", tmp_path / current)
+        decided = {n: o for n, o in dask.items() if o != "SKIP"}
+        assert any(n.startswith("quality.") for n in decided)
+        assert "schema.inputs" in decided and "drift.dataset" in decided
+        assert decided == {n: local[n] for n in decided}, current
+        blocked = {n for n, o in decided.items() if o == "FAIL"}
+        assert bool(blocked) == (current == "shifted"), blocked
+
+
+@pytest.mark.slow
+def test_a_worker_that_dies_mid_run_is_an_error():
+    with DaskEngine(progress=False) as engine, pytest.raises(InfrastructureError, match="died"):
+        engine.map("summarising", os._exit, [(1,)])
