@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -48,11 +49,25 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+def _live(config: pytest.Config) -> Callable[[str, str], None]:
+    """Progress written to the terminal as it happens, past pytest's output capture."""
+
+    def say(text: str, end: str) -> None:
+        capture = config.pluginmanager.getplugin("capturemanager")
+        with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
+            sys.stderr.write(text + end)
+            sys.stderr.flush()
+
+    return say
+
+
 def _config_state(config: pytest.Config) -> _State:
     """The run's state, made on first use (a suite's conftest may ask before our configure)."""
     if STATE not in config.stash:
         options = RunOptions.from_getter(config.getoption, "mlcheck-")
-        config.stash[STATE] = _State(inputs=GateInputs(options))
+        inputs = GateInputs(options)
+        inputs.say = _live(config)
+        config.stash[STATE] = _State(inputs=inputs)
     return config.stash[STATE]
 
 

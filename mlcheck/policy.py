@@ -35,6 +35,7 @@ __all__ = [
     "DataPolicy",
     "DataQualityPolicy",
     "DriftPolicy",
+    "ImportancePolicy",
     "LatencyPolicy",
     "LoadPolicy",
     "MetricThreshold",
@@ -260,6 +261,24 @@ class DriftPolicy:
 
 
 @dataclass(frozen=True)
+class ImportancePolicy:
+    """`[importance]`: each feature's permutation importance on `rows` sampled rows of the
+    reference and of the current data; no feature's share of the importance may move by more
+    than `max_share_shift`, and the reference's `top_k` features with at least `min_share`
+    of it must keep their order (Spearman >= `min_rank_correlation`). Off unless enabled."""
+
+    enabled: bool = flag(False)
+    rows: int = number(5_000, 100, 10_000_000, integer=True)
+    repeats: int = number(5, 1, 100, integer=True)
+    top_k: int = number(5, 2, 10_000, integer=True)
+    min_share: float = number(0.05, 0.0, 1.0)
+    min_rank_correlation: float = number(0.6, -1.0, 1.0)
+    max_share_shift: float = number(0.15, 0.0, 1.0)
+    outcome: str = choice("fail", ("fail", "warn"))
+    seed: int = number(0, 0, 2**32 - 1, integer=True)
+
+
+@dataclass(frozen=True)
 class LatencyPolicy:
     """In-process predict timing (pytest-benchmark) and a bounded HTTP run against the server."""
 
@@ -335,6 +354,7 @@ class Policy:
     schema: SchemaPolicy = table(SchemaPolicy)
     data_quality: DataQualityPolicy = table(DataQualityPolicy)
     drift: DriftPolicy = table(DriftPolicy)
+    importance: ImportancePolicy = table(ImportancePolicy)
     latency: LatencyPolicy = table(LatencyPolicy)
     load: LoadPolicy = table(LoadPolicy)
     stack: StackPolicy = table(StackPolicy)

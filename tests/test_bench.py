@@ -59,6 +59,9 @@ def test_a_quick_bench_measures_every_section_side_by_side(tmp_path):
         {"PASS": 0, "FAIL": 1}[run["verdict"]] for run in gate["runs"].values()
     ]
     assert all(run["inputs_s"]["scores"] >= 0 for run in gate["runs"].values())
+    dask = sections["dask"]
+    assert dask["same_verdicts"] and dask["gates_compared"] > 5
+    assert all(max(run["worker_peak_mib"].values()) < 2048 for run in dask["runs"].values())
     markdown = (tmp_path / "bench.md").read_text()
-    for title in ("Serving", "Drift", "Quality intervals", "Whole gate"):
+    for title in ("Serving", "Drift", "Quality intervals", "Whole gate", "Gates over partitions"):
         assert f"## {title}" in markdown

@@ -16,10 +16,15 @@ import pandas as pd
 import pytest
 
 from mlcheck.data.bank import generate
+from mlcheck.data.io import read_table, write_table
+from mlcheck.data.partitions import partition_files
 from mlcheck.data.scenarios import apply_scenario
-from mlcheck.engine.dask import DaskEngine
-from mlcheck.errors import DataError, InfrastructureError
+from mlcheck.engine.dask import DaskEngine, quiet
+from mlcheck.errors import ConfigError, DataError, InfrastructureError
+from mlcheck.run.inputs import GateInputs
+from mlcheck.run.options import RunOptions
 from mlcheck.schema import infer_schema, merge_violation_groups, violation_groups
+from mlcheck.serving.process import free_port
 from mlcheck.stats.drift import column_data, columns_drift, frame_drift
 from mlcheck.stats.metrics import large_sample_metrics, task_metrics
 from mlcheck.stats.moments import Moments
@@ -201,15 +206,15 @@ def _write_partitions(frame: pd.DataFrame, folder: Path, pieces: int) -> None:
         frame.iloc[rows].to_parquet(folder / f"part-{i:03d}.parquet", index=False)
 
 
-def _gate(tmp: Path, engine: str, reference: Path, current: Path) -> dict[str, str]:
-    report = tmp / f"report-{engine}-{current.name}"
+def _gate(tmp: Path, engine: str, reference: Path, current: Path, *extra: str) -> dict[str, str]:
+    report = tmp / f"report-{engine}-{current.name}-{len(extra)}"
     suites = [ROOT / "suites" / s for s in ("drift", "schema", "model_quality/test_quality.py")]
     run = subprocess.run(
         [
             sys.executable, "-m", "pytest", *map(str, suites), "-q", "-p", "no:cacheprovider",
             "--mlcheck-model=demo", f"--mlcheck-reference={reference}",
             f"--mlcheck-current={current}", f"--mlcheck-engine={engine}",
-            "--mlcheck-gate-reports", f"--mlcheck-report-dir={report}",
+            "--mlcheck-gate-reports", f"--mlcheck-report-dir={report}", *extra,
         ],
         capture_output=True, text=True, timeout=600, cwd=tmp,
     )  # fmt: skip
@@ -239,5 +244,88 @@ def test_dask_and_in_memory_engines_reach_the_same_verdicts(tmp_path):
 
 @pytest.mark.slow
 def test_a_worker_that_dies_mid_run_is_an_error():
-    with DaskEngine(progress=False) as engine, pytest.raises(InfrastructureError, match="died"):
+    with DaskEngine(say=quiet) as engine, pytest.raises(InfrastructureError, match="died"):
         engine.map("summarising", os._exit, [(1,)])
+
+
+@pytest.mark.slow
+def test_the_gate_runs_on_a_cluster_the_user_started(tmp_path):
+    """`dask scheduler` and `dask worker` as a user starts them; mlcheck only connects."""
+    dask_cli = str(Path(sys.executable).with_name("dask"))
+    port = free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    common = ["--no-dashboard"]
+    scheduler = subprocess.Popen(
+        [dask_cli, "scheduler", "--host", "127.0.0.1", "--port", str(port), *common],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    worker = subprocess.Popen(
+        [dask_cli, "worker", address, "--nworkers", "1", "--nthreads", "1", "--host",
+         "127.0.0.1", "--memory-limit", "2GiB", *common],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        _write_partitions(generate(120_000, seed=21), tmp_path / "reference", 2)
+        _write_partitions(generate(120_000, seed=22), tmp_path / "current", 3)
+        ours = _gate(
+            tmp_path, "dask", tmp_path / "reference", tmp_path / "current",
+            f"--mlcheck-dask-scheduler={address}",
+        )  # fmt: skip
+        local = _gate(tmp_path, "local", tmp_path / "reference", tmp_path / "current")
+        decided = {n: o for n, o in ours.items() if o != "SKIP"}
+        assert "quality.roc_auc" in decided and "drift.dataset" in decided
+        assert decided == {n: local[n] for n in decided}
+    finally:
+        for process in (worker, scheduler):
+            process.terminate()
+            process.wait(timeout=30)
+
+
+def _inputs(tmp_path, **options) -> GateInputs:
+    return GateInputs(RunOptions(model="demo", **options))
+
+
+def test_auto_picks_dask_only_for_parquet_past_its_share_of_memory(tmp_path, monkeypatch):
+    _write_partitions(generate(2_000, seed=1), tmp_path / "reference", 2)
+    _write_partitions(generate(2_000, seed=2), tmp_path / "current", 2)
+    write_table(generate(2_000, seed=3), tmp_path / "current.csv")
+    parquet = {"reference": str(tmp_path / "reference"), "current": str(tmp_path / "current")}
+    assert _inputs(tmp_path, **parquet).engine == "local"  # far below a quarter of memory
+    monkeypatch.setattr("mlcheck.run.inputs.AUTO_MEMORY_SHARE", 0.0)
+    assert _inputs(tmp_path, **parquet).engine == "dask"
+    as_csv = {**parquet, "current": str(tmp_path / "current.csv")}
+    assert _inputs(tmp_path, **as_csv).engine == "local"  # CSV is read in memory
+    glob = {**parquet, "current": str(tmp_path / "current" / "part-*.parquet")}
+    assert _inputs(tmp_path, **glob).engine == "dask"
+
+
+def test_engine_options_are_checked(tmp_path):
+    with pytest.raises(ConfigError, match="--engine='spark'"):
+        _ = _inputs(tmp_path, engine="spark").engine
+    with pytest.raises(ConfigError, match="--dask-scheduler"):
+        _ = _inputs(tmp_path, engine="local", dask_scheduler="tcp://127.0.0.1:8786").engine
+
+
+def test_with_dask_the_rows_are_never_loaded_whole(tmp_path):
+    _write_partitions(generate(2_000, seed=1), tmp_path / "reference", 2)
+    _write_partitions(generate(2_000, seed=2), tmp_path / "current", 2)
+    inputs = _inputs(
+        tmp_path,
+        engine="dask",
+        reference=str(tmp_path / "reference"),
+        current=str(tmp_path / "current"),
+    )
+    with pytest.raises(ConfigError, match="--engine local"):
+        _ = inputs.current
+    assert len(inputs.records(5)) == 5  # the serving gates send rows of the first partition
+    assert not inputs.current_is_capture
+
+
+def test_a_folder_or_glob_of_partitions_reads_as_one_frame_in_memory(tmp_path):
+    frame = generate(3_000, seed=4)
+    _write_partitions(frame, tmp_path / "parts", 3)
+    for path in (tmp_path / "parts", tmp_path / "parts" / "*.parquet"):
+        read = read_table(str(path), "--current")
+        pd.testing.assert_frame_equal(read, frame, check_categorical=False)
+    with pytest.raises(DataError, match="no Parquet files"):
+        partition_files(str(tmp_path / "parts" / "*.csv"), "--current")

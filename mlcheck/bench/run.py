@@ -12,7 +12,7 @@ from mlcheck.bench.report import Section, write_report
 
 __all__ = ["SECTIONS", "run_bench"]
 
-SECTIONS = ("serving", "drift", "bootstrap", "gate")
+SECTIONS = ("serving", "drift", "bootstrap", "gate", "dask")
 
 
 def _quick(name: str) -> Callable[[], Section]:
@@ -29,6 +29,10 @@ def _quick(name: str) -> Callable[[], Section]:
         from mlcheck.bench.bootstrap import bootstrap_section
 
         return lambda: bootstrap_section(5_000, 100, 3, large_rows=50_000)
+    if name == "dask":
+        from mlcheck.bench.dask import dask_section
+
+        return lambda: dask_section((200_000, 400_000), 200_000, 100_000)
     from mlcheck.bench.gate import gate_section
 
     return lambda: gate_section((2_000, 5_000))
@@ -47,6 +51,10 @@ def _full(name: str) -> Callable[[], Section]:
         from mlcheck.bench.bootstrap import bootstrap_section
 
         return bootstrap_section
+    if name == "dask":
+        from mlcheck.bench.dask import dask_section
+
+        return dask_section
     from mlcheck.bench.gate import gate_section
 
     return gate_section

@@ -46,9 +46,15 @@ def _captured(folder: Path, argument: str) -> pd.DataFrame:
     return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
 
 
-def read_capture(folder: Path, argument: str = "--current") -> pd.DataFrame:
-    """The captured rows of `folder`: only the labelled ones when `labels.parquet` exists."""
-    frame = _captured(folder, argument)
+def read_capture(
+    folder: Path, argument: str = "--current", files: list[Path] | None = None
+) -> pd.DataFrame:
+    """The captured rows of `folder` (of `files` in it, if given): only the labelled ones
+    when `labels.parquet` exists."""
+    if files is None:
+        frame = _captured(folder, argument)
+    else:
+        frame = pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
     labels_path = folder / LABELS_FILE
     if labels_path.is_file():
         frame = frame.merge(pd.read_parquet(labels_path), on=_KEYS, how="inner")

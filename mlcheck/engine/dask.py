@@ -56,6 +56,7 @@ DASK_SKIPS = {
     "compare": "the paired champion comparison is not computed over partitions yet" + _IN_MEMORY,
     "baseline": "the regression baseline gate is not computed over partitions yet" + _IN_MEMORY,
     "data_quality": "data-quality rates are not computed over partitions yet" + _IN_MEMORY,
+    "importance": "permutation importance is not computed over partitions" + _IN_MEMORY,
 }
 
 
@@ -80,6 +81,9 @@ class SummarySpec:
     model: ModelSpec | None = None
     schema: Any = None  # a pandera DataFrameSchema for the current partitions
     centre: float = 0.0  # regression targets are centred on it in every partition
+    #: Fewer current rows than this: their labels and scores are gathered, and the quality
+    #: gates bootstrap them exactly as in memory (the policy's [quality] large_sample_rows).
+    gather_rows: int = 0
 
 
 @dataclass
@@ -94,9 +98,13 @@ class DataSummary:
     prediction_kind: str = "numeric"
     target: ColumnData | str | None = None
     quality: QualitySketch | None = None
+    #: The current labels and scores, when fewer than `SummarySpec.gather_rows`.
+    labels: np.ndarray | None = None
+    scores: np.ndarray | None = None
     schema_groups: list[dict[str, Any]] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
     dashboard: str = ""
+    worker_peak_mib: dict[str, float] = field(default_factory=dict)
 
 
 @functools.lru_cache(maxsize=2)
@@ -191,6 +199,21 @@ def second_pass(
     return {c: bin_counts(series[c][0], plan, c, frame_kind) for c, plan in plans.items()}
 
 
+def _peak_rss_mib() -> float:
+    """This process's peak resident memory (run on each worker)."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _to_stderr(text: str, end: str) -> None:
+    print(text, end=end, file=sys.stderr, flush=True)
+
+
+def quiet(text: str, end: str) -> None:
+    """A `say` that shows nothing."""
+
+
 def _merge_all(items: Iterable[_T]) -> _T:
     merged: _T = functools.reduce(lambda a, b: a.merge(b), items)  # type: ignore[attr-defined]
     return merged
@@ -206,13 +229,15 @@ class DaskEngine:
         workers: int = 2,
         memory_limit: str = "2GiB",
         timeout_s: float = 3600.0,
-        progress: bool = True,
+        say: Callable[[str, str], None] | None = None,
     ) -> None:
+        """`say(text, end)` shows progress (default: standard error); `timeout_s` bounds each
+        pass over the partitions."""
         self.scheduler = scheduler
         self.workers = workers
         self.memory_limit = memory_limit
         self.timeout_s = timeout_s
-        self.progress = progress
+        self.say = say or _to_stderr
         self.client: Any = None
         self.cluster: Any = None
 
@@ -252,13 +277,16 @@ class DaskEngine:
         if self.cluster is not None:
             self.cluster.close()
 
+    def worker_peaks(self) -> dict[str, float]:
+        """Each worker's peak resident memory so far, in MiB."""
+        return {str(k): float(v) for k, v in self.client.run(_peak_rss_mib).items()}
+
     @property
     def dashboard(self) -> str:
         return str(self.client.dashboard_link) if self.client is not None else ""
 
     def _say(self, text: str, end: str = "\n") -> None:
-        if self.progress:
-            print(text, end=end, file=sys.stderr, flush=True)
+        self.say(text, end)
 
     def map(self, label: str, function: Callable[..., _T], jobs: Sequence[tuple]) -> list[_T]:
         """`function(*job)` for every job on the cluster, with a progress line; any failure,
@@ -368,6 +396,7 @@ def summarise(
         drift={c: data(c, k) for c, k in spec.kinds.items()},
         seconds=seconds,
         dashboard=engine.dashboard,
+        worker_peak_mib=engine.worker_peaks(),
     )
     if TARGET in ref and TARGET in cur:
         summary.target = data(
@@ -382,6 +411,10 @@ def summarise(
         sketches = [r["quality"] for r in parts["current"] if "quality" in r]
         if len(sketches) == len(current):
             summary.quality = _merge_all(sketches)
+            kept = [r["kept"] for r in parts["current"] if "kept" in r]
+            if summary.current_rows < spec.gather_rows and len(kept) == len(current):
+                summary.labels = np.concatenate([labels for labels, _ in kept])
+                summary.scores = np.concatenate([scores for _, scores in kept])
     if spec.schema is not None:
         summary.schema_groups = merge_violation_groups(
             [(path, r["schema"]) for path, r in zip(current, parts["current"], strict=True)]

@@ -87,7 +87,7 @@ def _title(suite: SuiteResult) -> str:
     ctx = suite.context
     flavor = f" ({ctx['flavor']})" if ctx.get("flavor") else ""
     parts = [f"model {ctx.get('model', '?')}{flavor}"]
-    for key in ("reference", "current", "policy", "inputs"):
+    for key in ("reference", "current", "engine", "policy", "inputs"):
         if ctx.get(key):
             parts.append(f"{key} {ctx[key]}")
     return "mlcheck gate · " + " · ".join(parts)

@@ -81,6 +81,8 @@ class GateInputs:
         #: Seconds each input took to load or compute (model, current, scores, ...).
         self.timings: dict[str, float] = {}
         self._nested = 0.0
+        #: How long work shows progress: `say(text, end)` (the pytest plugin shows it live).
+        self.say: Callable[[str, str], None] | None = None
         both = options.reference is not None and options.current is not None
         #: The model to gate: --model; else the demo, unless both data files are given: then
         #: None, a run on data alone (the data gates decide, the model's gates cannot).
@@ -273,8 +275,9 @@ class GateInputs:
             model=model,
             schema=self.schema,
             centre=centre if np.isfinite(centre) else 0.0,
+            gather_rows=self.policy.quality.bootstrap.large_sample_rows,
         )
-        with DaskEngine(self.options.dask_scheduler) as engine:
+        with DaskEngine(self.options.dask_scheduler, say=self.say) as engine:
             return summarise(engine, files["reference"], files["current"], spec)
 
     @cached_property
@@ -334,6 +337,8 @@ class GateInputs:
     def labels(self) -> np.ndarray:
         """The current data's labels: class indices in the model's class order (0/1 for a
         binary model without class names), or the numeric target of a regressor."""
+        if self.engine == "dask":
+            return self._gathered("labels")
         scores = self.scores
         count = scores.shape[1] if scores.ndim == 2 else 0
         return task_labels(
@@ -350,7 +355,21 @@ class GateInputs:
     def scores(self) -> np.ndarray:
         """The model's outputs for every current row: P(class 1), class probabilities or
         values, by task."""
+        if self.engine == "dask":
+            return self._gathered("scores")
         return self._scores(self.model, self.current)
+
+    def _gathered(self, name: str) -> np.ndarray:
+        """The current labels or scores the Dask engine gathered (fewer rows than [quality]
+        large_sample_rows); a larger data set is gated on its merged summaries instead."""
+        values: np.ndarray | None = getattr(self.summary, name)
+        if values is None:
+            raise ConfigError(
+                f"the current data's {name} are not gathered with --engine dask at "
+                f"{self.summary.current_rows:,} rows (from [quality] large_sample_rows on); "
+                "this gate runs with --engine local (on a sample that fits)"
+            )
+        return values
 
     @cached_property
     @_timed
@@ -492,6 +511,10 @@ class GateInputs:
         summary = self.__dict__.get("summary")
         if summary is not None:
             ctx["engine"] = f"dask ({summary.dashboard})" if summary.dashboard else "dask"
+            ctx["dask"] = {
+                "seconds": summary.seconds,
+                "worker_peak_mib": summary.worker_peak_mib,
+            }
             for kind in ("reference", "current"):
                 rows = getattr(summary, f"{kind}_rows")
                 parts = summary.partitions[kind]

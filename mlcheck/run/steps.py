@@ -11,11 +11,14 @@ from dataclasses import replace
 from pathlib import Path
 
 from mlcheck.errors import DataError, InfrastructureError
+from mlcheck.gates.importance import importance_stability_gate
 from mlcheck.gates.latency import http_latency_gates
 from mlcheck.gates.load import load_gates, request_count_gate
 from mlcheck.gates.serving import mlflow_labels_gate, mlflow_parity_gate, serving_parity_gate
 from mlcheck.gates.stack import alert_gate, prometheus_gates
+from mlcheck.policy import DEFAULT_SLICE_METRIC
 from mlcheck.probes.http import predict_http, predict_requests_counted, run_http_requests
+from mlcheck.probes.importance import METHOD, permutation_importances
 from mlcheck.probes.locust import run_load
 from mlcheck.probes.prometheus import next_scrape, read_window
 from mlcheck.probes.pyfunc import mlflow_pyfunc_scores, pyfunc_serves_labels
@@ -25,6 +28,7 @@ from mlcheck.stack import Stack
 
 __all__ = [
     "http_latency",
+    "importance_stability",
     "load_after_counting",
     "mlflow_parity",
     "serving_parity",
@@ -108,3 +112,28 @@ def stack_after_load(stack: Stack, url: str, inputs: GateInputs) -> list[GateRes
     gates.append(alert_gate(client.held_alerts(), client.url))
     which = {"stack_backend": stack.backend, "stack_reason": stack.reason}
     return [replace(g, details={**g.details, **which}) for g in gates]
+
+
+def importance_stability(inputs: GateInputs) -> GateResult:
+    """Each feature's permutation importance on the reference and the current data, and the
+    gate on how far the ranking and the shares moved."""
+    policy = inputs.policy.importance
+    metric = DEFAULT_SLICE_METRIC[inputs.task]
+    measured = [
+        permutation_importances(
+            inputs.model,
+            frame,
+            inputs.feature_names,
+            inputs.target,
+            inputs.task,
+            metric,
+            rows=policy.rows,
+            repeats=policy.repeats,
+            seed=policy.seed,
+            threshold=inputs.policy.quality.decision_threshold,
+            name=f"{kind} data",
+        )
+        for kind, frame in (("reference", inputs.reference), ("current", inputs.current))
+    ]
+    reference, current = measured
+    return importance_stability_gate(reference.mean, current.mean, policy, METHOD, metric)

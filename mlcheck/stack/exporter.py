@@ -86,10 +86,10 @@ class GateMetrics:
             self.drift_share.labels(self.model).set(value)
             self.drift_detected.labels(self.model).set(1 if result.outcome is Outcome.FAIL else 0)
 
-    def start(self) -> str:
-        """Serve /metrics on a free loopback port; returns its base URL."""
+    def start(self, port: int = 0) -> str:
+        """Serve /metrics on loopback, on `port` (0: a free one); returns its base URL."""
         if self.url is None:
-            port = free_port()
+            port = port or free_port()
             server, _thread = start_http_server(port, addr="127.0.0.1", registry=self.registry)
             self._server, self.url = server, f"http://127.0.0.1:{port}"
         return self.url

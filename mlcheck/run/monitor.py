@@ -1,0 +1,125 @@
+"""`mlcheck monitor`: the drift (and, once labels are joined, accuracy) gates on each new
+window of captured traffic, published as the gauges the alert rules read.
+
+A window is the capture files that appeared since the last one (`mlcheck serve --capture`
+renames a file into place only when it is complete), once they hold `min_rows` rows. Its
+features are compared with the reference data by the drift gates; when `labels.parquet`
+holds labels for its rows, the captured predictions are scored against them. The results go
+to `GateMetrics` (`ml_data_drift_share`, `ml_data_drift_detected`, `ml_model_accuracy` or
+`ml_model_rmse`, `mlcheck_gate_*`), served on loopback for Prometheus to scrape as the job
+`mlcheck-gates`, which is what `MlcheckDataDrift` and `MlcheckLowModelAccuracy` watch.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from mlcheck.data.capture import CAPTURE_COLUMNS, capture_files, read_capture
+from mlcheck.errors import DataError
+from mlcheck.gates.drift import column_kinds, drift_gates
+from mlcheck.policy import Policy
+from mlcheck.results import Comparison, GateResult
+from mlcheck.stack.exporter import GateMetrics
+
+__all__ = ["Monitor", "Window"]
+
+
+@dataclass
+class Window:
+    """One window's files, rows and gates."""
+
+    number: int
+    files: list[Path]
+    rows: int
+    gates: list[GateResult] = field(default_factory=list)
+
+    def line(self) -> str:
+        shown = [g for g in self.gates if g.name in ("drift.dataset", "quality.accuracy",
+                                                     "quality.rmse")]  # fmt: skip
+        parts = ", ".join(f"{g.name} {g.value:.3f} {g.outcome.value}" for g in shown if g.value
+                          is not None)  # fmt: skip
+        return f"window {self.number}: {self.rows:,} rows from {len(self.files)} files: {parts}"
+
+
+class Monitor:
+    """Windows of `capture` against `reference`, gated by `policy`, published to `metrics`."""
+
+    def __init__(
+        self,
+        capture: Path,
+        reference: pd.DataFrame,
+        policy: Policy,
+        metrics: GateMetrics,
+        min_rows: int = 1000,
+    ) -> None:
+        self.capture, self.reference, self.policy = capture, reference, policy
+        self.metrics, self.min_rows = metrics, min_rows
+        self.seen: set[Path] = set()
+        self.windows = 0
+
+    def _quality(self, frame: pd.DataFrame) -> list[GateResult]:
+        """The captured predictions scored against the joined labels: accuracy of a
+        classifier (the predicted class), RMSE of a regressor (the predicted value)."""
+        target = self.policy.target
+        if target not in frame.columns or "prediction" not in frame.columns:
+            return []
+        truth, predicted = frame[target], frame["prediction"]
+        numeric = pd.api.types.is_numeric_dtype(truth) and pd.api.types.is_numeric_dtype(predicted)
+        rules = {rule.metric: rule for rule in self.policy.quality.thresholds}
+        if numeric and truth.nunique() > 20:  # a regressor's values
+            error = predicted.to_numpy(float) - truth.to_numpy(float)
+            rmse = float(np.sqrt(np.mean(error**2)))
+            rule = rules.get("rmse")
+            threshold = rule.threshold if rule is not None else float("inf")
+            return [GateResult.judged("quality.rmse", "rmse", rmse, threshold, Comparison.LE)]
+        same = (
+            truth.to_numpy() == predicted.to_numpy()
+            if numeric
+            else truth.astype(str).to_numpy() == predicted.astype(str).to_numpy()
+        )
+        rule = rules.get("accuracy")
+        threshold = rule.threshold if rule is not None else 0.0
+        accuracy = float(np.mean(same))
+        return [GateResult.judged("quality.accuracy", "accuracy", accuracy, threshold,
+                                  Comparison.GE)]  # fmt: skip
+
+    def window(self) -> Window | None:
+        """Gate the files that appeared since the last window, if they hold `min_rows`."""
+        new = [f for f in capture_files(self.capture) if f not in self.seen]
+        if not new:
+            return None
+        frame = read_capture(self.capture, "--capture", new)
+        if len(frame) < self.min_rows:
+            return None  # wait for more traffic
+        self.seen.update(new)
+        self.windows += 1
+        features = frame.drop(columns=[c for c in CAPTURE_COLUMNS if c in frame.columns])
+        target = self.policy.target
+        kinds = column_kinds(None, self.reference, exclude=[target])
+        kinds = {c: k for c, k in kinds.items() if c in features.columns}
+        if not kinds:
+            raise DataError(
+                f"--capture={str(self.capture)!r} holds none of the reference's columns "
+                f"({', '.join(map(str, self.reference.columns))}); is it the right reference?"
+            )
+        window = Window(self.windows, new, len(frame))
+        window.gates = drift_gates(self.reference, features, kinds, self.policy.drift)
+        window.gates += self._quality(frame)
+        for gate in window.gates:
+            self.metrics.observe(gate)
+        return window
+
+    def run(self, every_s: float, say: Callable[[str], None], windows: int | None = None) -> None:
+        """Gate a window every `every_s` seconds (`windows` times, or until stopped)."""
+        while windows is None or self.windows < windows:
+            started = time.monotonic()
+            done = self.window()
+            if done is not None:
+                say(done.line())
+            time.sleep(max(0.0, every_s - (time.monotonic() - started)))
