@@ -35,6 +35,7 @@ __all__ = [
     "DataPolicy",
     "DataQualityPolicy",
     "DriftPolicy",
+    "EstimatedPolicy",
     "ImportancePolicy",
     "LatencyPolicy",
     "LoadPolicy",
@@ -204,6 +205,19 @@ class SlicePolicy:
         return self.metric or DEFAULT_SLICE_METRIC[task]
 
 
+@dataclass(frozen=True)
+class EstimatedPolicy:
+    """`[quality.estimated]`: the classification metrics estimated from the model's
+    probabilities on the current data (confidence-based, before labels arrive), each gated
+    on the interval's pessimistic end against the metric's own threshold. The estimate holds
+    only for a calibrated model: with a reference calibration error above
+    `max_reference_calibration_error` the gates cannot decide."""
+
+    outcome: str = choice("warn", ("warn", "fail"))
+    max_reference_calibration_error: float = number(0.05, 0.0, 1.0)
+    draws: int = number(400, 50, 100_000, integer=True)
+
+
 # The custom parsers are defined below the reader; the lambdas look them up when called.
 @dataclass(frozen=True)
 class QualityPolicy:
@@ -215,6 +229,7 @@ class QualityPolicy:
     bootstrap: BootstrapPolicy = flat(BootstrapPolicy)
     baseline: bool = flag(True)  # regression: block a model no better than the reference mean
     slices: SlicePolicy | None = table(SlicePolicy, can_disable=True)
+    estimated: EstimatedPolicy | None = table(EstimatedPolicy, can_disable=True)
 
     def rules(self, task: str) -> tuple[MetricThreshold, ...]:
         """The thresholds gated for `task`: the policy's own, else the task's defaults."""

@@ -57,6 +57,7 @@ DASK_SKIPS = {
     "baseline": "the regression baseline gate is not computed over partitions yet" + _IN_MEMORY,
     "data_quality": "data-quality rates are not computed over partitions yet" + _IN_MEMORY,
     "importance": "permutation importance is not computed over partitions" + _IN_MEMORY,
+    "estimated": "estimated quality is not computed over partitions yet" + _IN_MEMORY,
 }
 
 

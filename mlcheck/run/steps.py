@@ -10,7 +10,9 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from mlcheck.data.labels import task_labels
 from mlcheck.errors import DataError, InfrastructureError
+from mlcheck.gates.estimated import estimated_gates
 from mlcheck.gates.importance import importance_stability_gate
 from mlcheck.gates.latency import http_latency_gates
 from mlcheck.gates.load import load_gates, request_count_gate
@@ -25,8 +27,11 @@ from mlcheck.probes.pyfunc import mlflow_pyfunc_scores, pyfunc_serves_labels
 from mlcheck.results import GateResult
 from mlcheck.run.inputs import GateInputs
 from mlcheck.stack import Stack
+from mlcheck.stats.estimated import ESTIMABLE
+from mlcheck.stats.metrics import metric_values
 
 __all__ = [
+    "estimated_quality",
     "http_latency",
     "importance_stability",
     "load_after_counting",
@@ -137,3 +142,24 @@ def importance_stability(inputs: GateInputs) -> GateResult:
     ]
     reference, current = measured
     return importance_stability_gate(reference.mean, current.mean, policy, METHOD, metric)
+
+
+def estimated_quality(inputs: GateInputs) -> list[GateResult]:
+    """The classification metrics estimated from the model's probabilities on the current
+    data; the reference data's labels say whether the model is calibrated enough for it, and
+    the current labels, once joined, show the realized value beside each estimate."""
+    task, threshold = inputs.task, inputs.policy.quality.decision_threshold
+    scores = inputs.reference_scores
+    count = scores.shape[1] if scores.ndim == 2 else 0
+    reference_labels = task_labels(
+        inputs.reference, inputs.target, task, inputs.model.classes, "reference data", count
+    )
+    calibration = metric_values(
+        reference_labels, scores, ["calibration_error"], threshold, task=task
+    )["calibration_error"][0]
+    realized = None
+    if not inputs.missing_labels and inputs.target in inputs.current.columns:
+        names = [r.metric for r in inputs.policy.quality.rules(task) if r.metric in ESTIMABLE[task]]
+        values = metric_values(inputs.labels, inputs.scores, names, threshold, task=task)
+        realized = {name: float(v[0]) for name, v in values.items()}
+    return estimated_gates(inputs.scores, float(calibration), inputs.policy.quality, task, realized)
