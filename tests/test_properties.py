@@ -365,10 +365,14 @@ _BOUNDED = [
 
 def test_the_walk_finds_every_section_with_numbers():
     sections = {b.path[0] for b in _BOUNDED}
-    assert sections == {"quality", "data_quality", "drift", "latency", "load", "stack", "compare"}
+    assert sections == {
+        "quality", "data_quality", "drift", "importance", "latency", "load", "stack", "compare"
+    }  # fmt: skip
     keys = {b.dotted for b in _BOUNDED}
     assert {
         "quality.bootstrap_resamples",
+        "quality.estimated.max_reference_calibration_error",
+        "importance.max_share_shift",
         "quality.slices.max_gap",
         "compare.seed",
         "drift.columns.age.threshold",
