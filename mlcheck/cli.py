@@ -374,16 +374,21 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return EXIT_PASS
 
 
+def _capture_folder(value: str) -> Path:
+    folder = Path(value)
+    if not folder.is_dir():
+        raise ConfigError(
+            f"--capture={value!r} is not a folder; pass the folder `mlcheck serve --capture "
+            "DIR` writes"
+        )
+    return folder
+
+
 def cmd_label(args: argparse.Namespace) -> int:
     from mlcheck.data.capture import LABELS_FILE, join_labels
     from mlcheck.data.io import read_table
 
-    folder = Path(args.capture)
-    if not folder.is_dir():
-        raise ConfigError(
-            f"--capture={args.capture!r} is not a folder; pass the folder `mlcheck serve "
-            "--capture DIR` writes"
-        )
+    folder = _capture_folder(args.capture)
     labelled, captured = join_labels(
         folder, read_table(args.labels, "--labels"), args.id_column, args.target
     )
@@ -401,12 +406,7 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     from mlcheck.serving.reload import parse_duration
     from mlcheck.stack.exporter import GateMetrics
 
-    folder = Path(args.capture)
-    if not folder.is_dir():
-        raise ConfigError(
-            f"--capture={args.capture!r} is not a folder; pass the folder `mlcheck serve "
-            "--capture DIR` writes"
-        )
+    folder = _capture_folder(args.capture)
     every = parse_duration(args.every, "--every")
     if args.windows is not None and args.windows < 1:
         raise ConfigError(f"--windows={args.windows} must be 1 or more (or left out: no end)")

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from mlcheck.data.labels import task_labels
-from mlcheck.errors import DataError, InfrastructureError, MlcheckError
+from mlcheck.errors import DataError, InfrastructureError
 from mlcheck.models.load import Predictor, load_model
 from mlcheck.schema import merge_violation_groups, violation_groups
 from mlcheck.stats.drift import ColumnData
@@ -119,21 +119,7 @@ def _scores(spec: ModelSpec, frame: pd.DataFrame, target: str, name: str) -> np.
     features = frame.drop(columns=[target], errors="ignore")
     if spec.features:
         features = features[[c for c in spec.features if c in features.columns]]
-    try:
-        scores = np.asarray(model.predict(features))
-    except MlcheckError:
-        raise
-    except Exception as exc:
-        raise DataError(
-            f"model={spec.path!r} could not score partition {name!r}: {type(exc).__name__}: "
-            f"{str(exc).strip()[:300]}"
-        ) from exc
-    if len(scores) != len(frame) or not np.isfinite(scores).all():
-        raise DataError(
-            f"model={spec.path!r} returned {len(scores)} scores for {len(frame)} rows of "
-            f"partition {name!r}, or non-finite values"
-        )
-    return scores
+    return model.scores(features, f"partition {name!r}")
 
 
 def _prediction(spec: ModelSpec, scores: np.ndarray) -> tuple[pd.Series, str]:

@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from mlcheck.errors import ConfigError, DataError
+from mlcheck.errors import ConfigError, DataError, MlcheckError
 from mlcheck.features import FeatureKind, FeatureSpec, encode_frame, features_from_json
 from mlcheck.models.mlflow_server import bounded_requests, call, timeout_s
 from mlcheck.stats.metrics import TASK_CHOICES
@@ -101,6 +101,27 @@ class Predictor(ABC):
         if self.task is None:
             self.task = _task_of_outputs(values)
         return _checked(values, self.task, self.info, self.classes)
+
+    def scores(self, frame: pd.DataFrame, what: str = "the data") -> np.ndarray:
+        """`predict` on every row of `frame`; the model's own failure, or outputs that do not
+        fit the rows, is a DataError naming `what` was scored (the run cannot decide)."""
+        try:
+            scores = self.predict(frame)
+        except MlcheckError:
+            raise
+        except Exception as exc:
+            message = str(exc).strip().splitlines()[-1] if str(exc).strip() else repr(exc)
+            raise DataError(
+                f"model={self.info.uri!r} could not score {what}: {type(exc).__name__}: "
+                f"{message[:500]}"
+            ) from exc
+        if len(scores) != len(frame) or not np.isfinite(scores).all():
+            raise DataError(
+                f"model={self.info.uri!r} returned {len(scores)} scores for {len(frame)} rows "
+                f"of {what}, or non-finite values; check that the data matches the model's "
+                "features"
+            )
+        return scores
 
     def require_task(self, requested: str) -> str:
         """The task to gate as: `requested`, unless `auto`; a mismatch with what the model is

@@ -29,7 +29,7 @@ from mlcheck.data.partitions import (
     partition_files,
 )
 from mlcheck.engine.dask import DaskEngine, DataSummary, ModelSpec, SummarySpec, summarise
-from mlcheck.errors import ConfigError, DataError, MlcheckError
+from mlcheck.errors import ConfigError, MlcheckError
 from mlcheck.gates.drift import column_kinds
 from mlcheck.models.demo import DEMO, demo_data_path, demo_model_or
 from mlcheck.models.load import Predictor, load_model
@@ -316,22 +316,7 @@ class GateInputs:
         return read_table(self.data_path("reference"), "--reference")
 
     def _scores(self, model: Predictor, frame: pd.DataFrame) -> np.ndarray:
-        try:
-            scores = model.predict(frame.drop(columns=[self.target], errors="ignore"))
-        except MlcheckError:
-            raise
-        except Exception as exc:  # the model's own failure: the run cannot decide
-            message = str(exc).strip().splitlines()[-1] if str(exc).strip() else repr(exc)
-            raise DataError(
-                f"model={model.info.uri!r} could not score the data: {type(exc).__name__}: "
-                f"{message[:500]}"
-            ) from exc
-        if len(scores) != len(frame) or not np.isfinite(scores).all():
-            raise DataError(
-                f"model={model.info.uri!r} returned {len(scores)} scores for {len(frame)} rows "
-                "or non-finite values; check that the data matches the model's features"
-            )
-        return scores
+        return model.scores(frame.drop(columns=[self.target], errors="ignore"))
 
     @cached_property
     def labels(self) -> np.ndarray:

@@ -9,7 +9,7 @@ slices (weights = 0/1 membership). Each task prepares its rows once (`BinaryRows
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -17,6 +17,7 @@ import numpy as np
 
 from mlcheck.stats.binary import BinaryRows
 from mlcheck.stats.intervals import delong, normal_sums, quantile_interval, wilson
+from mlcheck.stats.moments import Moments
 from mlcheck.stats.multiclass import MulticlassRows
 from mlcheck.stats.regression import ERROR_QUANTILES, RegressionRows
 from mlcheck.stats.tasks import TASK_CHOICES, TASKS
@@ -31,6 +32,7 @@ __all__ = [
     "MetricSpec",
     "Rows",
     "bootstrap_metrics",
+    "delta_method",
     "interval_method",
     "large_sample_metrics",
     "metric_intervals",
@@ -316,7 +318,6 @@ def large_sample_metrics(
     """
     names = list(names)
     rows, point = _prepared(task, y_true, y_score, names, threshold)
-    n = len(rows.order)
     out: dict[str, MetricEstimate] = {}
     by_sums = []
     for name in names:
@@ -326,12 +327,29 @@ def large_sample_metrics(
         elif name != "roc_auc":
             by_sums.append(name)
     if by_sums:
-        sums = normal_sums(rows.columns, draws, seed)
-        values = rows.from_sums(sums, np.full(draws, float(n)), by_sums)
-        for name in by_sums:
-            low, high = _interval(values[name], confidence)
-            out[name] = MetricEstimate(name, point[name], low, high, draws, "delta method")
+        out |= delta_method(rows.from_sums, rows.columns, point, by_sums, draws, confidence, seed)
     return {name: out[name] for name in names if name in out}
+
+
+def delta_method(
+    from_sums: Callable[[np.ndarray, np.ndarray, Sequence[str]], dict[str, np.ndarray]],
+    columns: np.ndarray | Moments,
+    point: dict[str, float],
+    names: Sequence[str],
+    draws: int,
+    confidence: float,
+    seed: int,
+) -> dict[str, MetricEstimate]:
+    """Intervals of the metrics of column sums by the delta method by simulation: the sums
+    drawn from their normal approximation (`normal_sums`), each draw's metrics by `from_sums`."""
+    n = columns.rows if isinstance(columns, Moments) else len(columns)
+    values = from_sums(normal_sums(columns, draws, seed), np.full(draws, float(n)), names)
+    return {
+        name: MetricEstimate(
+            name, point[name], *_interval(values[name], confidence), draws, "delta method"
+        )
+        for name in names
+    }
 
 
 def metric_intervals(

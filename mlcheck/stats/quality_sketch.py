@@ -27,11 +27,11 @@ from scipy import stats
 
 from mlcheck.errors import DataError
 from mlcheck.stats.binary import BinaryRows, binary_from_sums
-from mlcheck.stats.intervals import normal_sums, wilson
+from mlcheck.stats.intervals import wilson
 from mlcheck.stats.metrics import (
     LARGE_SAMPLE_CLASS_ROWS,
     MetricEstimate,
-    _interval,
+    delta_method,
     prepare_rows,
 )
 from mlcheck.stats.moments import Moments
@@ -276,9 +276,7 @@ def sketch_metrics(
         else:
             by_sums.append(name)
     if by_sums:
-        drawn = normal_sums(sketch.moments, draws, seed)
-        values = sketch.from_sums(drawn, np.full(draws, float(n)), by_sums)
-        for name in by_sums:
-            low, high = _interval(values[name], confidence)
-            out[name] = MetricEstimate(name, point[name], low, high, draws, "delta method")
+        out |= delta_method(
+            sketch.from_sums, sketch.moments, point, by_sums, draws, confidence, seed
+        )
     return {name: out[name] for name in names}
