@@ -223,6 +223,11 @@ def _gate(tmp: Path, engine: str, reference: Path, current: Path, *extra: str) -
     return {g["name"]: g["outcome"] for g in gates}
 
 
+def _values(report: Path) -> dict[str, tuple]:
+    gates = json.loads((report / "gate.json").read_text())["gates"]
+    return {g["name"]: (g["value"], g["interval"]) for g in gates}
+
+
 @pytest.mark.slow
 def test_dask_and_in_memory_engines_reach_the_same_verdicts(tmp_path):
     reference = generate(150_000, seed=11)
@@ -265,8 +270,10 @@ def test_the_gate_runs_on_a_cluster_the_user_started(tmp_path):
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
-        _write_partitions(generate(120_000, seed=21), tmp_path / "reference", 2)
-        _write_partitions(generate(120_000, seed=22), tmp_path / "current", 3)
+        # fewer rows than [quality] large_sample_rows: the labels and scores are gathered and
+        # the quality gates bootstrap them as in memory
+        _write_partitions(generate(60_000, seed=21), tmp_path / "reference", 2)
+        _write_partitions(generate(60_000, seed=22), tmp_path / "current", 3)
         ours = _gate(
             tmp_path, "dask", tmp_path / "reference", tmp_path / "current",
             f"--mlcheck-dask-scheduler={address}",
@@ -275,6 +282,16 @@ def test_the_gate_runs_on_a_cluster_the_user_started(tmp_path):
         decided = {n: o for n, o in ours.items() if o != "SKIP"}
         assert "quality.roc_auc" in decided and "drift.dataset" in decided
         assert decided == {n: local[n] for n in decided}
+        values = (
+            _values(tmp_path / "report-dask-current-1"),
+            _values(tmp_path / "report-local-current-0"),
+        )
+        for name in ("quality.roc_auc", "quality.accuracy", "quality.log_loss"):
+            # the same bootstrap; the model's float32 outputs differ in their last digits
+            # between a partition's batch and the whole frame's, which reorders a few ties
+            ours, memory = values[0][name], values[1][name]
+            assert ours[0] == pytest.approx(memory[0], rel=1e-6), name
+            assert ours[1] == pytest.approx(memory[1], abs=1e-3), name
     finally:
         for process in (worker, scheduler):
             process.terminate()

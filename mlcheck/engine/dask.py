@@ -142,27 +142,37 @@ def _read(path: str) -> pd.DataFrame:
 
 
 def _columns(
-    frame: pd.DataFrame, spec: SummarySpec, path: str
-) -> tuple[dict[str, tuple[pd.Series, str]], np.ndarray | None]:
-    """The series a partition is summarised over, by name, with their kinds; the scores."""
+    frame: pd.DataFrame, spec: SummarySpec, scores: np.ndarray | None
+) -> dict[str, tuple[pd.Series, str]]:
+    """The series a partition is summarised over, by name, with their kinds."""
     out = {c: (frame[c], k) for c, k in spec.kinds.items() if c in frame.columns}
     if spec.target in frame.columns:
         out[TARGET] = _label(frame, spec.target, spec.label_task)
-    scores = None
-    if spec.model is not None:
-        scores = _scores(spec.model, frame, spec.target, path)
+    if spec.model is not None and scores is not None:
         out[PREDICTION] = _prediction(spec.model, scores)
-    return out, scores
+    return out
 
 
-def first_pass(path: str, frame_kind: str, spec: SummarySpec) -> dict[str, Any]:
+def score_partition(path: str, spec: SummarySpec) -> np.ndarray | None:
+    """The model's outputs for one partition, kept on its worker for both passes."""
+    if spec.model is None:
+        return None
+    return _scores(spec.model, _read(path), spec.target, path)
+
+
+def first_pass(
+    path: str, frame_kind: str, spec: SummarySpec, scores: np.ndarray | None
+) -> dict[str, Any]:
     """One partition's sketches (and, of the current data, quality and schema violations)."""
     frame = _read(path)
-    series, scores = _columns(frame, spec, path)
-    out: dict[str, Any] = {
-        "rows": len(frame),
-        "sketches": {c: sketch(s, k, c, frame_kind) for c, (s, k) in series.items()},
-    }
+    series = _columns(frame, spec, scores)
+    sketches: dict[str, Sketch | str] = {}
+    for column, (values, kind) in series.items():
+        try:
+            sketches[column] = sketch(values, kind, column, frame_kind)
+        except DataError as exc:  # this column's gate says so; the others still decide
+            sketches[column] = f"partition {path!r}: {exc}"
+    out: dict[str, Any] = {"rows": len(frame), "sketches": sketches}
     if frame_kind == "current" and spec.schema is not None:
         out["schema"] = violation_groups(frame, spec.schema)
     model = spec.model
@@ -179,10 +189,14 @@ def first_pass(path: str, frame_kind: str, spec: SummarySpec) -> dict[str, Any]:
 
 
 def second_pass(
-    path: str, frame_kind: str, spec: SummarySpec, plans: Mapping[str, BinPlan]
+    path: str,
+    frame_kind: str,
+    spec: SummarySpec,
+    scores: np.ndarray | None,
+    plans: Mapping[str, BinPlan],
 ) -> dict[str, BinCounts]:
     """One partition's rows per bin of each binned numeric column."""
-    series, _ = _columns(_read(path), spec, path)
+    series = _columns(_read(path), spec, scores)
     return {c: bin_counts(series[c][0], plan, c, frame_kind) for c, plan in plans.items()}
 
 
@@ -275,13 +289,18 @@ class DaskEngine:
     def _say(self, text: str, end: str = "\n") -> None:
         self.say(text, end)
 
+    def submit_each(self, function: Callable[..., Any], jobs: Sequence[tuple]) -> list[Any]:
+        """`function(*job)` for every job, left on the workers: futures that `map`'s jobs
+        may hold (a worker then gets the result where it is, without the client)."""
+        return [self.client.submit(function, *job, pure=False) for job in jobs]
+
     def map(self, label: str, function: Callable[..., _T], jobs: Sequence[tuple]) -> list[_T]:
         """`function(*job)` for every job on the cluster, with a progress line; any failure,
         a lost worker or the timeout is an MlcheckError naming it."""
         from distributed import as_completed
         from distributed.scheduler import KilledWorker
 
-        futures = [self.client.submit(function, *job, pure=False) for job in jobs]
+        futures = self.submit_each(function, jobs)
         done = 0
         started = time.perf_counter()
         try:
@@ -317,20 +336,27 @@ def summarise(
     """Both frames' partitions reduced and merged: drift columns, prediction and label,
     quality and schema violations (of the current data)."""
     started = time.perf_counter()
-    jobs = [(p, "reference", spec) for p in reference] + [(p, "current", spec) for p in current]
+    paths = [*reference, *current]
+    kinds = ["reference"] * len(reference) + ["current"] * len(current)
+    scored = engine.submit_each(score_partition, [(p, spec) for p in paths])
+    jobs = list(zip(paths, kinds, [spec] * len(paths), scored, strict=True))
     firsts = engine.map("summarising", first_pass, jobs)
     seconds = {"first pass": time.perf_counter() - started}
     parts = {"reference": firsts[: len(reference)], "current": firsts[len(reference) :]}
     merged: dict[str, dict[str, Sketch]] = {}
+    problems: dict[str, str] = {}
     for frame_kind, results in parts.items():
         names = set().union(*(r["sketches"] for r in results))
-        merged[frame_kind] = {
-            name: _merge_all(r["sketches"][name] for r in results if name in r["sketches"])
-            for name in names
-        }
+        merged[frame_kind] = {}
+        for name in names:
+            found = [r["sketches"][name] for r in results if name in r["sketches"]]
+            unusable = [f for f in found if isinstance(f, str)]
+            if unusable:
+                problems[name] = unusable[0]
+            else:
+                merged[frame_kind][name] = _merge_all(found)
     ref, cur = merged["reference"], merged["current"]
     # a column every partition lacks, or lacks in some (its merge would be partial)
-    problems: dict[str, str] = {}
     for frame_kind, results in parts.items():
         for column in [*spec.kinds, TARGET]:
             lacking = sum(1 for r in results if column not in r["sketches"])
@@ -369,6 +395,8 @@ def summarise(
     def data(column: str, kind: str) -> ColumnData | str:
         if column in problems:
             return problems[column]
+        if column not in ref or column not in cur:
+            return f"column {column!r} is in no partition of one of the data sets"
         try:
             plan = plans.get(column)
             extra = (plan, *bins[column]) if plan is not None else None
@@ -396,6 +424,12 @@ def summarise(
             raise DataError(f"the model's outputs: {prediction}")
         summary.prediction = prediction
         sketches = [r["quality"] for r in parts["current"] if "quality" in r]
+        if 0 < len(sketches) < len(current):
+            raise DataError(
+                f"{len(current) - len(sketches)} of {len(current)} current partitions have no "
+                f"{spec.target!r} column; label every partition, or none (then only the data "
+                "gates decide)"
+            )
         if len(sketches) == len(current):
             summary.quality = _merge_all(sketches)
             kept = [r["kept"] for r in parts["current"] if "kept" in r]
