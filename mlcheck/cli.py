@@ -769,8 +769,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Measure, in one run: the serving core vs `mlflow models serve` (wrk where "
         "installed), the drift gate vs Evidently and alibi-detect (alibi-detect from "
         ".venv-alibi, made by scripts/alibi-venv.sh, or $MLCHECK_ALIBI_PYTHON), the quality "
-        "intervals vs a scikit-learn loop, and the whole gate from 10k to 1M rows. About 10 "
-        "minutes on 2 cores. Exit 2 when a section failed.",
+        "intervals vs a scikit-learn loop, the whole gate from 10k to 1M rows, and the gates "
+        "over 2M to 20M rows of Parquet partitions on a Dask LocalCluster vs in memory. About "
+        "16 minutes on 2 cores. Exit 2 when a section failed.",
     )
     bench.add_argument(
         "--only",
