@@ -17,7 +17,7 @@ import pytest
 
 from mlcheck.data.bank import generate
 from mlcheck.data.io import read_table, write_table
-from mlcheck.data.partitions import partition_files
+from mlcheck.data.partitions import parquet_rows, partition_files, sample_partitions
 from mlcheck.data.scenarios import apply_scenario
 from mlcheck.engine.dask import DaskEngine, quiet
 from mlcheck.errors import ConfigError, DataError, InfrastructureError
@@ -346,3 +346,20 @@ def test_a_folder_or_glob_of_partitions_reads_as_one_frame_in_memory(tmp_path):
         pd.testing.assert_frame_equal(read, frame, check_categorical=False)
     with pytest.raises(DataError, match="no Parquet files"):
         partition_files(str(tmp_path / "parts" / "*.csv"), "--current")
+
+
+@pytest.mark.slow
+def test_a_scheduler_that_does_not_answer_is_an_error_naming_it():
+    address = f"tcp://127.0.0.1:{free_port()}"
+    with pytest.raises(InfrastructureError, match=f"--dask-scheduler='{address}'"):
+        DaskEngine(address, say=quiet).__enter__()
+
+
+def test_the_sample_sees_every_partition(tmp_path):
+    frame = generate(3_000, seed=5)
+    frame["part"] = np.repeat(["a", "b", "c"], 1_000)
+    _write_partitions(frame, tmp_path / "parts", 3)
+    files = partition_files(str(tmp_path / "parts"), "--reference")
+    sample = sample_partitions(files, 300)
+    assert len(sample) == 300 and set(sample["part"]) == {"a", "b", "c"}
+    assert parquet_rows(files) == 3_000

@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 
 import fsspec
+import pandas as pd
 import pyarrow.parquet as pq
 
 from mlcheck.errors import ConfigError, DataError
@@ -20,6 +21,7 @@ __all__ = [
     "in_memory_bytes",
     "is_parquet",
     "partition_files",
+    "sample_partitions",
 ]
 
 ENGINE_CHOICES = ("auto", "local", "dask")
@@ -71,6 +73,28 @@ def partition_files(path: str, argument: str) -> list[str]:
     if protocol in ("file", "local"):
         return [str(Path(f)) for f in files]
     return [fs.unstrip_protocol(f) for f in files]
+
+
+def sample_partitions(files: list[str], rows: int) -> pd.DataFrame:
+    """The first rows of every file, about `rows` in all: a sample that sees each partition
+    (reading only the row groups it needs)."""
+    each = max(1, -(-rows // len(files)))
+    parts = []
+    for name in files:
+        with fsspec.open(name, "rb") as handle:
+            batch = next(pq.ParquetFile(handle).iter_batches(batch_size=each), None)
+            if batch is not None:
+                parts.append(batch.to_pandas())
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
+def parquet_rows(files: list[str]) -> int:
+    """The files' rows, from their footers (no data read)."""
+    total = 0
+    for name in files:
+        with fsspec.open(name, "rb") as handle:
+            total += pq.ParquetFile(handle).metadata.num_rows
+    return total
 
 
 def in_memory_bytes(files: list[str]) -> int:

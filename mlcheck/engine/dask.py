@@ -4,8 +4,9 @@ Every Parquet partition of both frames is read by a worker and reduced to the me
 summaries of `mlcheck.stats` (drift sketches, the quality sketch of the model's outputs, the
 schema's violations); the client merges them and the gates decide once, on the same code the
 in-memory engine uses. A second pass counts the rows of the numeric columns with too many
-distinct values per fine bin. Nothing is held per row between passes: workers need memory for
-one partition at a time.
+distinct values per fine bin. Each partition is scored once: its model outputs stay on its
+worker for both passes (8 bytes a row for a binary model), the only per-row data kept; a
+worker otherwise needs memory for one partition at a time.
 
 The cluster is the user's (`--dask-scheduler tcp://HOST:8786`) or a `LocalCluster` of worker
 processes started and stopped for the run. A worker lost mid-run fails the run (exit 2): the
@@ -82,9 +83,9 @@ class SummarySpec:
     model: ModelSpec | None = None
     schema: Any = None  # a pandera DataFrameSchema for the current partitions
     centre: float = 0.0  # regression targets are centred on it in every partition
-    #: Fewer current rows than this: their labels and scores are gathered, and the quality
-    #: gates bootstrap them exactly as in memory (the policy's [quality] large_sample_rows).
-    gather_rows: int = 0
+    #: Gather the current labels and scores (fewer rows than the policy's [quality]
+    #: large_sample_rows): the quality gates then bootstrap them exactly as in memory.
+    gather: bool = False
 
 
 @dataclass
@@ -99,7 +100,7 @@ class DataSummary:
     prediction_kind: str = "numeric"
     target: ColumnData | str | None = None
     quality: QualitySketch | None = None
-    #: The current labels and scores, when fewer than `SummarySpec.gather_rows`.
+    #: The current labels and scores, when `SummarySpec.gather` asked for them.
     labels: np.ndarray | None = None
     scores: np.ndarray | None = None
     schema_groups: list[dict[str, Any]] = field(default_factory=list)
@@ -262,11 +263,15 @@ class DaskEngine:
                 )
                 self.client = Client(self.cluster)
         except (OSError, TimeoutError) as exc:
-            where = self.scheduler or "a local cluster"
+            if not self.scheduler:
+                raise InfrastructureError(
+                    f"a local Dask cluster of {self.workers} workers did not start ({exc}); "
+                    "pass --dask-scheduler ADDRESS of a running one"
+                ) from exc
             raise InfrastructureError(
-                f"--dask-scheduler={where!r}: no Dask scheduler answered ({exc}); start one "
-                "(`dask scheduler` and `dask worker ADDRESS`) or leave the option out for a "
-                "local cluster"
+                f"--dask-scheduler={self.scheduler!r}: no Dask scheduler answered ({exc}); "
+                "start one (`dask scheduler`, then `dask worker ADDRESS` on each machine) or "
+                "leave the option out for a local cluster"
             ) from exc
         self._say(f"dask: {len(self.client.scheduler_info()['workers'])} workers, dashboard "
                   f"{self.dashboard}")  # fmt: skip
@@ -433,7 +438,7 @@ def summarise(
         if len(sketches) == len(current):
             summary.quality = _merge_all(sketches)
             kept = [r["kept"] for r in parts["current"] if "kept" in r]
-            if summary.current_rows < spec.gather_rows and len(kept) == len(current):
+            if spec.gather:
                 summary.labels = np.concatenate([labels for labels, _ in kept])
                 summary.scores = np.concatenate([scores for _, scores in kept])
     if spec.schema is not None:

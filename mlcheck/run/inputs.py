@@ -26,7 +26,9 @@ from mlcheck.data.partitions import (
     in_memory_bytes,
     is_parquet,
     memory_bytes,
+    parquet_rows,
     partition_files,
+    sample_partitions,
 )
 from mlcheck.engine.dask import DaskEngine, DataSummary, ModelSpec, SummarySpec, summarise
 from mlcheck.errors import ConfigError, MlcheckError
@@ -52,6 +54,10 @@ LOCUSTFILE = Path(__file__).resolve().with_name("locustfile.py")
 
 
 _T = TypeVar("_T")
+
+#: With --engine dask, schemas and column kinds are inferred from this many reference rows,
+#: taken from every partition.
+SAMPLE_ROWS = 1_000_000
 
 
 def _timed(load: Callable[[GateInputs], _T]) -> Callable[[GateInputs], _T]:
@@ -233,11 +239,15 @@ class GateInputs:
             )
 
     def head(self, kind: str, rows: int | None = None) -> pd.DataFrame:
-        """The first `rows` rows (None: all) of the reference or current data, or of its first
-        partition with --engine dask: what the serving and latency gates send, and what
-        schemas and column kinds are inferred from when nothing declares them."""
+        """The first `rows` rows (None: all) of the reference or current data; with --engine
+        dask, of its first partition, or (rows None) a sample of up to `SAMPLE_ROWS` rows from
+        every partition: what the serving and latency gates send, and what schemas and column
+        kinds are inferred from when nothing declares them."""
         if self.engine != "dask":
             frame: pd.DataFrame = getattr(self, kind)
+        elif rows is None:
+            files = partition_files(self.data_location(kind), f"--{kind}")
+            return sample_partitions(files, SAMPLE_ROWS)
         else:
             frame = read_table(self.first_partition(kind), f"--{kind}")
         return frame if rows is None else frame.head(rows)
@@ -275,7 +285,7 @@ class GateInputs:
             model=model,
             schema=self.schema,
             centre=centre if np.isfinite(centre) else 0.0,
-            gather_rows=self.policy.quality.bootstrap.large_sample_rows,
+            gather=parquet_rows(files["current"]) < self.policy.quality.bootstrap.large_sample_rows,
         )
         with DaskEngine(self.options.dask_scheduler, say=self.say) as engine:
             return summarise(engine, files["reference"], files["current"], spec)
