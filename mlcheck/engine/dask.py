@@ -186,6 +186,8 @@ def first_pass(
         count = scores.shape[1] if scores.ndim == 2 else 0
         labels = task_labels(frame, spec.target, model.task, model.classes, path, count)
         out["quality"] = QualitySketch.of(model.task, labels, scores, model.threshold, spec.centre)
+        if spec.gather:
+            out["kept"] = (labels, scores)
     return out
 
 
@@ -437,8 +439,8 @@ def summarise(
             )
         if len(sketches) == len(current):
             summary.quality = _merge_all(sketches)
-            kept = [r["kept"] for r in parts["current"] if "kept" in r]
             if spec.gather:
+                kept = [r["kept"] for r in parts["current"]]
                 summary.labels = np.concatenate([labels for labels, _ in kept])
                 summary.scores = np.concatenate([scores for _, scores in kept])
     if spec.schema is not None:

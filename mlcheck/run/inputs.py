@@ -226,6 +226,15 @@ class GateInputs:
         size = sum(in_memory_bytes(partition_files(w, "--data")) for w in locations)
         return "dask" if size > AUTO_MEMORY_SHARE * memory_bytes() else "local"
 
+    @property
+    def has_reference(self) -> bool:
+        """Whether reference data was given (or comes with the demo)."""
+        try:
+            self.data_path("reference")
+        except ConfigError:
+            return False
+        return True
+
     def data_location(self, kind: str) -> str:
         """`data_path` as given (a glob or fsspec URL stays as it is)."""
         given = getattr(self.options, kind)
