@@ -167,8 +167,8 @@ class _Counts:
 class Binned:
     """A numeric column summarised over partitions too large to hold: exact row counts per
     fine bin of both frames (`edges`, bins [e_i, e_i+1), the last closed), exact counts per
-    Sturges bin over both frames (what JS, PSI and KL use, as in memory), the reference's
-    exact population std, and the smallest and largest value."""
+    Sturges bin over both frames (what JS, PSI and KL use, as in memory), and the reference's
+    exact population std. The edges run from the smallest value to the largest."""
 
     edges: np.ndarray
     reference: np.ndarray
@@ -176,8 +176,6 @@ class Binned:
     sturges_reference: np.ndarray
     sturges_current: np.ndarray
     reference_std: float
-    low: float
-    high: float
 
 
 def _distinct(ordered: np.ndarray) -> int:
@@ -255,7 +253,7 @@ class _Column:
     def bounds(self) -> tuple[float, float]:
         """Smallest and largest value of both frames (numeric columns)."""
         if self.binned is not None:
-            return self.binned.low, self.binned.high
+            return float(self.binned.edges[0]), float(self.binned.edges[-1])
         if self.ordered is not None:
             ref, cur = self.ordered
             return float(min(ref[0], cur[0])), float(max(ref[-1], cur[-1]))
@@ -469,6 +467,12 @@ def _default_name(data: _Column, kind: str) -> str:
     return "jensenshannon"
 
 
+def _ks_p_value(statistic: float, n1: int, n2: int) -> float:
+    """Two-sided asymptotic p-value of a KS statistic, as `ks_2samp` computes it above 10,000."""
+    m, n = sorted([float(n1), float(n2)], reverse=True)
+    return float(np.clip(stats.kstwo.sf(statistic, np.round(m * n / (m + n))), 0, 1))
+
+
 def _ks(data: _Column) -> float:
     n1, n2 = data.reference_rows, data.current_rows
     if max(n1, n2) <= EXACT_KS_ROWS:
@@ -483,8 +487,7 @@ def _ks(data: _Column) -> float:
     min_gap = np.clip(-gaps.min(), 0, 1)
     statistic = min_gap if min_gap > max_gap else max_gap
     # ... and its two-sided asymptotic p-value, which ks_2samp(method="auto") uses above 10,000.
-    m, n = sorted([float(n1), float(n2)], reverse=True)
-    return float(np.clip(stats.kstwo.sf(statistic, np.round(m * n / (m + n))), 0, 1))
+    return _ks_p_value(float(statistic), n1, n2)
 
 
 def _earth_moved(ref: np.ndarray, cur: np.ndarray, chunk: int = 1 << 18) -> float:
@@ -653,12 +656,6 @@ def _binned_gaps(binned: Binned) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     ref = np.concatenate(([0], np.cumsum(binned.reference))) / binned.reference.sum()
     cur = np.concatenate(([0], np.cumsum(binned.current))) / binned.current.sum()
     return ref - cur, ref[:-1] - cur[1:], ref[1:] - cur[:-1]
-
-
-def _ks_p_value(statistic: float, n1: int, n2: int) -> float:
-    """Two-sided asymptotic p-value of a KS statistic, as `ks_2samp` computes it above 10,000."""
-    m, n = sorted([float(n1), float(n2)], reverse=True)
-    return float(np.clip(stats.kstwo.sf(statistic, np.round(m * n / (m + n))), 0, 1))
 
 
 def _binned_ks(data: _Column) -> tuple[float, float, float]:
@@ -842,7 +839,7 @@ def frame_drift(
                     "from the drift check"
                 )
     data = {c: _column(reference[c], current[c], kind, c) for c, kind in kinds.items()}
-    return columns_drift(data, kinds, rules, fdr)
+    return _decided(data, kinds, rules, fdr)
 
 
 def columns_drift(
@@ -853,7 +850,16 @@ def columns_drift(
 ) -> list[ColumnDrift]:
     """`frame_drift` on columns already reduced (`column_data`, or merged partition
     summaries: `mlcheck.stats.sketch`): the one place every engine's drift is decided."""
-    rules = _check_rules(kinds, rules)
+    return _decided(data, kinds, _check_rules(kinds, rules), fdr)
+
+
+def _decided(
+    data: Mapping[str, ColumnData],
+    kinds: Mapping[str, str],
+    rules: Mapping[str, DriftRule],
+    fdr: bool,
+) -> list[ColumnDrift]:
+    """Each column's test under its checked rule, then the false discovery rate."""
     drifts = []
     for column, kind in kinds.items():
         rule = rules.get(column)

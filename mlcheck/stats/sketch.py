@@ -220,7 +220,5 @@ def merged_column(
             sturges_reference=ref_bins.sturges,
             sturges_current=cur_bins.sturges,
             reference_std=reference.moments.std,
-            low=float(plan.fine[0]),
-            high=float(plan.fine[-1]),
         ),
     )
