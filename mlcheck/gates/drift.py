@@ -14,7 +14,7 @@ import pandas as pd
 
 from mlcheck.errors import DataError
 from mlcheck.features import FeatureKind, FeatureSpec, infer_features
-from mlcheck.policy import DriftPolicy
+from mlcheck.policy import ColumnDriftRule, DriftPolicy
 from mlcheck.results import Comparison, GateResult, Outcome
 from mlcheck.stats.drift import (
     METHODS,
@@ -167,16 +167,16 @@ def column_drift_gates(
     """
     results: dict[str, GateResult] = {}
     usable: dict[str, str] = {}
+    columns: dict[str, ColumnData] = {}
     for column, kind in kinds.items():
         given = data[column]
         if isinstance(given, str):
             results[column] = GateResult.error(f"drift.{column}", given, metric="drift")
         else:
-            usable[column] = kind
+            usable[column], columns[column] = kind, given
     rules = {column: rule for column, rule in policy.columns.items() if column in usable}
     drifted_outcome = Outcome.FAIL if policy.column_outcome == "fail" else Outcome.WARN
-    columns = {c: data[c] for c in usable}
-    drifts = columns_drift(columns, usable, rules, fdr=policy.fdr) if usable else []  # type: ignore[arg-type]
+    drifts = columns_drift(columns, usable, rules, fdr=policy.fdr) if usable else []
     for drift in drifts:
         rule = policy.columns.get(drift.column)
         results[drift.column] = _gate(
@@ -230,13 +230,6 @@ def prediction_drift_gate(
     return summary_drift_gate("drift.prediction", data, "numeric", policy)
 
 
-class _Method:
-    """A drift rule naming only the method (the threshold stays the method's default)."""
-
-    def __init__(self, method: str | None) -> None:
-        self.method, self.threshold = method, None
-
-
 def summary_drift_gate(
     name: str, data: ColumnData | str, kind: str, policy: DriftPolicy
 ) -> GateResult:
@@ -246,7 +239,8 @@ def summary_drift_gate(
     if isinstance(data, str):
         return GateResult.error(name, data, metric="drift")
     column = name.removeprefix("drift.")
-    rule = _Method("jensenshannon" if column == "prediction" and kind == "categorical" else None)
+    method = "jensenshannon" if column == "prediction" and kind == "categorical" else None
+    rule = ColumnDriftRule(method=method)
     drift = columns_drift({column: data}, {column: kind}, {column: rule})[0]
     outcome = Outcome.FAIL if policy.column_outcome == "fail" else Outcome.WARN
     return _gate(name, drift, outcome, None)
