@@ -19,6 +19,7 @@ from collections.abc import Sequence
 import numpy as np
 from scipy import stats
 
+from mlcheck.stats.binary import binary_from_sums
 from mlcheck.stats.metrics import MetricEstimate, _interval
 
 __all__ = ["ESTIMABLE", "estimated_metrics"]
@@ -31,20 +32,6 @@ ESTIMABLE = {
 _CHUNK_CELLS = 4_000_000  # draws x rows per chunk of simulated labels
 
 
-def _binary_from_counts(
-    tp: np.ndarray, fp: np.ndarray, fn: np.ndarray, n: int, names: Sequence[str]
-) -> dict[str, np.ndarray]:
-    tn = n - tp - fp - fn
-    with np.errstate(divide="ignore", invalid="ignore"):
-        values = {
-            "accuracy": (tp + tn) / n,
-            "precision": np.where(tp + fp > 0, tp / (tp + fp), 0.0),
-            "recall": np.where(tp + fn > 0, tp / (tp + fn), 0.0),
-            "f1": np.where(2 * tp + fp + fn > 0, 2 * tp / (2 * tp + fp + fn), 0.0),
-        }
-    return {name: values[name] for name in names if name in values}
-
-
 def _auc(positive: np.ndarray, ranks: np.ndarray, n: int) -> np.ndarray:
     """Mann-Whitney AUC of (fractional) positive weights per row of `positive`, from the
     scores' mid-ranks: ties count one half."""
@@ -52,7 +39,8 @@ def _auc(positive: np.ndarray, ranks: np.ndarray, n: int) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         wins = positive @ ranks - mass * (mass + 1) / 2
         # a fractional row is partly positive and partly negative: its own pair is not one
-        own = (positive * (1 - positive)).sum(axis=-1) / 2 if positive.dtype.kind == "f" else 0
+        # (0 for drawn labels of 0 and 1)
+        own = (positive * (1 - positive)).sum(axis=-1) / 2
         return np.where((mass > 0) & (mass < n), (wins + own) / (mass * (n - mass)), np.nan)
 
 
@@ -88,7 +76,9 @@ def estimated_metrics(
         tp = labels @ predicted
         fn = labels.sum(axis=-1) - tp
         fp = predicted.sum() - tp
-        out = _binary_from_counts(tp, fp, fn, n, names)
+        correct = n - fp - fn
+        sums = np.column_stack([correct, tp, fp, fn])
+        out = binary_from_sums(sums, np.full(len(sums), float(n)), names)
         if "roc_auc" in names:
             out["roc_auc"] = _auc(labels, ranks, n)
         return out
