@@ -21,6 +21,9 @@ from mlcheck.data.partitions import parquet_rows, partition_files, sample_partit
 from mlcheck.data.scenarios import apply_scenario
 from mlcheck.engine.dask import DaskEngine, quiet
 from mlcheck.errors import ConfigError, DataError, InfrastructureError
+from mlcheck.gates.quality import metric_gates, sketch_metric_gates
+from mlcheck.policy import MetricThreshold, QualityPolicy
+from mlcheck.results import Comparison
 from mlcheck.run.inputs import GateInputs
 from mlcheck.run.options import RunOptions
 from mlcheck.schema import infer_schema, merge_violation_groups, violation_groups
@@ -363,3 +366,38 @@ def test_the_sample_sees_every_partition(tmp_path):
     sample = sample_partitions(files, 300)
     assert len(sample) == 300 and set(sample["part"]) == {"a", "b", "c"}
     assert parquet_rows(files) == 3_000
+
+
+@pytest.mark.parametrize("task", ["binary", "multiclass", "regression"])
+def test_merged_quality_gates_describe_the_labels_as_in_memory(task):
+    rng = np.random.default_rng(2)
+    n = 120_000
+    if task == "multiclass":
+        y = rng.integers(0, 3, n)
+        score = rng.dirichlet([1, 1, 1], n)
+        policy = QualityPolicy(thresholds=(MetricThreshold("accuracy", Comparison.GE, 0.1),))
+    elif task == "binary":
+        y = rng.integers(0, 2, n)
+        score = rng.random(n)
+        policy = QualityPolicy(thresholds=(MetricThreshold("accuracy", Comparison.GE, 0.1),))
+    else:
+        y = rng.normal(5, 2, n)
+        score = y + rng.normal(0, 1, n)
+        policy = QualityPolicy(thresholds=(MetricThreshold("mae", Comparison.LE, 9.0),))
+    parts = np.array_split(np.arange(n), 4)
+    merged = reduce(QualitySketch.merge, [QualitySketch.of(task, y[i], score[i]) for i in parts])
+    ours = sketch_metric_gates(merged, policy, ["a", "b", "c"] if task == "multiclass" else None)
+    memory = metric_gates(y, score, policy, task, ["a", "b", "c"] if task == "multiclass" else None)
+    skip = {"interval", "resamples", "bound", "decided_on"}
+    for mine, theirs in zip(ours, memory, strict=True):
+        about = {k: v for k, v in mine.details.items() if k not in skip}
+        expected = {k: v for k, v in theirs.details.items() if k not in skip}
+        assert about.keys() == expected.keys()
+        for key, value in expected.items():
+            if key == "classes":
+                for label, scores in value.items():
+                    assert about[key][label] == pytest.approx(scores, rel=1e-9), label
+            elif isinstance(value, float):
+                assert about[key] == pytest.approx(value, rel=1e-9), key
+            else:
+                assert about[key] == value, key

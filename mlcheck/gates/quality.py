@@ -46,12 +46,26 @@ def _label_details(
         return {"positives": int(np.sum(y_true))}
     if task == "regression":
         return {"target_mean": float(np.mean(y_true)), "target_std": float(np.std(y_true))}
-    names = list(classes) if classes is not None else list(range(y_score.shape[1]))
-    per_class = class_counts(y_true, y_score)
+    return _class_details(class_counts(y_true, y_score), classes, y_score.shape[1])
+
+
+def _sketch_label_details(sketch: QualitySketch, classes: Sequence[Any] | None) -> dict[str, Any]:
+    """`_label_details` of a quality summary merged over partitions."""
+    if sketch.task == "binary":
+        return {"positives": int(sketch.labels[1])}
+    if sketch.task == "regression":
+        return {"target_mean": sketch.target_mean, "target_std": sketch.target_std}
+    return _class_details(sketch.class_counts(), classes, sketch.classes)
+
+
+def _class_details(
+    per_class: dict[str, np.ndarray], classes: Sequence[Any] | None, k: int
+) -> dict[str, Any]:
+    names = list(classes) if classes is not None else list(range(k))
     return {
         "classes": {
             str(label): {key: float(per_class[key][i]) for key in ("precision", "recall", "f1")}
-            | {"support": int(per_class["support"][i])}
+            | {"support": round(float(per_class["support"][i]))}
             for i, label in enumerate(names)
         }
     }
@@ -135,7 +149,7 @@ def sketch_metric_gates(
             results[rule.metric] = GateResult.error(
                 f"quality.{rule.metric}", str(exc), metric=rule.metric
             )
-    about = {"task": task, "rows": sketch.rows, **sketch.label_details(classes)}
+    about = {"task": task, "rows": sketch.rows, **_sketch_label_details(sketch, classes)}
     return _decided(rules, results, estimates, about, policy)
 
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 from scipy import stats
@@ -145,27 +144,21 @@ class QualitySketch:
     def rows(self) -> int:
         return self.moments.rows
 
-    def label_details(self, classes: Sequence[Any] | None = None) -> dict[str, Any]:
-        """What the labels hold, as `metric_gates` reports it: positives (binary), per-class
-        precision, recall, f1 and support (multiclass), the target's spread (regression)."""
-        if self.task == "binary":
-            return {"positives": int(self.labels[1])}
-        if self.task == "regression":
-            return {
-                "target_mean": float(self.centre + self.moments.mean[2]),
-                "target_std": float(np.sqrt(self.moments.covariance[2, 2])),
-            }
+    @property
+    def target_mean(self) -> float:
+        """A regressor's mean target."""
+        return float(self.centre + self.moments.mean[2])
+
+    @property
+    def target_std(self) -> float:
+        """A regressor's target's population std."""
+        return float(np.sqrt(self.moments.covariance[2, 2]))
+
+    def class_counts(self) -> dict[str, np.ndarray]:
+        """A multiclass model's precision, recall, f1 and support per class, as
+        `multiclass.class_counts` gives them for rows in memory."""
         k = self.classes
-        sums = self.moments.mean[3 : 3 + 3 * k] * self.rows
-        per_class = class_scores(*np.split(sums, 3))
-        names = list(classes) if classes is not None else list(range(k))
-        return {
-            "classes": {
-                str(label): {key: float(per_class[key][i]) for key in ("precision", "recall", "f1")}
-                | {"support": round(per_class["support"][i])}
-                for i, label in enumerate(names)
-            }
-        }
+        return class_scores(*np.split(self.moments.mean[3 : 3 + 3 * k] * self.rows, 3))
 
     def from_sums(self, sums: np.ndarray, total: np.ndarray, names: Sequence[str]) -> dict:
         if self.task == "binary":
@@ -176,14 +169,14 @@ class QualitySketch:
         constant = constant_spread(mean_square, self.largest_target)
         return regression_from_sums(sums, total, names, constant)
 
-    def auc(self) -> tuple[float, float, float, float]:
+    def auc(self) -> tuple[float, float, float]:
         """Binary ROC AUC from the score bins, the bound on its distance from the exact AUC,
         and DeLong's standard error from the placement values per bin."""
         assert self.scores is not None
         negatives, positives = self.scores.astype(np.float64)
         total_neg, total_pos = negatives.sum(), positives.sum()
         if total_neg == 0 or total_pos == 0:
-            return math.nan, math.nan, math.nan, math.nan
+            return math.nan, math.nan, math.nan
         beaten = (np.cumsum(negatives) - 0.5 * negatives) / total_neg  # per positive
         beating = (total_pos - np.cumsum(positives) + 0.5 * positives) / total_pos
         auc = float(np.dot(positives, beaten) / total_pos)
@@ -191,7 +184,7 @@ class QualitySketch:
         var_pos = np.dot(positives, (beaten - auc) ** 2) / max(total_pos - 1, 1)
         var_neg = np.dot(negatives, (beating - auc) ** 2) / max(total_neg - 1, 1)
         se = math.sqrt(var_pos / total_pos + var_neg / total_neg)
-        return auc, bound, se, float(total_pos + total_neg)
+        return auc, bound, se
 
     def error_quantile(self, level: float, confidence: float) -> tuple[float, float, float]:
         """The `level` quantile of the absolute error (the middle of its bin, geometric) and
@@ -266,7 +259,7 @@ def sketch_metrics(
             low, high = wilson(successes, trials, confidence)
             out[name] = MetricEstimate(name, point[name], low, high, 0, "wilson")
         elif name == "roc_auc":
-            auc, bound, se, _ = sketch.auc()
+            auc, bound, se = sketch.auc()
             half = float(stats.norm.ppf(0.5 + confidence / 2.0)) * se
             low, high = max(0.0, auc - half - bound), min(1.0, auc + half + bound)
             out[name] = MetricEstimate(name, auc, low, high, 0, "delong (score bins)")
