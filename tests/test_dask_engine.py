@@ -317,6 +317,12 @@ def test_auto_picks_dask_only_for_parquet_past_its_share_of_memory(tmp_path, mon
     assert _inputs(tmp_path, **as_csv).engine == "local"  # CSV is read in memory
     glob = {**parquet, "current": str(tmp_path / "current" / "part-*.parquet")}
     assert _inputs(tmp_path, **glob).engine == "dask"
+    # served traffic (capture-*.parquet) is a capture folder, not partitions: read in memory
+    capture = tmp_path / "capture"
+    capture.mkdir()
+    generate(500, seed=4).to_parquet(capture / "capture-0001.parquet", index=False)
+    served = _inputs(tmp_path, reference=parquet["reference"], current=str(capture))
+    assert served.engine == "local" and served.current_is_capture
 
 
 def test_engine_options_are_checked(tmp_path):

@@ -7,14 +7,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from mlcheck.data.capture import capture_files, read_capture
-from mlcheck.data.partitions import partition_files
+from mlcheck.data.capture import read_capture
+from mlcheck.data.partitions import is_partitioned, partition_files
 from mlcheck.errors import ConfigError, DataError
 
 __all__ = [
     "CSV_DELIMITERS",
     "SUPPORTED_SUFFIXES",
-    "is_partitioned",
     "read_partitions",
     "read_table",
     "sniff_delimiter",
@@ -91,20 +90,6 @@ def read_table(path: str | Path, argument: str = "path") -> pd.DataFrame:
             "(a header row of column names, then one row per line) or as Parquet"
         )
     return frame
-
-
-def is_partitioned(path: str) -> bool:
-    """A glob, or a folder of Parquet files that is not a capture folder."""
-    if any(ch in path for ch in "*?["):
-        return True
-    folder = Path(path)
-    return (
-        folder.is_dir()
-        and not capture_files(folder)
-        and bool(
-            next(iter(folder.rglob("*.parquet")), None) or next(iter(folder.rglob("*.pq")), None)
-        )
-    )
 
 
 def read_partitions(path: str, argument: str) -> pd.DataFrame:

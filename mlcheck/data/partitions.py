@@ -13,6 +13,7 @@ import fsspec
 import pandas as pd
 import pyarrow.parquet as pq
 
+from mlcheck.data.capture import capture_files
 from mlcheck.errors import ConfigError, DataError
 
 __all__ = [
@@ -20,6 +21,7 @@ __all__ = [
     "ENGINE_CHOICES",
     "in_memory_bytes",
     "is_parquet",
+    "is_partitioned",
     "partition_files",
     "sample_partitions",
 ]
@@ -31,14 +33,26 @@ _PARQUET = (".parquet", ".pq")
 _GLOB = set("*?[")
 
 
-def is_parquet(path: str) -> bool:
-    """A Parquet file, a folder holding Parquet files, or a glob of them."""
-    if any(ch in path for ch in _GLOB):
-        return path.lower().endswith(_PARQUET)
-    if path.lower().endswith(_PARQUET):
+def _has_glob(path: str) -> bool:
+    return any(ch in path for ch in _GLOB)
+
+
+def is_partitioned(path: str) -> bool:
+    """A glob, or a folder holding Parquet files that is not a capture folder (the served
+    traffic of `mlcheck serve --capture`, read by `mlcheck.data.capture`)."""
+    if _has_glob(path):
         return True
     fs, root = fsspec.core.url_to_fs(path)
-    return bool(fs.isdir(root) and _folder_files(fs, root))
+    if not fs.isdir(root) or (Path(path).is_dir() and capture_files(Path(path))):
+        return False
+    return bool(_folder_files(fs, root))
+
+
+def is_parquet(path: str) -> bool:
+    """A Parquet file, a folder of Parquet partitions, or a glob of Parquet files."""
+    if path.lower().endswith(_PARQUET):
+        return True
+    return is_partitioned(path) and not _has_glob(path)
 
 
 def _folder_files(fs: fsspec.AbstractFileSystem, root: str) -> list[str]:
@@ -50,7 +64,7 @@ def partition_files(path: str, argument: str) -> list[str]:
     """The Parquet files `path` names (a file, a folder searched recursively, or a glob), as
     URLs every worker can open; a DataError when there are none."""
     fs, root = fsspec.core.url_to_fs(path)
-    if any(ch in path for ch in _GLOB):
+    if _has_glob(path):
         files = sorted(p for p in fs.glob(root) if fs.isfile(p))
     elif fs.isdir(root):
         files = _folder_files(fs, root)

@@ -18,13 +18,14 @@ import numpy as np
 import pandas as pd
 
 from mlcheck.data.capture import CAPTURE_COLUMNS
-from mlcheck.data.io import is_partitioned, read_table
+from mlcheck.data.io import read_table
 from mlcheck.data.labels import regression_targets, task_labels
 from mlcheck.data.partitions import (
     AUTO_MEMORY_SHARE,
     ENGINE_CHOICES,
     in_memory_bytes,
     is_parquet,
+    is_partitioned,
     memory_bytes,
     parquet_rows,
     partition_files,
