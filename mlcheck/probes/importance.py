@@ -37,9 +37,8 @@ class Importance:
 class _Scored:
     """What `permutation_importance` needs of an estimator: something its scorer can use."""
 
-    def __init__(self, model: Predictor, task: str, metric: str, count: int, threshold: float):
-        self.model, self.task, self.metric = model, task, metric
-        self.count, self.threshold = count, threshold
+    def __init__(self, model: Predictor, task: str, metric: str, threshold: float) -> None:
+        self.model, self.task, self.metric, self.threshold = model, task, metric, threshold
 
     def fit(self, *_: Any) -> _Scored:  # never called: the model is fitted already
         return self
@@ -49,8 +48,7 @@ class _Scored:
         values = metric_values(
             labels, scores, [self.metric], threshold=self.threshold, task=self.task
         )
-        value = float(values[self.metric][0])
-        return value
+        return float(values[self.metric][0])
 
 
 def permutation_importances(
@@ -73,7 +71,7 @@ def permutation_importances(
     scores = model.predict(sample[features].head(1))
     count = scores.shape[1] if np.ndim(scores) == 2 else 0
     labels = task_labels(sample, target, task, model.classes, name, count)
-    scored = _Scored(model, task, metric, count, threshold)
+    scored = _Scored(model, task, metric, threshold)
     result = permutation_importance(
         scored,
         sample[features],

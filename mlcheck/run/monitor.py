@@ -60,6 +60,7 @@ class Monitor:
     ) -> None:
         self.capture, self.reference, self.policy = capture, reference, policy
         self.metrics, self.min_rows = metrics, min_rows
+        self.kinds = column_kinds(None, reference, exclude=[policy.target])
         self.seen: set[Path] = set()
         self.windows = 0
 
@@ -100,9 +101,7 @@ class Monitor:
         self.seen.update(new)
         self.windows += 1
         features = frame.drop(columns=[c for c in CAPTURE_COLUMNS if c in frame.columns])
-        target = self.policy.target
-        kinds = column_kinds(None, self.reference, exclude=[target])
-        kinds = {c: k for c, k in kinds.items() if c in features.columns}
+        kinds = {c: k for c, k in self.kinds.items() if c in features.columns}
         if not kinds:
             raise DataError(
                 f"--capture={str(self.capture)!r} holds none of the reference's columns "
