@@ -69,3 +69,37 @@ def test_json_logs_have_a_line_per_request_with_its_id(small_model_dir):
     refused = requests[bad[1]]
     assert refused["status"] == 422 and refused["reason"] == "invalid"
     assert refused["predictions"] == []
+
+
+@pytest.mark.parametrize("chunks", [1, 3])
+def test_a_request_is_logged_and_counted_before_its_answer_starts(chunks):
+    """A client that has its answer finds its line in the log and its request in /metrics:
+    both are written before the response's status is sent (uvicorn sends it at once, and a
+    client such as urllib acts on a 4xx status before reading the body), not after it."""
+    import asyncio
+    import io
+
+    from mlcheck.serving.app import _Instrumented
+    from mlcheck.serving.logs import JsonLines
+    from mlcheck.serving.metrics import ServingMetrics
+
+    async def app(scope, receive, send):
+        await send({"type": "http.response.start", "status": 422, "headers": []})
+        for i in range(chunks):
+            await send({"type": "http.response.body", "body": b"x", "more_body": i < chunks - 1})
+
+    stream, metrics, seen = io.StringIO(), ServingMetrics(), []
+
+    def counted() -> float:
+        labels = {"endpoint": "/predict", "method": "POST", "status": "422"}
+        return metrics.registry.get_sample_value("http_requests_total", labels) or 0.0
+
+    async def send(message):
+        seen.append((message["type"], stream.getvalue().count("\n"), counted()))
+
+    scope = {"type": "http", "path": "/predict", "method": "POST", "headers": []}
+    asyncio.run(_Instrumented(app, metrics, JsonLines(stream))(scope, None, send))
+    assert seen[0] == ("http.response.start", 1, 1.0)  # there before the status goes out
+    assert all(lines == 1 and count == 1.0 for _, lines, count in seen)  # once, not again
+    assert len(seen) == 1 + chunks
+    assert json.loads(stream.getvalue())["status"] == 422

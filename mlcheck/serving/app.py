@@ -85,6 +85,10 @@ class _Instrumented:
 
     A client that goes away before the answer is counted as 499 (nginx's "client closed
     request"), not as a server error: there is nobody left to answer.
+
+    The request is counted and logged just before its response starts (the status line is
+    sent at once, and a client may act on it before the body arrives), so a client that has
+    its answer finds its request in /metrics and its line in the log.
     """
 
     def __init__(self, app: ASGIApp, metrics: ServingMetrics, log: JsonLines | None = None) -> None:
@@ -96,25 +100,14 @@ class _Instrumented:
             return
         endpoint = scope["path"] if scope["path"] in ROUTES else "other"
         method = scope["method"]
-        status, started_response = 500, False
+        status, started_response, finished = 500, False, False
         started = time.perf_counter()
         rid = request_id(scope["headers"])
         note = scope[NOTE_KEY] = RequestNote(rid)
 
-        async def send_wrapper(message: Message) -> None:
-            nonlocal status, started_response
-            if message["type"] == "http.response.start":
-                status, started_response = message["status"], True
-                headers = [*message.get("headers", ()), (REQUEST_ID_HEADER, rid.encode())]
-                message = {**message, "headers": headers}
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_wrapper)
-        except ClientDisconnect:
-            if not started_response:
-                status = CLIENT_CLOSED_REQUEST
-        finally:
+        def finish() -> None:
+            nonlocal finished
+            finished = True
             seconds = time.perf_counter() - started
             self.metrics.observe_request(endpoint, method, status, seconds)
             if self.log is not None:
@@ -130,6 +123,24 @@ class _Instrumented:
                     predictions=note.predictions,
                     reason=note.reason,
                 )
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status, started_response
+            if message["type"] == "http.response.start":
+                status, started_response = message["status"], True
+                headers = [*message.get("headers", ()), (REQUEST_ID_HEADER, rid.encode())]
+                message = {**message, "headers": headers}
+                finish()  # before the client can see its status: uvicorn sends it at once
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        except ClientDisconnect:
+            if not started_response:
+                status = CLIENT_CLOSED_REQUEST
+        finally:
+            if not finished:
+                finish()
 
 
 async def _read_body(request: Request, limit: int, timeout_s: float) -> bytes:
