@@ -128,9 +128,9 @@ def test_row_order_does_not_change_a_quality_value_even_with_tied_scores(data, p
         assert (a.outcome is Outcome.ERROR) == (b.outcome is Outcome.ERROR), a.name
 
 
-# Twelve rows, two distinct scores; accuracy >= the low end of its interval in this order.
-_TIED_LABELS = np.array([1, 0, 1, 1, 1, 1, 1, 1, 0, 1, 1, 0])
-_TIED_SCORES = np.array([0.7, 0.3, 0.3, 0.7, 0.3, 0.3, 0.7, 0.7, 0.7, 0.7, 0.3, 0.3])
+# 120 rows, two distinct scores, 30 errors (enough for the bootstrap, not the exact interval).
+_TIED_LABELS = np.tile([1, 0, 1, 1, 1, 1, 1, 1, 0, 1, 1, 0], 10)
+_TIED_SCORES = np.tile([0.7, 0.3, 0.3, 0.7, 0.3, 0.3, 0.7, 0.7, 0.7, 0.7, 0.3, 0.3], 10)
 
 
 def test_reversing_rows_with_tied_scores_keeps_the_verdict():

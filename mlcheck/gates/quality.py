@@ -1,6 +1,8 @@
 """Quality gates: each metric of the task with a bootstrap interval, decided on the
-pessimistic bound; slice gates that bound how far any category may trail the overall metric;
-and, for a regressor, the baseline gate against predicting the reference mean."""
+pessimistic bound (no decision on fewer than [quality] min_rows labelled rows, nor on an
+interval that collapsed to a point); slice gates that bound how far any category may trail
+the overall metric; and, for a regressor, the baseline gate against predicting the reference
+mean."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from mlcheck.errors import DataError
 from mlcheck.policy import MetricThreshold, QualityPolicy, SlicePolicy
 from mlcheck.results import Comparison, GateResult, Outcome
 from mlcheck.stats.metrics import (
+    COLLAPSED,
     METRICS,
     MetricEstimate,
     Rows,
@@ -89,6 +92,40 @@ def _rule_errors(
     return results
 
 
+def _too_few_rows(
+    rules: Sequence[MetricThreshold], results: dict[str, GateResult], rows: int, minimum: int
+) -> None:
+    """Every rule not yet decided is an ERROR when there are fewer than `minimum` rows."""
+    if rows >= minimum:
+        return
+    for rule in rules:
+        results.setdefault(
+            rule.metric,
+            _refused(rule, _few_rows(rows, minimum), {"rows": rows, "min_rows": minimum}),
+        )
+
+
+def _few_rows(rows: int, minimum: int) -> str:
+    """Why a quality gate cannot decide on `rows` labelled rows, and the fix."""
+    return (
+        f"{rows} labelled rows in the current data, fewer than [quality] min_rows = {minimum}: "
+        "the interval cannot be trusted; gate on more labelled rows or lower [quality] min_rows"
+    )
+
+
+def _refused(rule: MetricThreshold, reason: str, details: dict[str, Any]) -> GateResult:
+    """The ERROR gate of a rule that cannot be decided on this data, and why."""
+    return GateResult(
+        name=f"quality.{rule.metric}",
+        outcome=Outcome.ERROR,
+        metric=rule.metric,
+        threshold=rule.threshold,
+        comparison=rule.comparison,
+        reason=reason,
+        details=details,
+    )
+
+
 def metric_gates(
     y_true: np.ndarray,
     y_score: np.ndarray,
@@ -104,6 +141,7 @@ def metric_gates(
     rules = policy.rules(task)
     zeros = int(np.sum(y_true == 0)) if task == "regression" else 0
     results = _rule_errors(rules, task, zeros)
+    _too_few_rows(rules, results, len(y_true), policy.min_rows)
     names = [rule.metric for rule in rules if rule.metric not in results]
     bootstrap = policy.bootstrap
     estimates = (
@@ -136,6 +174,7 @@ def sketch_metric_gates(
     rules = policy.rules(task)
     zeros = round(sketch.moments.mean[5] * sketch.rows) if task == "regression" else 0
     results = _rule_errors(rules, task, zeros)
+    _too_few_rows(rules, results, sketch.rows, policy.min_rows)
     bootstrap = policy.bootstrap
     estimates: dict[str, MetricEstimate] = {}
     for rule in rules:
@@ -177,15 +216,20 @@ def _decided(
             "seed": bootstrap.seed,
         }
         if np.isnan(estimate.value):
-            results[rule.metric] = GateResult(
-                name=f"quality.{rule.metric}",
-                outcome=Outcome.ERROR,
-                metric=rule.metric,
-                threshold=rule.threshold,
-                comparison=rule.comparison,
-                reason="undefined on this data (a single class, or a constant target?); "
+            results[rule.metric] = _refused(
+                rule,
+                "undefined on this data (a single class, or a constant target?); "
                 "evaluate on rows with every label",
-                details=details,
+                details,
+            )
+            continue
+        if estimate.method == COLLAPSED:
+            results[rule.metric] = _refused(
+                rule,
+                f"the interval collapsed to the single value {estimate.value:.4g} on these "
+                f"{about['rows']} labelled rows and cannot be trusted (a perfect or constant "
+                "model?); gate on more labelled rows, or check the labels and scores for a leak",
+                details,
             )
             continue
         passed = rule.comparison.holds(bound, rule.threshold)
@@ -213,7 +257,11 @@ def baseline_gate(
     y_true: np.ndarray, y_pred: np.ndarray, reference_mean: float, policy: QualityPolicy
 ) -> GateResult:
     """A regressor must beat predicting the reference data's mean target on the current rows:
-    the paired bootstrap interval of RMSE(model) - RMSE(mean) must lie below 0."""
+    the paired bootstrap interval of RMSE(model) - RMSE(mean) must lie below 0; fewer than
+    [quality] min_rows rows cannot decide (ERROR)."""
+    if len(y_true) < policy.min_rows:
+        reason = _few_rows(len(y_true), policy.min_rows)
+        return GateResult.error("quality.baseline", reason, "rmse difference vs the reference mean")
     bootstrap = policy.bootstrap
     estimate = paired_difference(
         y_true,

@@ -1,5 +1,9 @@
 """Quality metrics of the three tasks with vectorised bootstrap intervals.
 
+An interval never collapses on a small sample (`steadied`): a proportion of rows with few
+successes or failures gets the exact interval (eight correct rows bootstrap to [1, 1]), and
+any other metric whose interval has zero width is marked `COLLAPSED` for the gate to refuse.
+
 Every metric is computed from weighted sums over rows, so one code path serves the point
 estimate (all weights 1), bootstrap resamples (weights = how often each row was drawn) and
 slices (weights = 0/1 membership). Each task prepares its rows once (`BinaryRows`,
@@ -10,19 +14,27 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 import numpy as np
 
 from mlcheck.stats.binary import BinaryRows
-from mlcheck.stats.intervals import delong, normal_sums, quantile_interval, wilson
+from mlcheck.stats.intervals import (
+    clopper_pearson,
+    delong,
+    normal_sums,
+    quantile_interval,
+    wilson,
+)
 from mlcheck.stats.moments import Moments
 from mlcheck.stats.multiclass import MulticlassRows
 from mlcheck.stats.regression import ERROR_QUANTILES, RegressionRows
 from mlcheck.stats.tasks import TASK_CHOICES, TASKS
 
 __all__ = [
+    "COLLAPSED",
+    "FEW_OUTCOMES",
     "LARGE_SAMPLE_CLASS_ROWS",
     "LARGE_SAMPLE_ROWS",
     "METRICS",
@@ -33,12 +45,15 @@ __all__ = [
     "Rows",
     "bootstrap_metrics",
     "delta_method",
+    "exact_counts",
     "interval_method",
     "large_sample_metrics",
     "metric_intervals",
     "metric_values",
     "paired_difference",
     "prepare_rows",
+    "proportion_counts",
+    "steadied",
     "task_metrics",
 ]
 
@@ -93,7 +108,8 @@ def task_metrics(task: str) -> list[str]:
 @dataclass(frozen=True)
 class MetricEstimate:
     """A metric's value on the data and its interval; `method` says how the interval was
-    made (`bootstrap`, `wilson`, `delong`, `order statistics`, `delta method`) and
+    made (`bootstrap`, `wilson`, `clopper-pearson`, `delong`, `order statistics`,
+    `delta method`, or `COLLAPSED`: zero width, nothing to decide on) and
     `resamples` how many bootstrap resamples or normal draws it took (0: a closed form)."""
 
     name: str
@@ -213,13 +229,19 @@ def bootstrap_metrics(
     task: str = "binary",
 ) -> dict[str, MetricEstimate]:
     """Each metric with a percentile bootstrap interval; the same seed gives the same interval."""
-    names = list(names)
-    rows, point = _prepared(task, y_true, y_score, names, threshold)
-    n = len(rows.order)
+    rows, point = _prepared(task, y_true, y_score, list(names), threshold)
+    return _bootstrap(rows, point, resamples, confidence, seed)
+
+
+def _bootstrap(
+    rows: Rows, point: dict[str, float], resamples: int, confidence: float, seed: int
+) -> dict[str, MetricEstimate]:
+    """`bootstrap_metrics` of the metrics in `point` (their values) on prepared rows."""
+    names = list(point)
     draws: dict[str, list[np.ndarray]] = {name: [] for name in names}
     # Weights are used in the prepared order directly: uniform draws of rows in any order
     # are alike.
-    for weights in _weight_chunks(n, resamples, seed):
+    for weights in _weight_chunks(len(rows.order), resamples, seed):
         for name, values in rows.metrics(weights, names).items():
             draws[name].append(values)
     return _estimates(point, draws, confidence, resamples)
@@ -282,14 +304,66 @@ def interval_method(y_true: np.ndarray, task: str, large_sample_rows: int) -> st
     return "large-sample"
 
 
-def _closed_form(rows: Rows, name: str, confidence: float) -> tuple[str, float, float]:
-    """Wilson, DeLong or order statistics for `name`, or ("", nan, nan) if it has none."""
-    if isinstance(rows, BinaryRows | MulticlassRows) and name == "accuracy":
-        return "wilson", *wilson(rows.columns[:, 0].sum(), len(rows.order), confidence)
-    if isinstance(rows, BinaryRows) and name in ("precision", "recall"):
-        tp, fp, fn = rows.columns[:, 1:4].sum(axis=0)
-        trials = tp + (fp if name == "precision" else fn)
-        return "wilson", *wilson(tp, trials, confidence)
+#: A proportion with fewer successes or failures than this gets the exact interval: the
+#: bootstrap and the normal approximations need about 10 of each (the np >= 10 rule).
+FEW_OUTCOMES = 10
+#: `MetricEstimate.method` of a zero-width interval with no exact one to take its place
+#: (all bootstrap resamples alike): no gate can decide on it.
+COLLAPSED = "collapsed"
+
+
+def proportion_counts(
+    task: str, name: str, sums: np.ndarray, rows: float
+) -> tuple[float, float] | None:
+    """(successes, trials) of a metric that is a share of rows, from the column sums of
+    `rows` prepared rows: accuracy, binary precision and recall; else None."""
+    if task != "regression" and name == "accuracy":
+        return float(sums[0]), float(rows)
+    if task == "binary" and name in ("precision", "recall"):
+        tp, fp, fn = (float(v) for v in sums[1:4])
+        return tp, tp + (fp if name == "precision" else fn)
+    return None
+
+
+def exact_counts(
+    task: str, name: str, value: float, sums: np.ndarray, rows: float
+) -> tuple[float, float] | None:
+    """`proportion_counts`, and for a binary ROC AUC of exactly 0 or 1 the
+    min(positives, negatives) disjoint positive-negative pairs, every one ranked wrong or
+    right: independent trials of the AUC, so the exact interval of their share bounds it."""
+    if task == "binary" and name == "roc_auc" and value in (0.0, 1.0):
+        positives = float(sums[1] + sums[3])  # TP + FN
+        pairs = min(positives, rows - positives)
+        return value * pairs, pairs
+    return proportion_counts(task, name, sums, rows)
+
+
+def steadied(
+    estimate: MetricEstimate, counts: tuple[float, float] | None, confidence: float
+) -> MetricEstimate:
+    """`estimate`, or what a small sample allows in its place: the Clopper-Pearson interval
+    of `counts` (successes, trials; `exact_counts`) with fewer than `FEW_OUTCOMES` successes
+    or failures or a zero-width interval; without counts, a zero-width interval `COLLAPSED`."""
+    # zero width up to rounding (sums of a constant column differ in the last bits); NaN
+    # (undefined) is close to nothing
+    collapsed = math.isclose(estimate.low, estimate.high, rel_tol=1e-9, abs_tol=1e-12)
+    if counts is None or counts[1] <= 0:
+        return replace(estimate, method=COLLAPSED) if collapsed else estimate
+    successes, trials = counts
+    if collapsed or min(successes, trials - successes) < FEW_OUTCOMES:
+        low, high = clopper_pearson(successes, trials, confidence)
+        return replace(estimate, low=low, high=high, resamples=0, method="clopper-pearson")
+    return estimate
+
+
+def _closed_form(
+    rows: Rows, task: str, name: str, sums: np.ndarray, confidence: float
+) -> tuple[str, float, float]:
+    """Wilson, DeLong or order statistics for `name`, or ("", nan, nan) if it has none;
+    `sums`: the rows' column sums."""
+    counts = proportion_counts(task, name, sums, len(rows.order))
+    if counts is not None:
+        return "wilson", *wilson(*counts, confidence)
     if isinstance(rows, BinaryRows) and name == "roc_auc":
         return "delong", *delong(*rows.ranked.placements(), confidence)
     if isinstance(rows, RegressionRows) and name in ERROR_QUANTILES:
@@ -318,17 +392,26 @@ def large_sample_metrics(
     """
     names = list(names)
     rows, point = _prepared(task, y_true, y_score, names, threshold)
+    out = _large_sample(rows, task, point, draws, confidence, seed)
+    return {name: out[name] for name in names if name in out}
+
+
+def _large_sample(
+    rows: Rows, task: str, point: dict[str, float], draws: int, confidence: float, seed: int
+) -> dict[str, MetricEstimate]:
+    """`large_sample_metrics` of the metrics in `point` (their values) on prepared rows."""
     out: dict[str, MetricEstimate] = {}
     by_sums = []
-    for name in names:
-        method, low, high = _closed_form(rows, name, confidence)
+    sums = rows.columns.sum(axis=0)
+    for name in point:
+        method, low, high = _closed_form(rows, task, name, sums, confidence)
         if method:
             out[name] = MetricEstimate(name, point[name], low, high, 0, method)
         elif name != "roc_auc":
             by_sums.append(name)
     if by_sums:
         out |= delta_method(rows.from_sums, rows.columns, point, by_sums, draws, confidence, seed)
-    return {name: out[name] for name in names if name in out}
+    return out
 
 
 def delta_method(
@@ -366,16 +449,18 @@ def metric_intervals(
     """Each metric with an interval, chosen by a stated rule: with at least
     `large_sample_rows` rows (and, for a classifier, `LARGE_SAMPLE_CLASS_ROWS` rows in every
     class) the large-sample intervals of `large_sample_metrics`; otherwise, and for a metric
-    without one (multiclass ROC AUC), the percentile bootstrap of `bootstrap_metrics`."""
+    without one (multiclass ROC AUC), the percentile bootstrap of `bootstrap_metrics`.
+    Either way a small sample's interval is `steadied`: exact, or `COLLAPSED`."""
     names = list(names)
+    rows, point = _prepared(task, y_true, y_score, names, threshold)
     out: dict[str, MetricEstimate] = {}
     if interval_method(y_true, task, large_sample_rows) == "large-sample":
-        out = large_sample_metrics(
-            y_true, y_score, names, threshold, resamples, confidence, seed, task
-        )
-    rest = [name for name in names if name not in out]
+        out = _large_sample(rows, task, point, resamples, confidence, seed)
+    rest = {name: value for name, value in point.items() if name not in out}
     if rest:
-        out |= bootstrap_metrics(
-            y_true, y_score, rest, threshold, resamples, confidence, seed, task
-        )
-    return {name: out[name] for name in names}
+        out |= _bootstrap(rows, rest, resamples, confidence, seed)
+    sums, n = rows.columns.sum(axis=0), len(rows.order)
+    return {
+        name: steadied(out[name], exact_counts(task, name, point[name], sums, n), confidence)
+        for name in names
+    }

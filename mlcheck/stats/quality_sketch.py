@@ -12,7 +12,9 @@ exact sums and covariance), and for the metrics that are not sums, to fine histo
 
 Merged sketches give the large-sample intervals `large_sample_metrics` gives in memory: Wilson
 (exact counts), DeLong (placement values per bin), order statistics (ranks to bins) and the
-delta method by simulation from the merged moments, drawn with the same seed.
+delta method by simulation from the merged moments, drawn with the same seed; and, like
+`metric_intervals`, steadied where few successes or failures (or a zero-width interval) call
+for the exact interval or a refusal.
 """
 
 from __future__ import annotations
@@ -31,7 +33,10 @@ from mlcheck.stats.metrics import (
     LARGE_SAMPLE_CLASS_ROWS,
     MetricEstimate,
     delta_method,
+    exact_counts,
     prepare_rows,
+    proportion_counts,
+    steadied,
 )
 from mlcheck.stats.moments import Moments
 from mlcheck.stats.multiclass import MulticlassRows, class_scores, multiclass_from_sums
@@ -250,13 +255,9 @@ def sketch_metrics(
     out: dict[str, MetricEstimate] = {}
     by_sums = []
     for name in names:
-        if name == "accuracy" or (sketch.task == "binary" and name in ("precision", "recall")):
-            if name == "accuracy":
-                successes, trials = sums[0], n
-            else:
-                tp, fp, fn = sums[1:4]
-                successes, trials = tp, tp + (fp if name == "precision" else fn)
-            low, high = wilson(successes, trials, confidence)
+        counts = proportion_counts(sketch.task, name, sums, n)
+        if counts is not None:
+            low, high = wilson(*counts, confidence)
             out[name] = MetricEstimate(name, point[name], low, high, 0, "wilson")
         elif name == "roc_auc":
             auc, bound, se = sketch.auc()
@@ -272,4 +273,9 @@ def sketch_metrics(
         out |= delta_method(
             sketch.from_sums, sketch.moments, point, by_sums, draws, confidence, seed
         )
-    return {name: out[name] for name in names}
+    return {
+        name: steadied(
+            out[name], exact_counts(sketch.task, name, out[name].value, sums, n), confidence
+        )
+        for name in names
+    }
