@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 import numpy as np
 import pandas as pd
 
+from mlcheck.data.bank import TARGET
 from mlcheck.data.capture import CAPTURE_COLUMNS
 from mlcheck.data.io import read_table
 from mlcheck.data.labels import regression_targets, task_labels
@@ -33,6 +34,7 @@ from mlcheck.data.partitions import (
 )
 from mlcheck.engine.dask import DaskEngine, DataSummary, ModelSpec, SummarySpec, summarise
 from mlcheck.errors import ConfigError, MlcheckError
+from mlcheck.features import FeatureSpec
 from mlcheck.gates.drift import column_kinds
 from mlcheck.models.demo import DEMO, demo_data_path, demo_model_or
 from mlcheck.models.load import Predictor, load_model
@@ -42,7 +44,8 @@ from mlcheck.probes.http import records_from_frame
 from mlcheck.probes.locust import LoadRun
 from mlcheck.resources import resource
 from mlcheck.run.options import RunOptions
-from mlcheck.schema import infer_schema, load_schema, save_schema
+from mlcheck.schema import features_from_schema, infer_schema, load_schema, save_schema
+from mlcheck.serving.codec import accepted_rows
 from mlcheck.serving.config import ServingConfig
 
 __all__ = ["LOCUSTFILE", "SUITE_CHOICES", "GateInputs"]
@@ -125,9 +128,32 @@ class GateInputs:
         builtin = [str(resource("suites"))]
         return {"builtin": builtin, "extra": extra, "all": builtin + extra}[which]
 
-    @property
+    @cached_property
     def target(self) -> str:
-        return self.options.target or self.policy.target
+        """The label column: --target, else the policy's `[data] target`, else the one the
+        model was trained with (mlcheck's metadata), else `y` for the demo, else the one
+        reference column that is not a model input. "" when there is none: the data gates
+        decide and the gates that need labels skip."""
+        given = self.options.target or self.policy.target
+        if given:
+            return given
+        if self.model_uri in (DEMO, None):
+            return TARGET
+        info = self.model.info
+        trained = ((info.metadata or {}).get("mlcheck") or {}).get("target")
+        if trained:
+            return str(trained)
+        inputs = set(info.feature_names or ())
+        if not inputs:
+            return TARGET
+        others = [str(c) for c in self.head("reference", 1).columns if c not in inputs]
+        if len(others) > 1:
+            raise ConfigError(
+                f"the label column is not named and the reference data has {len(others)} "
+                f"columns that are not inputs of model={self.model_uri!r} "
+                f"({', '.join(others[:6])}); set --target NAME or [data] target in the policy"
+            )
+        return others[0] if others else ""
 
     @property
     def requested_task(self) -> str:
@@ -320,9 +346,21 @@ class GateInputs:
         """Why the gates that need labels cannot decide on the current data, or "": served
         traffic has none until `mlcheck label` joins them (a file without its label column is
         an error instead: the run was set up wrong)."""
-        if not self.current_is_capture or self.target in self.current.columns:
+        if self.target and self.target in self.head("current", 1).columns:
             return ""
         folder = self.data_path("current")
+        if not self.target:
+            return (
+                f"no label column: the reference data has no column besides the inputs of "
+                f"model={self.model_uri!r}; add the labels to --current and --reference and "
+                "name them with --target NAME or [data] target"
+            )
+        if not self.current_is_capture:
+            return (
+                f"--current={str(folder)!r} has no {self.target!r} column (labels); the data "
+                f"gates decide without it, the quality gates once it is added (or set --target "
+                "NAME or [data] target if the labels have another name)"
+            )
         return (
             f"--current={str(folder)!r} is captured traffic without labels ({self.target!r}); "
             f"the quality gates decide once they are joined: mlcheck label --capture {folder} "
@@ -405,6 +443,15 @@ class GateInputs:
         return infer_schema(self.head("reference"), self.target)
 
     @property
+    def current_schema(self) -> Any:
+        """The schema the current data is checked against: without the label column when the
+        current data has none (the label is not an input)."""
+        target = self.target
+        if target in self.schema.columns and target not in self.head("current", 1).columns:
+            return self.schema.remove_columns([target])
+        return self.schema
+
+    @property
     def schema_inferred(self) -> bool:
         return self.policy.schema.file is None
 
@@ -428,6 +475,21 @@ class GateInputs:
         """The first `rows` current rows as JSON records of the model's features."""
         return records_from_frame(self.head("current", rows), self.feature_names)
 
+    def served_records(self, rows: int) -> tuple[list[int], list[dict[str, Any]]]:
+        """Of the first `rows` current rows, those the serving core accepts: their positions
+        and JSON records. A row it refuses (an unknown category, a value out of range) is the
+        schema gate's to report, not a serving fault."""
+        records = self.records(rows)
+        keep = accepted_rows(records, self.served_features)
+        return keep, [records[i] for i in keep]
+
+    @cached_property
+    def served_features(self) -> tuple[FeatureSpec, ...]:
+        """The features requests are validated against: the model's, with the run's schema's
+        categories, ranges and nullability (what `serving_config` serves with)."""
+        exclude = (self.target,) if self.target else ()
+        return features_from_schema(self.current_schema, self.model.info.features, exclude)
+
     def columns(self, rows: int) -> dict[str, list[Any]]:
         """The first `rows` current rows as feature columns (what the serving core predicts on)."""
         head = self.head("current", rows)
@@ -449,11 +511,13 @@ class GateInputs:
         """How the run serves its model: the loaded model's directory (not downloaded again),
         the policy's schema and decision threshold.
 
-        A model without a signature is served with the policy's schema, else with the schema
-        inferred from the reference data, saved to the report folder's `schema.yaml` for it.
+        The model is served with the schema its data is gated on: the policy's, else the one
+        inferred from the reference data (saved to the report folder's `schema.yaml` for it),
+        so serving accepts what the schema gate passes (missing values where the reference had
+        them or the schema allows them) and refuses what it blocks.
         """
         schema = self.policy.schema.file
-        if schema is None and self.model.info.features is None:
+        if schema is None:
             schema = save_schema(self.schema, Path(self.options.report_dir) / "schema.yaml")
         return ServingConfig(
             model=self.model.info.path,

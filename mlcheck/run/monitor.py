@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from mlcheck.data.bank import TARGET
 from mlcheck.data.capture import CAPTURE_COLUMNS, capture_files, read_capture
 from mlcheck.errors import DataError
 from mlcheck.gates.drift import column_kinds, drift_gates
@@ -60,14 +61,16 @@ class Monitor:
     ) -> None:
         self.capture, self.reference, self.policy = capture, reference, policy
         self.metrics, self.min_rows = metrics, min_rows
-        self.kinds = column_kinds(None, reference, exclude=[policy.target])
+        #: The labels' column (`mlcheck label --target`, default y), unless the policy names one.
+        self.target = policy.target or TARGET
+        self.kinds = column_kinds(None, reference, exclude=[self.target])
         self.seen: set[Path] = set()
         self.windows = 0
 
     def _quality(self, frame: pd.DataFrame) -> list[GateResult]:
         """The captured predictions scored against the joined labels: accuracy of a
         classifier (the predicted class), RMSE of a regressor (the predicted value)."""
-        target = self.policy.target
+        target = self.target
         if target not in frame.columns or "prediction" not in frame.columns:
             return []
         truth, predicted = frame[target], frame["prediction"]

@@ -14,7 +14,7 @@ def test_current_data_matches_schema(mlcheck_inputs, record_gates):
         summary = inputs.summary
         gate = violations_gate(summary.schema_groups, summary.current_rows, inputs.schema)
     else:
-        gate = schema_gate(inputs.current, inputs.schema)
+        gate = schema_gate(inputs.current, inputs.current_schema)
     record_gates(gate)
 
 
