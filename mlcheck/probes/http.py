@@ -33,9 +33,21 @@ __all__ = [
 ]
 
 
+def _json_values(column: pd.Series) -> list[Any]:
+    """A column's values as plain Python values that JSON carries exactly: floats as Python
+    floats (their repr round-trips float64, where `DataFrame.to_json` keeps 10 digits),
+    integers as ints, a missing value as None (JSON null), times as ISO text."""
+    if pd.api.types.is_datetime64_any_dtype(column):
+        column = column.map(lambda t: t.isoformat(), na_action="ignore")
+    values = column.astype(object)
+    return values.where(column.notna(), None).tolist()
+
+
 def records_from_frame(frame: pd.DataFrame, columns: Sequence[str]) -> list[dict[str, Any]]:
-    """JSON-ready records (plain Python values) of `columns` of `frame`."""
-    return list(json.loads(frame[list(columns)].to_json(orient="records")))
+    """JSON-ready records (plain Python values) of `columns` of `frame`, each value exact."""
+    names = list(columns)
+    values = [_json_values(frame[name]) for name in names]
+    return [dict(zip(names, row, strict=True)) for row in zip(*values, strict=True)]
 
 
 def post_json(url: str, payload: Any, timeout: float = 30.0) -> tuple[int, Any]:

@@ -23,11 +23,13 @@ from locust import FastHttpUser, between, events, task
 from locust.runners import WorkerRunner
 
 from mlcheck.data.io import read_table
+from mlcheck.features import features_from_json
 from mlcheck.gates.load import load_gates
 from mlcheck.models.demo import demo_data_path
 from mlcheck.policy import load_policy
 from mlcheck.probes.http import records_from_frame
 from mlcheck.probes.readings import LoadStats
+from mlcheck.serving.codec import accepted_rows
 
 __all__ = ["ModelUser"]
 
@@ -49,11 +51,13 @@ def _options(parser: Any) -> None:
 
 
 def _rows(host: str, current: str) -> list[dict[str, Any]]:
-    """JSON records of the model's features from the current data (default: the demo's)."""
+    """JSON records of the model's features from the current data (default: the demo's), those
+    the server accepts: a row it refuses is the schema gate's finding, not a load failure."""
     with urllib.request.urlopen(f"{host}/model/info", timeout=30) as response:
-        features = [f["name"] for f in json.loads(response.read())["features"]]
+        features = features_from_json(json.loads(response.read())["features"])
     frame = read_table(current or demo_data_path("current"), "--mlcheck-current")
-    return records_from_frame(frame.head(ROWS_KEPT), features)
+    records = records_from_frame(frame.head(ROWS_KEPT), [f.name for f in features])
+    return [records[i] for i in accepted_rows(records, features)] or records
 
 
 @events.test_start.add_listener

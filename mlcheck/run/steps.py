@@ -9,6 +9,9 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 from mlcheck.data.labels import task_labels
 from mlcheck.errors import DataError, InfrastructureError
@@ -44,18 +47,29 @@ __all__ = [
 PARITY_ROWS = 200
 
 
+def _parity_rows(inputs: GateInputs) -> tuple[list[dict[str, Any]], np.ndarray]:
+    """The first rows the serving core accepts, as JSON records, and their offline outputs."""
+    keep, records = inputs.served_records(PARITY_ROWS)
+    if not records:
+        raise DataError(
+            f"the serving core refuses each of the first {PARITY_ROWS} current rows (see "
+            "schema.inputs), so served and offline outputs cannot be compared; fix the data "
+            "or the schema"
+        )
+    return records, inputs.head_scores(PARITY_ROWS)[keep]
+
+
 def serving_parity(url: str, inputs: GateInputs) -> GateResult:
-    """Score the first rows over HTTP and in process; the scores must agree."""
-    served = predict_http(url, inputs.records(PARITY_ROWS))
-    local = inputs.head_scores(len(served))
-    return serving_parity_gate(served, local, url)
+    """Score the first rows serving accepts over HTTP and in process; the scores must agree."""
+    records, local = _parity_rows(inputs)
+    return serving_parity_gate(predict_http(url, records), local, url)
 
 
 def mlflow_parity(inputs: GateInputs) -> GateResult:
-    """Score the first rows, JSON-shaped, through MLflow's pyfunc (what `mlflow models serve`
-    runs) and in process; MLflow must score them, and the scores must agree."""
-    records = inputs.records(PARITY_ROWS)
-    local = inputs.head_scores(len(records))
+    """Score the first rows serving accepts, JSON-shaped, through MLflow's pyfunc (what
+    `mlflow models serve` runs) and in process; MLflow must score them, and the scores must
+    agree."""
+    records, local = _parity_rows(inputs)
     path = inputs.model.info.path
     if not (Path(path) / "MLmodel").is_file():  # the model is not to blame: it is gone
         raise InfrastructureError(
@@ -76,7 +90,10 @@ def http_latency(url: str, inputs: GateInputs) -> list[GateResult]:
     """A bounded run of single-row requests, judged by `[latency]`."""
     policy = inputs.policy.latency
     run = run_http_requests(
-        url, inputs.records(1000), policy.http_requests, concurrency=policy.http_concurrency
+        url,
+        inputs.served_records(1000)[1] or inputs.records(1000),
+        policy.http_requests,
+        concurrency=policy.http_concurrency,
     )
     return http_latency_gates(run, policy)
 

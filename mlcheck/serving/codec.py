@@ -34,6 +34,7 @@ __all__ = [
     "MAX_DIGITS",
     "MAX_REPORTED_ERRORS",
     "RequestError",
+    "accepted_rows",
     "decode_request",
 ]
 
@@ -234,8 +235,16 @@ def _columns_in_bulk(
             return None
         if not _column_fits(spec, values):
             return None
-        columns[spec.name] = values
+        columns[spec.name] = _as_declared(spec, values)
     return columns
+
+
+def _as_declared(spec: FeatureSpec, values: list[Any]) -> list[Any]:
+    """An integer feature's values as ints (`41.0` is accepted for 41): what is predicted on
+    and captured has the model's declared types, so a captured file is scored as it was."""
+    if spec.kind is not FeatureKind.INTEGER:
+        return values
+    return [int(v) if isinstance(v, float) else v for v in values]
 
 
 def decode_request(
@@ -300,4 +309,24 @@ def _columns_one_by_one(
             break
     if problems:
         raise RequestError(422, problems[:MAX_REPORTED_ERRORS])
-    return columns
+    return {spec.name: _as_declared(spec, columns[spec.name]) for spec in features}
+
+
+def accepted_rows(records: Sequence[Any], features: Sequence[FeatureSpec]) -> list[int]:
+    """The positions of the records the serving core accepts (each as a one-row request):
+    what a gate compares served and offline outputs on, while the schema gate reports the
+    rest."""
+    return [
+        i
+        for i, record in enumerate(records)
+        if _columns_in_bulk([record], features) is not None
+        or _accepted_one_by_one(record, features)
+    ]
+
+
+def _accepted_one_by_one(record: Any, features: Sequence[FeatureSpec]) -> bool:
+    try:
+        _columns_one_by_one([record], features)
+    except RequestError:
+        return False
+    return True
