@@ -1,0 +1,294 @@
+"""The conformance matrix: the model families teams have, on the data shapes they have, get
+the verdicts a careful reviewer would give.
+
+Families: XGBoost, LightGBM (each behind its scikit-learn API, after an ordinal encoder), a
+scikit-learn Pipeline (OneHotEncoder + HistGradientBoosting) and a plain pyfunc; tasks: binary,
+multiclass, regression. The data is made here: standardized float64 features with many digits,
+an integer column, a string category, and missing values in a numeric and in the categorical
+column (JSON null on the wire, NaN offline).
+
+Each model is made once per session. Every cell's served outputs equal its offline outputs
+(<= 1e-9) on rows with nulls, through a real serving core. The cells in `GATED` go through
+`mlcheck gate` end to end: the good model passes the full
+gate (latency and load included), a model of shuffled labels is blocked, 8 labelled rows do
+not pass, a shifted current set is blocked with the drift named, and the same current set
+without labels passes with the quality gates skipped.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mlcheck.data.io import write_table
+from mlcheck.probes.http import predict_http, records_from_frame
+from mlcheck.resources import resource
+from tests.test_gate_cli import gate, verdict
+
+pytestmark = pytest.mark.slow
+
+FAMILIES = ("xgboost", "lightgbm", "sklearn", "pyfunc")
+TASKS = ("binary", "multiclass", "regression")
+#: The cells gated end to end (the demo is XGBoost, binary). A scikit-learn OneHotEncoder
+#: pipeline with missing categories is not among them: MLflow's pyfunc hands JSON null to the
+#: model as None, which the encoder scores as an unknown category, so serving.mlflow_parity
+#: rightly blocks it (mlcheck's own serving core passes NaN, as offline).
+GATED = (("lightgbm", "multiclass"), ("pyfunc", "binary"))
+NUMERIC = [f"x{i}" for i in range(5)]
+#: A policy a good model of each task meets on these data, with a short load. The batch
+#: latency limit is set for a scikit-learn pipeline of 1,000 rows on a busy 2-core machine
+#: (the default, 250 ms, fits the demo's XGBoost).
+POLICY = """
+[quality.min]
+{minimum}
+[latency]
+batch_p95_ms = 2000
+[load]
+run_time_s = 4
+users = 4
+min_rps = 1
+"""
+MINIMUM = {
+    "binary": "accuracy = 0.80\nroc_auc = 0.85",
+    "multiclass": "accuracy = 0.70",
+    "regression": "r2 = 0.60",
+}
+
+
+def make_frame(task: str, rows: int, seed: int) -> pd.DataFrame:
+    """Standardized float64 features, an integer count, a string region; NaN in `x1` and in
+    `region` (3% each: under the default missing-rate limit); the label `label` (0/1, three
+    named classes, or a value of scale 150)."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((rows, len(NUMERIC)))
+    frame = pd.DataFrame(x, columns=NUMERIC)
+    frame["count"] = rng.integers(0, 20, rows)
+    frame["region"] = np.where(x[:, 2] > 0, "north", np.where(x[:, 3] > 0, "south", "west"))
+    signal = 1.5 * x[:, 0] - x[:, 2] + 0.8 * (frame["region"] == "north") + 0.05 * frame["count"]
+    noise = rng.standard_normal(rows) * 0.3
+    if task == "binary":
+        frame["label"] = (signal + noise > 0.4).astype(int)
+    elif task == "multiclass":
+        frame["label"] = np.array(["low", "mid", "high"])[np.digitize(signal + noise, [-0.5, 1.0])]
+    else:
+        frame["label"] = 150.0 * (signal + noise)
+    frame.loc[rng.random(rows) < 0.03, "x1"] = np.nan
+    frame.loc[rng.random(rows) < 0.03, "region"] = np.nan
+    return frame
+
+
+class _Pyfunc:
+    """A plain pyfunc model: a fixed formula that reads NaN as zero."""
+
+    CODE = """
+import numpy as np
+import pandas as pd
+from mlflow.pyfunc import PythonModel
+
+
+class Model(PythonModel):
+    def __init__(self, task="binary"):
+        self.task = task
+
+    def load_context(self, context):
+        self.task = context.model_config["task"]
+
+    def predict(self, context, model_input, params=None):
+        x = model_input.fillna({"x1": 0.0})
+        north = (x["region"] == "north").to_numpy(float)
+        signal = 1.5 * x["x0"].to_numpy(float) - x["x2"].to_numpy(float) + 0.8 * north
+        signal = signal + 0.05 * x["count"].to_numpy(float) + 1e-3 * x["x1"].to_numpy(float)
+        if self.task == "regression":
+            return 150.0 * signal
+        if self.task == "binary":
+            return 1.0 / (1.0 + np.exp(-4.0 * (signal - 0.4)))
+        logits = np.stack([-4 * signal, -4 * np.abs(signal - 0.25), 4 * (signal - 1.0)], axis=1)
+        p = np.exp(logits - logits.max(axis=1, keepdims=True))
+        return pd.DataFrame(p / p.sum(axis=1, keepdims=True), columns=["low", "mid", "high"])
+
+
+import mlflow
+
+mlflow.models.set_model(Model())
+"""
+
+
+def _estimator(family: str, task: str):
+    from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder
+
+    classify = task != "regression"
+    if family == "sklearn":
+        from sklearn.ensemble import HistGradientBoostingClassifier as Classifier
+        from sklearn.ensemble import HistGradientBoostingRegressor as Regressor
+
+        learner = (Classifier if classify else Regressor)(max_iter=60, random_state=0)
+        encoder = OneHotEncoder(handle_unknown="ignore", sparse_output=False)
+    elif family == "lightgbm":
+        from lightgbm import LGBMClassifier, LGBMRegressor
+
+        learner = (LGBMClassifier if classify else LGBMRegressor)(
+            n_estimators=60, verbose=-1, random_state=0
+        )
+        encoder = OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1)
+    else:
+        from xgboost import XGBClassifier, XGBRegressor
+
+        learner = (XGBClassifier if classify else XGBRegressor)(n_estimators=60, random_state=0)
+        encoder = OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1)
+    encode = ColumnTransformer([("region", encoder, ["region"])], remainder="passthrough")
+    return Pipeline([("encode", encode), ("learn", learner)])
+
+
+def save_model(family: str, task: str, train: pd.DataFrame, out: Path, shuffle: bool) -> Path:
+    """A model of `family` for `task`, fit on `train` (labels shuffled if asked), saved with
+    MLflow and a signature inferred from its training data (missing values included)."""
+    import mlflow.pyfunc
+    import mlflow.sklearn
+    from mlflow.models import infer_signature
+
+    features = train.drop(columns=["label"])
+    target = train["label"].to_numpy()
+    if shuffle:
+        target = np.random.default_rng(7).permutation(target)
+    if family == "pyfunc":
+        code = out.parent / f"{out.name}_model.py"
+        code.write_text(_Pyfunc.CODE)
+        mlflow.pyfunc.save_model(
+            str(out),
+            python_model=str(code),
+            signature=infer_signature(features),
+            model_config={"task": task},
+            pip_requirements=["pandas"],
+        )
+        return out
+    if family == "xgboost" and task != "regression":  # XGBoost wants class indices
+        from sklearn.preprocessing import LabelEncoder
+
+        target = LabelEncoder().fit_transform(target)
+    model = _estimator(family, task).fit(features, target)
+    mlflow.sklearn.save_model(
+        model,
+        str(out),
+        signature=infer_signature(features, model.predict(features)),
+        serialization_format="cloudpickle",
+        pip_requirements=["scikit-learn"],
+    )
+    return out
+
+
+@pytest.fixture(scope="session")
+def matrix(tmp_path_factory):
+    """Per task: data files and a policy; per cell: its good model (made once)."""
+    folder = tmp_path_factory.mktemp("conformance")
+    made: dict = {}
+    for task in TASKS:
+        data = make_frame(task, 5000, seed=2)
+        train, rest = data.iloc[:3000], data.iloc[3000:]
+        made[task] = {
+            "train": train,
+            "rest": rest,
+            "reference": write_table(rest.iloc[:1000], folder / f"{task}-reference.parquet"),
+            "current": write_table(rest.iloc[1000:], folder / f"{task}-current.parquet"),
+        }
+        (folder / f"{task}.toml").write_text(POLICY.format(minimum=MINIMUM[task]))
+        made[task]["policy"] = folder / f"{task}.toml"
+        for family in FAMILIES:
+            made[family, task] = save_model(family, task, train, folder / f"{family}-{task}", False)
+    made["folder"] = folder
+    return made
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("task", TASKS)
+def test_served_outputs_equal_offline_outputs_with_nulls(matrix, family, task):
+    from mlcheck.models.load import load_model
+    from mlcheck.serving.config import ServingConfig
+    from mlcheck.serving.process import ServedModel
+
+    rows = matrix[task]["rest"].drop(columns=["label"]).head(300)
+    assert rows["x1"].isna().any() and rows["region"].isna().any()
+    model = load_model(str(matrix[family, task]))
+    offline = model.predict(read_back(rows, matrix["folder"]))
+    with ServedModel(ServingConfig(str(matrix[family, task]))) as served:
+        online = predict_http(served.url, records_from_frame(rows, list(rows.columns)), batch=50)
+    assert online.shape == np.asarray(offline).shape
+    assert np.max(np.abs(online - offline)) <= 1e-9
+
+
+def read_back(frame: pd.DataFrame, folder: Path) -> pd.DataFrame:
+    """`frame` as a user's file gives it back (Parquet: None for a missing string)."""
+    path = write_table(frame, folder / "rows.parquet")
+    return pd.read_parquet(path)
+
+
+def _gate(matrix, family, task, name, current: pd.DataFrame, model: Path, *suites):
+    folder = matrix["folder"] / f"{family}-{task}-{name}"
+    folder.mkdir()
+    current_file = write_table(current, folder / "current.parquet")
+    args = [
+        *[str(resource("suites", s)) for s in suites],
+        "--model", str(model), "--policy", str(matrix[task]["policy"]),
+        "--reference", str(matrix[task]["reference"]), "--current", str(current_file),
+        "--stack", "off",
+    ]  # fmt: skip
+    run = gate(*args, report_dir=folder / "reports")
+    report = folder / "reports"
+    gates = (
+        {g["name"]: g for g in verdict(report)["gates"]} if (report / "gate.json").exists() else {}
+    )
+    return run, gates
+
+
+def _why(run) -> str:
+    return run.stdout[-4000:] + run.stderr[-2000:]
+
+
+@pytest.mark.parametrize(("family", "task"), GATED)
+def test_a_cell_gets_the_verdicts_a_reviewer_would_give(matrix, family, task):
+    current = pd.read_parquet(matrix[task]["current"])
+    model = matrix[family, task]
+
+    run, gates = _gate(matrix, family, task, "good", current, model)
+    assert run.returncode == 0, _why(run)
+    passed = {n for n, g in gates.items() if g["outcome"] == "PASS"}
+    assert {"serving.parity", "latency.http.p95", "load.p95", "schema.inputs"} <= passed
+    assert "quality.slice" not in passed  # no demo slices leak into a user's run
+
+    unlabelled = current.drop(columns=["label"])
+    run, gates = _gate(
+        matrix, family, task, "unlabelled", unlabelled, model,
+        "model_quality", "schema", "drift",
+    )  # fmt: skip
+    assert run.returncode == 0, _why(run)
+    quality = [g for n, g in gates.items() if n.startswith("quality.") and "estimated" not in n]
+    assert quality and all(g["outcome"] == "SKIP" for g in quality), quality
+    assert gates["schema.inputs"]["outcome"] == "PASS"
+
+    run, gates = _gate(matrix, family, task, "eight", current.head(8), model, "model_quality")
+    assert run.returncode != 0, _why(run)
+
+    shifted = current.copy()
+    shifted[["x0", "x2"]] += 1.0
+    run, gates = _gate(matrix, family, task, "shifted", shifted, model, "drift")
+    assert run.returncode == 1, _why(run)
+    assert {"drift.x0", "drift.x2"} <= {n for n, g in gates.items() if g["outcome"] == "FAIL"}
+
+    if family != "pyfunc":  # a formula has no labels to learn from
+        folder = matrix["folder"]
+        bad = save_model(family, task, matrix[task]["train"], folder / f"{family}-{task}-bad", True)
+        run, gates = _gate(matrix, family, task, "shuffled", current, bad, "model_quality")
+        assert run.returncode == 1, _why(run)
+
+
+def test_the_gate_keeps_float64_rows_exact_on_the_wire():
+    """A float64 with 17 significant digits reaches the server as the same double."""
+    value = 0.12345678901234568
+    frame = pd.DataFrame({"a": [value, np.nan], "b": ["x", None]})
+    records = json.loads(json.dumps(records_from_frame(frame, ["a", "b"])))
+    assert records == [{"a": value, "b": "x"}, {"a": None, "b": None}]
