@@ -132,8 +132,8 @@ class GateInputs:
     def target(self) -> str:
         """The label column: --target, else the policy's `[data] target`, else the one the
         model was trained with (mlcheck's metadata), else `y` for the demo, else the one
-        reference column that is not a model input. "" when there is none: the data gates
-        decide and the gates that need labels skip."""
+        reference (without one: current) column that is not a model input. "" when there is
+        none: the data gates decide and the gates that need labels skip."""
         given = self.options.target or self.policy.target
         if given:
             return given
@@ -146,10 +146,11 @@ class GateInputs:
         inputs = set(info.feature_names or ())
         if not inputs:
             return TARGET
-        others = [str(c) for c in self.head("reference", 1).columns if c not in inputs]
+        data = self.head("reference" if self.has_reference else "current", 1)
+        others = [str(c) for c in data.columns if c not in inputs]
         if len(others) > 1:
             raise ConfigError(
-                f"the label column is not named and the reference data has {len(others)} "
+                f"the label column is not named and the data has {len(others)} "
                 f"columns that are not inputs of model={self.model_uri!r} "
                 f"({', '.join(others[:6])}); set --target NAME or [data] target in the policy"
             )
