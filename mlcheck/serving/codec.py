@@ -273,6 +273,12 @@ def decode_request(
             422, [_problem(None, "body", "must be a JSON object: a record or {'instances': [...]}")]
         )
 
+    return _columns(records, features)
+
+
+def _columns(records: list[Any], features: Sequence[FeatureSpec]) -> dict[str, list[Any]]:
+    """The validated columns of `records`: checked in bulk, else one by one (naming each
+    problem in a `RequestError`)."""
     columns = _columns_in_bulk(records, features)
     return columns if columns is not None else _columns_one_by_one(records, features)
 
@@ -316,17 +322,12 @@ def accepted_rows(records: Sequence[Any], features: Sequence[FeatureSpec]) -> li
     """The positions of the records the serving core accepts (each as a one-row request):
     what a gate compares served and offline outputs on, while the schema gate reports the
     rest."""
-    return [
-        i
-        for i, record in enumerate(records)
-        if _columns_in_bulk([record], features) is not None
-        or _accepted_one_by_one(record, features)
-    ]
+    return [i for i, record in enumerate(records) if _accepted(record, features)]
 
 
-def _accepted_one_by_one(record: Any, features: Sequence[FeatureSpec]) -> bool:
+def _accepted(record: Any, features: Sequence[FeatureSpec]) -> bool:
     try:
-        _columns_one_by_one([record], features)
+        _columns([record], features)
     except RequestError:
         return False
     return True
