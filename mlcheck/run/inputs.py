@@ -447,10 +447,24 @@ class GateInputs:
     def current_schema(self) -> Any:
         """The schema the current data is checked against: without the label column when the
         current data has none (the label is not an input)."""
+        return self._without_absent_label(self.schema)
+
+    def _without_absent_label(self, schema: Any) -> Any:
         target = self.target
-        if target in self.schema.columns and target not in self.head("current", 1).columns:
-            return self.schema.remove_columns([target])
-        return self.schema
+        if target in schema.columns and target not in self.head("current", 1).columns:
+            return schema.remove_columns([target])
+        return schema
+
+    @cached_property
+    def serving_schema(self) -> Any | None:
+        """The schema the model is served with: the one its data is gated on (the policy's,
+        else the reference's). Without either, none: the model's signature alone decides what
+        serving accepts; a model without a signature is served with the current data's."""
+        if self.policy.schema.file is not None or self.has_reference:
+            return self.schema
+        if self.model.info.features is not None:
+            return None
+        return infer_schema(self.head("current"), self.target)
 
     @property
     def schema_inferred(self) -> bool:
@@ -489,7 +503,12 @@ class GateInputs:
         """The features requests are validated against: the model's, with the run's schema's
         categories, ranges and nullability (what `serving_config` serves with)."""
         exclude = (self.target,) if self.target else ()
-        return features_from_schema(self.current_schema, self.model.info.features, exclude)
+        features = self.model.info.features
+        if self.serving_schema is None:
+            assert features is not None  # serving_schema is None only for a signed model
+            return tuple(features)
+        schema = self._without_absent_label(self.serving_schema)
+        return features_from_schema(schema, features, exclude)
 
     def columns(self, rows: int) -> dict[str, list[Any]]:
         """The first `rows` current rows as feature columns (what the serving core predicts on)."""
@@ -512,14 +531,14 @@ class GateInputs:
         """How the run serves its model: the loaded model's directory (not downloaded again),
         the policy's schema and decision threshold.
 
-        The model is served with the schema its data is gated on: the policy's, else the one
-        inferred from the reference data (saved to the report folder's `schema.yaml` for it),
-        so serving accepts what the schema gate passes (missing values where the reference had
-        them or the schema allows them) and refuses what it blocks.
+        The model is served with `serving_schema`, the schema its data is gated on: the
+        policy's, else the one inferred from the reference data (saved to the report folder's
+        `schema.yaml` for it), so serving accepts what the schema gate passes (missing values
+        where the reference had them or the schema allows them) and refuses what it blocks.
         """
         schema = self.policy.schema.file
-        if schema is None:
-            schema = save_schema(self.schema, Path(self.options.report_dir) / "schema.yaml")
+        if schema is None and self.serving_schema is not None:
+            schema = save_schema(self.serving_schema, Path(self.options.report_dir) / "schema.yaml")
         return ServingConfig(
             model=self.model.info.path,
             schema=str(schema) if schema is not None else None,

@@ -51,10 +51,6 @@ def test_slice(slice_column, slice_results, record_gates):
 @pytest.mark.mlcheck_gate("quality.baseline")
 def test_regressor_beats_the_reference_mean(mlcheck_inputs, record_gates):
     inputs = mlcheck_inputs
-    if inputs.missing_labels:
-        pytest.skip(inputs.missing_labels)
-    if inputs.engine == "dask" and inputs.task == "regression":
-        pytest.skip(DASK_SKIPS["baseline"])
     if inputs.task != "regression" or not inputs.policy.quality.baseline:
         why = (
             "[quality] baseline = false"
@@ -63,6 +59,10 @@ def test_regressor_beats_the_reference_mean(mlcheck_inputs, record_gates):
         )
         record_gates(GateResult("quality.baseline", Outcome.SKIP, "rmse difference", reason=why))
         return
+    if inputs.missing_labels:
+        pytest.skip(inputs.missing_labels)
+    if inputs.engine == "dask":
+        pytest.skip(DASK_SKIPS["baseline"])
     record_gates(
         baseline_gate(inputs.labels, inputs.scores, inputs.reference_mean, inputs.policy.quality)
     )
