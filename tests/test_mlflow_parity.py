@@ -54,6 +54,19 @@ def test_gate_passes_equal_scores_and_fails_different_ones():
     assert mlflow_parity_gate(np.array([0.1, np.nan, 0.9]), local).outcome is Outcome.FAIL
 
 
+def test_a_difference_only_on_rows_with_a_missing_category_is_explained():
+    local = np.array([0.1, 0.5, 0.9])
+    records = [{"region": "north", "x": 1.0}, {"region": None, "x": None}, {"region": "west"}]
+    gate = mlflow_parity_gate(local + np.array([0, 0.04, 0]), local, records=records)
+    assert gate.outcome is Outcome.FAIL
+    assert gate.details["missing_text_columns"] == ["region"]  # a numeric null is not named
+    assert "'region' is missing" in gate.reason and "fillna(np.nan)" in gate.reason
+    # a row without a missing category differs too: the nulls do not explain it
+    plain = mlflow_parity_gate(local + np.array([0, 0.04, 0.01]), local, records=records)
+    assert plain.outcome is Outcome.FAIL and "missing_text_columns" not in plain.details
+    assert "fillna" not in plain.reason
+
+
 def test_gate_fails_with_the_error_when_mlflow_could_not_score():
     error = "model='m': MLflow's pyfunc could not score JSON-shaped rows: ValueError: boom"
     gate = mlflow_parity_gate(None, np.array([0.1, 0.2]), error)

@@ -3,6 +3,7 @@ runs), must give the same scores as the model in process."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -53,13 +54,34 @@ def serving_parity_gate(served: np.ndarray, local: np.ndarray, url: str = "") ->
     )
 
 
+def _missing_text_columns(
+    mlflow_scores: np.ndarray, local: np.ndarray, records: Sequence[Mapping[str, Any]]
+) -> list[str]:
+    """The text columns missing (JSON null) in every row MLflow scores differently, when
+    they explain the difference: no row without such a null differs."""
+    if len(records) != len(local):
+        return []
+    gap = np.abs(np.asarray(mlflow_scores, float) - np.asarray(local, float))
+    differs = (gap.reshape(len(local), -1) > PARITY_TOLERANCE).any(axis=1)
+    text = {k for r in records for k, v in r.items() if isinstance(v, str)}
+    nulls = [{k for k in text if r.get(k, "") is None} for r in records]
+    if not differs.any() or any(d and not n for d, n in zip(differs, nulls, strict=True)):
+        return []
+    return sorted(set().union(*(n for d, n in zip(differs, nulls, strict=True) if d)))
+
+
 def mlflow_parity_gate(
-    mlflow_scores: np.ndarray | None, local: np.ndarray, error: str = ""
+    mlflow_scores: np.ndarray | None,
+    local: np.ndarray,
+    error: str = "",
+    records: Sequence[Mapping[str, Any]] = (),
 ) -> GateResult:
     """MLflow's pyfunc must score JSON-shaped rows as mlcheck does.
 
     `mlflow_scores` is None when MLflow could not score them (`error` says why): that is a FAIL,
     not an ERROR, since a deploy target serving the model with MLflow would fail every request.
+    With the `records` scored, a difference found only on rows with a missing text value is
+    explained (MLflow hands JSON null to the model as None, not as NaN) with its fixes.
     """
     name = "serving.mlflow_parity"
     details: dict[str, Any] = {"rows": len(local)}
@@ -83,13 +105,20 @@ def mlflow_parity_gate(
         )
     if len(mlflow_scores) != len(local):
         return fail(f"MLflow's pyfunc returned {len(mlflow_scores)} scores for {len(local)} rows")
-    return _judge_difference(
-        name,
-        mlflow_scores,
-        local,
-        "MLflow's pyfunc scores JSON-shaped rows differently from mlcheck",
-        details,
-    )
+    differs = "MLflow's pyfunc scores JSON-shaped rows differently from mlcheck"
+    missing = _missing_text_columns(mlflow_scores, local, records)
+    if missing:
+        named = ", ".join(repr(c) for c in missing)
+        details["missing_text_columns"] = missing
+        differs = (
+            f"{differs} on the rows whose {named} is missing: MLflow's pyfunc hands a JSON null "
+            "to the model as None, where a missing value read from a file is NaN, and the model "
+            "(an encoder such as scikit-learn's OneHotEncoder) scores the two apart, so "
+            "`mlflow models serve` would answer those rows differently. Make the model treat "
+            "None as NaN (a first pipeline step such as "
+            "FunctionTransformer(lambda X: X.fillna(np.nan))), or serve it with `mlcheck serve`"
+        )
+    return _judge_difference(name, mlflow_scores, local, differs, details)
 
 
 def mlflow_labels_gate(rows: int) -> GateResult:

@@ -83,7 +83,7 @@ def mlflow_parity(inputs: GateInputs) -> GateResult:
         return mlflow_parity_gate(None, local, str(exc))
     if labels:
         return mlflow_labels_gate(len(local))
-    return mlflow_parity_gate(scores, local)
+    return mlflow_parity_gate(scores, local, records=records)
 
 
 def http_latency(url: str, inputs: GateInputs) -> list[GateResult]:
