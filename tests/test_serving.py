@@ -160,3 +160,51 @@ def test_a_model_without_a_signature_is_served_with_the_schema(tmp_path, other_d
         bad = client.post("/predict", json=dict(row, colour="purple", label=1))
         assert bad.status_code == 422
         assert {p["field"] for p in bad.json()["detail"]} == {"colour", "label"}
+
+
+def test_an_unknown_category_is_refused_with_a_schema_and_its_absence_is_said(
+    tmp_path, sklearn_model_dir, other_data, caplog
+):
+    """A user's model names no categories: without --schema the server warns at startup that
+    its text input accepts any value (and `purple` reaches the model); with the schema `init`
+    writes, `purple` gets 422."""
+    import logging
+
+    from mlcheck.schema import infer_schema, save_schema
+
+    model = load_model(str(sklearn_model_dir))
+    row = {"x1": 0.5, "x2": -1.0, "colour": "purple"}
+    with caplog.at_level(logging.WARNING, logger="uvicorn.error"):
+        app = create_app(model, ServingConfig(str(sklearn_model_dir)))
+    assert "colour accept any value" in caplog.text and "--schema" in caplog.text
+    with TestClient(app, raise_server_exceptions=False) as client:
+        # the request reaches the model, whose encoder raises on an unseen category
+        assert client.post("/predict", json=row).status_code == 500
+    schema = str(save_schema(infer_schema(other_data[0], "label"), tmp_path / "schema.yaml"))
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="uvicorn.error"):
+        app = create_app(model, ServingConfig(str(sklearn_model_dir), schema, target="label"))
+    assert "accept any value" not in caplog.text
+    with TestClient(app) as client:
+        answer = client.post("/predict", json=row)
+        assert answer.status_code == 422 and "colour" in answer.text
+
+
+def test_the_gates_send_only_the_rows_serving_accepts(tmp_path, small_model_dir, small_bank):
+    """An unknown category is the schema gate's to report: parity, latency and load send the
+    other rows (one fault, one verdict). A missing value is accepted (an inferred schema allows
+    nulls; the missing-rate gate judges how many)."""
+    from mlcheck.run.inputs import GateInputs
+    from mlcheck.run.options import RunOptions
+
+    current = small_bank.head(5).astype({"job": str}).reset_index(drop=True)
+    current.loc[1, "job"] = "astronaut"
+    current.loc[3, "age"] = None
+    path = tmp_path / "current.parquet"
+    current.to_parquet(path)
+    reference = tmp_path / "reference.parquet"
+    small_bank.to_parquet(reference)
+    options = RunOptions(model=str(small_model_dir), current=str(path), reference=str(reference))
+    keep, records = GateInputs(options).served_records(5)
+    assert keep == [0, 2, 3, 4] and [r["job"] for r in records] == list(current["job"][keep])
+    assert records[2]["age"] is None

@@ -199,6 +199,14 @@ def prepare_serving(predictor: Predictor, config: ServingConfig) -> Serving:
         exclude = (config.target,) if config.target else ()
         features = features_from_schema(load_schema(config.schema), info.features, exclude)
     validated_by = "signature" if info.features is not None else "schema (no signature)"
+    open_text = [f.name for f in features if f.is_categorical and f.categories is None]
+    if open_text:
+        _LOGGER.warning(
+            "mlcheck serve: text input(s) %s accept any value (the model names no categories "
+            "and no --schema does); pass --schema checks/schema.yaml (written by mlcheck init) "
+            "to refuse unknown categories with 422",
+            ", ".join(open_text[:8]),
+        )
     description = openapi_document(
         features,
         config.max_rows,
