@@ -75,3 +75,21 @@ def test_prior_shift_changes_the_label_share(frames):
     shifted = apply_scenario(current, "prior_shift", 1.0)
     assert shifted["y"].mean() == pytest.approx(current["y"].mean() + 0.25, abs=0.01)
     assert len(shifted) == len(current)
+
+
+def test_a_rate_over_the_limit_by_chance_warns_and_one_beyond_chance_blocks():
+    """8 of 71 values outside a 107-row reference's range (11%, limit 10%) is within chance
+    of the limit: WARN with the counts; 30 of 71 (42%) is not: FAIL."""
+    import numpy as np
+
+    reference = pd.DataFrame({"a": np.linspace(0.0, 1.0, 107), "b": np.linspace(0.0, 1.0, 107)})
+    inside = np.linspace(0.1, 0.9, 71)
+    few = pd.DataFrame({"a": np.where(np.arange(71) < 8, 2.0, inside), "b": inside})
+    gate = {g.name: g for g in data_quality_gates(reference, few, DEMO)}["data_quality.outliers"]
+    assert gate.outcome.value == "WARN" and gate.value == pytest.approx(8 / 71)
+    assert "within chance" in gate.reason and "8 of 71 rows" in gate.reason
+    assert gate.details["lower_bounds"]["a"] < 0.10
+    many = few.assign(a=np.where(np.arange(71) < 30, 2.0, inside))
+    gate = {g.name: g for g in data_quality_gates(reference, many, DEMO)}["data_quality.outliers"]
+    assert gate.outcome.value == "FAIL" and gate.reason.startswith("values outside")
+    assert gate.details["lower_bounds"]["a"] > 0.10

@@ -7,7 +7,12 @@ import pytest
 from mlcheck.data.bank import BANK_FEATURES, generate
 from mlcheck.data.scenarios import apply_scenario
 from mlcheck.errors import DataError
-from mlcheck.gates.drift import column_kinds, drift_gates, prediction_drift_gate, target_drift_gate
+from mlcheck.gates.drift import (
+    column_kinds,
+    drift_gates,
+    prediction_member,
+    target_member,
+)
 from mlcheck.gates.quality import metric_gates
 from mlcheck.models.load import load_model
 from mlcheck.policy import ColumnDriftRule, DriftPolicy, QualityPolicy, load_policy
@@ -29,12 +34,12 @@ def model(small_model_dir):
 
 
 def _blocked(reference, current, model):
-    gates = drift_gates(reference, current, KINDS, POLICY.drift)
-    gates.append(target_drift_gate(reference, current, "y", POLICY.drift))
     ref_scores = model.predict(reference.drop(columns="y"))
-    gates.append(
-        prediction_drift_gate(ref_scores, model.predict(current.drop(columns="y")), POLICY.drift)
-    )
+    outputs = {
+        "drift.prediction": prediction_member(ref_scores, model.predict(current.drop(columns="y"))),
+        "drift.target": target_member(reference, current, "y"),
+    }
+    gates = drift_gates(reference, current, KINDS, POLICY.drift, outputs)
     return {g.name: g for g in gates if not g.passed}
 
 
@@ -64,10 +69,8 @@ def test_each_drift_scenario_is_blocked_by_its_gate(frames, model, scenario, exp
         assert (
             f" {gate.threshold:.4f} FAIL" in gate.message or f"{gate.threshold:g}" in gate.message
         )
-        assert (
-            repr(column if column not in ("target", "prediction") else gate.details["column"])
-            in gate.reason
-        )
+        subject = {"target": "the labels", "prediction": "the model's outputs"}
+        assert subject.get(column, repr(column)) in gate.reason
 
 
 def test_concept_drift_is_caught_by_quality_not_by_input_drift(frames, model):
@@ -140,13 +143,93 @@ def test_missing_column_wrong_type_or_empty_file_never_crash(frames):
     assert gates["drift.age"].outcome is Outcome.ERROR and "no values" in gates["drift.age"].reason
 
 
-def test_target_drift_skips_without_labels(frames):
+def test_target_drift_has_no_member_without_labels(frames):
     reference, current = frames
-    gate = target_drift_gate(reference, current.drop(columns="y"), "y", POLICY.drift)
-    assert gate.outcome is Outcome.SKIP
+    assert target_member(reference, current.drop(columns="y"), "y") is None
 
 
 def test_kinds_come_from_the_model_or_the_reference():
     assert KINDS["age"] == "numeric" and KINDS["job"] == "categorical"
     inferred = column_kinds(None, pd.DataFrame({"a": [1.0], "b": ["x"], "y": [1]}), exclude=["y"])
     assert inferred == {"a": "numeric", "b": "categorical"}
+
+
+# --------------------------------------------------------------------------- one family
+
+
+def _normal(rows: int, seed: int, shift: float = 0.0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame({"a": rng.standard_normal(rows) + shift, "b": rng.standard_normal(rows)})
+
+
+def test_the_prediction_and_the_target_are_adjusted_with_the_columns():
+    reference, current = _normal(600, 1), _normal(400, 2)
+    scores = (np.random.default_rng(3).random(600), np.random.default_rng(4).random(400))
+    labels = pd.DataFrame({"y": np.arange(600) % 2}), pd.DataFrame({"y": np.arange(400) % 2})
+    outputs = {
+        "drift.prediction": prediction_member(*scores),
+        "drift.target": target_member(*labels, "y"),
+    }
+    kinds = {"a": "numeric", "b": "numeric"}
+    gates = {g.name: g for g in drift_gates(reference, current, kinds, DriftPolicy(), outputs)}
+    assert list(gates) == [
+        "drift.a",
+        "drift.b",
+        "drift.dataset",
+        "drift.prediction",
+        "drift.target",
+    ]
+    family = gates["drift.dataset"].details["family"]
+    assert family["size"] == 4 and family["method"] == "benjamini-hochberg"
+    assert set(family["adjusted_p"]) == {"drift.a", "drift.b", "drift.prediction", "drift.target"}
+    for name in ("drift.prediction", "drift.target"):
+        assert gates[name].details["family"]["size"] == 4
+        assert gates[name].metric.endswith("(BH)") and gates[name].outcome is Outcome.PASS
+    alone = drift_gates(reference, current, kinds, DriftPolicy(fdr=False), outputs)
+    assert all("family" not in g.details for g in alone if g.name != "drift.dataset")
+
+
+def test_a_small_shift_in_a_large_sample_is_not_drift_but_a_large_one_is():
+    """1,000 reference rows keep the p-value tests; 200,000 current rows make them reject
+    shifts too small to matter, which the effect floors do not count as drift."""
+    rng = np.random.default_rng(5)
+    reference = pd.DataFrame({"c": rng.choice(["x", "y"], 1000)})
+
+    def moved(share: float) -> pd.DataFrame:
+        return pd.DataFrame({"c": rng.choice(["x", "y"], 200_000, p=[share, 1 - share])})
+
+    kinds = {"c": "categorical"}
+    small = drift_gates(reference, moved(0.5 + 0.06), kinds, DriftPolicy())[0]
+    assert small.details["p_value"] < 0.05 and small.outcome is Outcome.PASS
+    effect = small.details["effect"]
+    assert effect["method"] == "jensenshannon" and effect["value"] < effect["floor"] == 0.05
+    large = drift_gates(reference, moved(0.5 + 0.2), kinds, DriftPolicy())[0]
+    assert large.outcome is Outcome.FAIL and "jensenshannon" in large.reason
+    # numeric: a 0.15 sd shift is found by KS; a floor of 0.2 sd lets it through
+    numeric, shifted = _normal(1000, 5), _normal(200_000, 6, shift=0.15)
+    floor = DriftPolicy(min_wasserstein=0.2)
+    gate = drift_gates(numeric, shifted, {"a": "numeric"}, floor)[0]
+    assert gate.details["p_value"] < 0.05 and gate.outcome is Outcome.PASS
+    assert drift_gates(numeric, shifted, {"a": "numeric"}, DriftPolicy())[0].outcome is (
+        Outcome.FAIL
+    )
+
+
+def test_a_sample_too_small_to_find_half_a_standard_deviation_says_so():
+    kinds = {"a": "numeric"}
+    small = drift_gates(_normal(40, 7), _normal(30, 8), kinds, DriftPolicy())[0]
+    assert small.outcome is Outcome.WARN and small.reason.startswith("too few rows (40 reference")
+    power = small.details["power"]
+    assert power["unit"] == "sd" and power["detectable"] > power["target"] == 0.5
+    enough = drift_gates(_normal(600, 7), _normal(400, 8), kinds, DriftPolicy())[0]
+    assert enough.outcome is Outcome.PASS and enough.details["power"]["detectable"] < 0.5
+
+
+def test_a_tiny_shift_of_every_column_at_a_million_rows_is_not_drift():
+    rng = np.random.default_rng(9)
+    columns = ("a", "b", "c")
+    reference = pd.DataFrame({c: rng.standard_normal(1_000_000) for c in columns})
+    current = pd.DataFrame({c: rng.standard_normal(1_000_000) + 0.02 for c in columns})
+    gates = drift_gates(reference, current, dict.fromkeys(columns, "numeric"), DriftPolicy())
+    assert [g.outcome for g in gates] == [Outcome.PASS] * 4
+    assert all(g.metric == "wasserstein" for g in gates[:3])

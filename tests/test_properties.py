@@ -241,8 +241,12 @@ def test_identical_reference_and_current_never_drift(frame):
     assert [g.name for g in gates] == ["drift.number", "drift.word", "drift.dataset"]
     for gate in gates:
         event(f"{gate.name}: {gate.metric}")
+    # a small sample may WARN that it cannot find the shifts it is meant to; none drifts
     failed = [
-        (g.name, g.metric, g.value, g.outcome) for g in gates if g.outcome is not Outcome.PASS
+        (g.name, g.metric, g.value, g.outcome)
+        for g in gates
+        if g.outcome is not Outcome.PASS
+        and not (g.outcome is Outcome.WARN and g.reason.startswith("too few rows"))
     ]
     assert not failed
 

@@ -10,6 +10,7 @@ import pandas as pd
 
 from mlcheck.policy import DataQualityPolicy
 from mlcheck.results import Comparison, GateResult, Outcome
+from mlcheck.stats.intervals import clopper_pearson
 
 __all__ = ["DATA_QUALITY_CHECKS", "data_quality_gates"]
 
@@ -17,24 +18,58 @@ __all__ = ["DATA_QUALITY_CHECKS", "data_quality_gates"]
 DATA_QUALITY_CHECKS = ("missing", "outliers", "duplicates", "constant", "new_categories")
 
 
+#: A rate over its limit blocks only when its exact lower bound is over the limit too, at
+#: this one-sided level shared by the columns checked (Bonferroni): on small samples a
+#: clean current set is over a limit by chance (8 of 100 clean splits of a 178-row data set
+#: had one column of 13 with over 10% values outside the reference's range), and says so.
+RATE_ALPHA = 0.05
+
+
 def _worst_rate_gate(
-    name: str, metric: str, rates: pd.Series, threshold: float, what: str
+    name: str, metric: str, counts: pd.Series, rows: pd.Series, threshold: float, what: str
 ) -> GateResult:
-    """One gate per check: the worst column decides, every failing column is named."""
-    if rates.empty:
+    """One gate per check: the worst column decides, every column over the limit is named.
+
+    `counts` of `rows` per column: a column FAILs when its Clopper-Pearson lower bound (at
+    one-sided RATE_ALPHA / columns) is over the limit, so the rate is over it beyond chance;
+    over the limit within chance is a WARN that says so."""
+    if counts.empty:
         return GateResult(name, Outcome.SKIP, metric, reason=f"no column to check for {what}")
+    rates = (counts / rows.clip(lower=1)).astype(float)
     worst = str(rates.idxmax())
-    failing = rates[rates > threshold].sort_values(ascending=False)
-    reason = ", ".join(f"{c} {r:.1%}" for c, r in failing.items())
+    confidence = 1 - 2 * RATE_ALPHA / len(rates)
+    over = rates[rates > threshold].sort_values(ascending=False)
+    bounds = {
+        str(c): clopper_pearson(float(counts[c]), float(rows[c]), confidence)[0] for c in over.index
+    }
+    failing = [c for c in over.index if bounds[str(c)] > threshold]
+    outcome = Outcome.FAIL if failing else Outcome.WARN if len(over) else Outcome.PASS
+    if failing:
+        named = ", ".join(f"{c} {rates[c]:.1%}" for c in failing)
+        reason = f"{what} over the limit: {named}"
+    elif len(over):
+        named = ", ".join(
+            f"{c} {rates[c]:.1%} ({counts[c]:.0f} of {rows[c]:.0f} rows, at least "
+            f"{bounds[str(c)]:.1%})"
+            for c in over.index
+        )
+        reason = f"{what} over the limit within chance: {named}; more rows would decide"
+    else:
+        reason = f"worst column: {worst}" if len(rates) > 1 else ""
     return GateResult(
         name=name,
-        outcome=Outcome.FAIL if len(failing) else Outcome.PASS,
+        outcome=outcome,
         metric=metric,
         value=float(rates.max()),
         threshold=threshold,
         comparison=Comparison.LE,
-        reason=f"{what} over the limit: {reason}" if reason else f"worst column: {worst}",
-        details={"per_column": {str(k): float(v) for k, v in rates.items()}},
+        reason=reason,
+        details={
+            "per_column": {str(k): float(v) for k, v in rates.items()},
+            "lower_bounds": bounds,
+            "confidence": confidence,
+            "interval": "clopper-pearson",
+        },
     )
 
 
@@ -65,13 +100,14 @@ def data_quality_gates(
         _worst_rate_gate(
             "data_quality.missing",
             "worst missing rate",
-            current[names].isna().mean(),
+            current[names].isna().sum(),
+            pd.Series(len(current), index=names, dtype=float),
             policy.max_missing_rate,
             "missing values",
         )
     ]
 
-    outlier_rates = {}
+    outliers, present_rows = {}, {}
     q = policy.outlier_quantile
     for column in names:
         if not (_numeric(reference, column) and _numeric(current, column)):
@@ -80,27 +116,28 @@ def data_quality_gates(
         values = current[column].to_numpy(dtype=np.float64)
         present = ~np.isnan(values)
         outside = (values < low) | (values > high)
-        outlier_rates[column] = float(outside[present].mean()) if present.any() else 0.0
+        outliers[column], present_rows[column] = int(outside[present].sum()), int(present.sum())
     results.append(
         _worst_rate_gate(
             "data_quality.outliers",
             "worst outlier rate",
-            pd.Series(outlier_rates, dtype=float),
+            pd.Series(outliers, dtype=float),
+            pd.Series(present_rows, dtype=float),
             policy.max_outlier_rate,
             f"values outside the reference's [{q:g}, {1 - q:g}] quantiles",
         )
     )
 
-    duplicates = float(current[names].duplicated().mean()) if names else 0.0
-    results.append(
-        GateResult.judged(
-            "data_quality.duplicates",
-            "duplicate row rate",
-            duplicates,
-            policy.max_duplicate_rate,
-            Comparison.LE,
-        )
+    duplicated = float(current[names].duplicated().sum()) if names else 0.0
+    gate = _worst_rate_gate(
+        "data_quality.duplicates",
+        "duplicate row rate",
+        pd.Series({"rows": duplicated}),
+        pd.Series({"rows": float(len(current))}),
+        policy.max_duplicate_rate,
+        "duplicate rows",
     )
+    results.append(gate)
 
     constant = [
         c

@@ -15,6 +15,14 @@ import numpy as np
 
 from mlcheck.data.labels import task_labels
 from mlcheck.errors import DataError, InfrastructureError
+from mlcheck.gates.drift import (
+    Member,
+    column_drift_gates,
+    frame_columns,
+    prediction_member,
+    target_member,
+    target_skip,
+)
 from mlcheck.gates.estimated import estimated_gates
 from mlcheck.gates.importance import importance_stability_gate
 from mlcheck.gates.latency import http_latency_gates
@@ -34,6 +42,7 @@ from mlcheck.stats.estimated import ESTIMABLE
 from mlcheck.stats.metrics import metric_values
 
 __all__ = [
+    "drift_family",
     "estimated_quality",
     "http_latency",
     "importance_stability",
@@ -84,6 +93,50 @@ def mlflow_parity(inputs: GateInputs) -> GateResult:
     if labels:
         return mlflow_labels_gate(len(local))
     return mlflow_parity_gate(scores, local, records=records)
+
+
+def drift_family(inputs: GateInputs) -> dict[str, GateResult]:
+    """The run's drift gates by name, decided as one family: each model input, the dataset
+    share, the model's outputs (unless `[drift] prediction = false` or there is no model) and
+    the labels (unless `[drift] target = false`; SKIP when a side has none)."""
+    policy = inputs.policy.drift
+    dask = inputs.engine == "dask"
+    summary = inputs.summary if dask else None
+    outputs: dict[str, Member] = {}
+    if policy.prediction and inputs.model_uri is not None:
+        if summary is not None:
+            scored = summary.prediction
+            outputs["drift.prediction"] = (
+                scored if scored is not None else "the partitions gave no model outputs",
+                summary.prediction_kind,
+            )
+        else:
+            try:
+                outputs["drift.prediction"] = prediction_member(
+                    inputs.reference_scores, inputs.scores, inputs.task
+                )
+            except DataError as exc:
+                outputs["drift.prediction"] = (str(exc), "numeric")
+    target: Member | None = None
+    if policy.target and summary is not None:
+        kind = "numeric" if inputs.label_task == "regression" else "categorical"
+        target = (summary.target, kind) if summary.target is not None else None
+    elif policy.target:
+        target = target_member(inputs.reference, inputs.current, inputs.target, inputs.label_task)
+    if target is not None:
+        outputs["drift.target"] = target
+    columns = (
+        summary.drift
+        if summary is not None
+        else frame_columns(inputs.reference, inputs.current, inputs.kinds)
+    )
+    if not dask and (inputs.current.empty or inputs.reference.empty):
+        raise DataError("drift needs rows in both the reference and the current data")
+    gates = column_drift_gates(columns, inputs.kinds, policy, outputs)
+    named = {g.name: g for g in gates}
+    if policy.target and target is None:
+        named["drift.target"] = target_skip(inputs.target)
+    return named
 
 
 def http_latency(url: str, inputs: GateInputs) -> list[GateResult]:

@@ -48,7 +48,9 @@ __all__ = [
     "Binned",
     "ColumnData",
     "ColumnDrift",
+    "Detectable",
     "DriftRule",
+    "Effect",
     "MethodSpec",
     "category_table",
     "column_data",
@@ -56,6 +58,8 @@ __all__ = [
     "columns_drift",
     "dataset_drift",
     "default_method",
+    "detectable_shift",
+    "effect_size",
     "frame_drift",
 ]
 
@@ -152,6 +156,37 @@ class ColumnDrift:
     #: Of a statistic computed from binned partitions (`Binned`): the range the exact value
     #: lies in; the verdict is taken on its end toward drift. None: the value is exact.
     bound: tuple[float, float] | None = None
+    #: Of a p-value test judged with effect floors: the shift's size (`effect_size`), the floor
+    #: it had to reach to count as drift, and the smallest shift the test finds (`detectable`).
+    effect: Effect | None = None
+    #: How many p-value tests were adjusted together (1: judged alone).
+    family_size: int = 1
+
+
+@dataclass(frozen=True)
+class Effect:
+    """A shift's size whatever test judged it, the floor it must reach to count as drift,
+    and the power of the test: the smallest shift it finds at the level it is judged at."""
+
+    method: str  # wasserstein (in reference standard deviations) or jensenshannon
+    value: float
+    floor: float
+    detectable: Detectable | None
+
+
+@dataclass(frozen=True)
+class Detectable:
+    """The smallest shift the test finds about half the time at its level: a location shift
+    of a normal column in standard deviations (`sd`), or a share moved by `share` (0.15 is 15
+    points). Under-powered when it is larger than `target`."""
+
+    size: float
+    unit: str
+    target: float
+
+    @property
+    def underpowered(self) -> bool:
+        return not self.size <= self.target
 
 
 @dataclass(frozen=True)
@@ -781,6 +816,64 @@ def column_drift(
     return _drift_of(column, kind, _column(reference, current, kind, column), method, threshold)
 
 
+#: The shifts a p-value test must be able to find at the sizes it runs at (and the effect
+#: floors let through): a location shift of half a standard deviation, a share moved 15 points.
+POWER_TARGETS = {"sd": 0.5, "share": 0.15}
+
+
+def effect_size(data: ColumnData, kind: str) -> tuple[str, float]:
+    """The size of a column's shift whatever test judged it: the normed Wasserstein distance
+    (in reference standard deviations) of a numeric column with more than five values, else
+    the Jensen-Shannon distance of the shares. Binned data: the end of its bound toward drift."""
+    numeric = kind == "numeric" and data.distinct(DISCRETE_VALUES) > DISCRETE_VALUES
+    name = "wasserstein" if numeric else "jensenshannon"
+    if data.binned is not None and name in _BINNED_STATISTICS:
+        return name, _BINNED_STATISTICS[name](data)[2]
+    return name, _STATISTICS[name](data)
+
+
+def detectable_shift(
+    method: str, reference_rows: int, current_rows: int, alpha: float
+) -> Detectable | None:
+    """The shift at which a p-value test at level `alpha` starts to find drift reliably, or
+    None for a distance test. KS: the location shift of a normal whose largest CDF gap equals
+    the critical value c(alpha) * sqrt((n + m) / (n m)) (found about 4 times in 5 by
+    simulation); chi-square and Z: a share moved from one half by z(alpha / 2) standard errors
+    (found half the time)."""
+    n1, n2 = float(reference_rows), float(current_rows)
+    if not METHODS[method].is_p_value or n1 < 1 or n2 < 1:
+        return None
+    spread = math.sqrt((n1 + n2) / (n1 * n2))
+    if method == "ks":
+        critical = math.sqrt(-0.5 * math.log(alpha / 2)) * spread
+        size = math.inf if critical >= 1 else 2 * float(stats.norm.ppf((1 + critical) / 2))
+        return Detectable(size, "sd", POWER_TARGETS["sd"])
+    size = float(stats.norm.isf(alpha / 2)) * 0.5 * spread
+    return Detectable(size, "share", POWER_TARGETS["share"])
+
+
+def _with_effects(
+    drifts: list[ColumnDrift], data: Mapping[str, ColumnData], floors: Mapping[str, float]
+) -> list[ColumnDrift]:
+    """A p-value test's drift counts only when the shift is at least its floor (`floors`:
+    method name -> smallest effect); each such test also says how large a shift it finds."""
+    out = []
+    for d in drifts:
+        spec = METHODS[d.method]
+        if not spec.is_p_value:
+            out.append(d)
+            continue
+        method, value = effect_size(data[d.column], d.kind)
+        floor = float(floors[method])
+        alpha = d.threshold / d.family_size
+        found = detectable_shift(d.method, d.reference_rows, d.current_rows, alpha)
+        if found is not None and found.unit == "sd":
+            found = replace(found, size=max(found.size, floor))
+        effect = Effect(method, value, floor, found)
+        out.append(replace(d, effect=effect, drifted=d.drifted and bool(value >= floor)))
+    return out
+
+
 def _benjamini_hochberg(p_values: np.ndarray) -> np.ndarray:
     """BH-adjusted p-values: min over j >= rank of m * p_(j) / j, capped at 1."""
     m = len(p_values)
@@ -847,10 +940,15 @@ def columns_drift(
     kinds: Mapping[str, str],
     rules: Mapping[str, DriftRule] | None = None,
     fdr: bool = False,
+    floors: Mapping[str, float] | None = None,
 ) -> list[ColumnDrift]:
     """`frame_drift` on columns already reduced (`column_data`, or merged partition
-    summaries: `mlcheck.stats.sketch`): the one place every engine's drift is decided."""
-    return _decided(data, kinds, _check_rules(kinds, rules), fdr)
+    summaries: `mlcheck.stats.sketch`): the one place every engine's drift is decided.
+
+    With `floors` (method name -> smallest effect, for "wasserstein" and "jensenshannon"), a
+    p-value test's drift also needs its `effect_size` at the floor (see `Effect`)."""
+    drifts = _decided(data, kinds, _check_rules(kinds, rules), fdr)
+    return _with_effects(drifts, data, floors) if floors is not None else drifts
 
 
 def _decided(
@@ -882,7 +980,8 @@ def _with_fdr(drifts: list[ColumnDrift]) -> list[ColumnDrift]:
     out = list(drifts)
     for i, p in zip(tested, adjusted.tolist(), strict=True):
         d = drifts[i]
-        out[i] = replace(d, fdr_p_value=p, drifted=METHODS[d.method].drifted(p, d.threshold))
+        drifted = METHODS[d.method].drifted(p, d.threshold)
+        out[i] = replace(d, fdr_p_value=p, drifted=drifted, family_size=len(tested))
     return out
 
 
