@@ -408,6 +408,8 @@ def cmd_monitor(args: argparse.Namespace) -> int:
 
     folder = _capture_folder(args.capture)
     every = parse_duration(args.every, "--every")
+    if every <= 0:
+        raise ConfigError(f"--every={args.every!r} must be longer than 0 (e.g. 30s or 10m)")
     if args.windows is not None and args.windows < 1:
         raise ConfigError(f"--windows={args.windows} must be 1 or more (or left out: no end)")
     policy = load_policy(args.policy)

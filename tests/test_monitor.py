@@ -85,6 +85,53 @@ def test_labelled_windows_publish_the_accuracy_of_the_captured_predictions(tmp_p
     assert metrics.accuracy.labels("bank")._value.get() == pytest.approx(accuracy.value)
 
 
+def test_without_a_stated_threshold_the_reference_baseline_decides(tmp_path):
+    """No [quality.min] accuracy: the captured predictions must beat predicting the reference's
+    majority class (never a threshold of 0 that cannot fire); no [quality.max] rmse: a
+    regressor's RMSE must stay under the reference label's standard deviation (never +Inf)."""
+    folder = tmp_path / "capture"
+    frame = generate(3_000, seed=5)
+    truth = frame["y"].to_numpy()
+    wrong = np.random.default_rng(0).random(len(truth)) < 0.2  # 80% right
+    captured = _capture(folder, frame, "a", prediction=np.where(wrong, 1 - truth, truth))
+    captured[["request_id", "row"]].assign(y=truth).to_parquet(folder / LABELS_FILE, index=False)
+    reference = generate(20_000, seed=1)
+    majority = float(reference["y"].value_counts(normalize=True).iloc[0])
+    bare = tmp_path / "bare.toml"
+    bare.write_text("[drift]\ndataset_share = 0.5\n")  # no [quality] thresholds
+    none = load_policy(bare)
+    accuracy = {g.name: g for g in Monitor(folder, reference, none, GateMetrics()).window().gates}[
+        "quality.accuracy"
+    ]
+    assert accuracy.threshold == pytest.approx(majority) and accuracy.outcome is Outcome.FAIL
+    assert "majority share" in accuracy.reason
+
+    values = np.random.default_rng(1).normal(100.0, 15.0, 3_000)
+    reference = generate(3_000, seed=6).assign(
+        y=np.random.default_rng(2).normal(100.0, 15.0, 3_000)
+    )
+    for name, noise in (("good", 5.0), ("bad", 40.0)):
+        folder = tmp_path / name
+        guess = values + np.random.default_rng(3).normal(0.0, noise, len(values))
+        rows = _capture(folder, frame.assign(y=values), name, prediction=guess)
+        rows[["request_id", "row"]].assign(y=values).to_parquet(folder / LABELS_FILE, index=False)
+        gates = {g.name: g for g in Monitor(folder, reference, none, GateMetrics()).window().gates}
+        rmse = gates["quality.rmse"]
+        assert rmse.threshold == pytest.approx(reference["y"].std(ddof=0))
+        assert rmse.outcome is (Outcome.PASS if name == "good" else Outcome.FAIL), rmse
+
+
+def test_a_monitor_that_never_waits_is_refused(tmp_path):
+    folder = tmp_path / "capture"
+    folder.mkdir()
+    run = subprocess.run(
+        [sys.executable, "-m", "mlcheck", "monitor", "--capture", str(folder),
+         "--reference", "x.parquet", "--every", "0s"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert run.returncode == 2 and "--every='0s' must be longer than 0" in run.stderr
+
+
 def test_monitor_options_are_checked(tmp_path):
     run = subprocess.run(
         [sys.executable, "-m", "mlcheck", "monitor", "--capture", str(tmp_path / "none"),

@@ -80,18 +80,48 @@ class Monitor:
             error = predicted.to_numpy(float) - truth.to_numpy(float)
             rmse = float(np.sqrt(np.mean(error**2)))
             rule = rules.get("rmse")
-            threshold = rule.threshold if rule is not None else float("inf")
-            return [GateResult.judged("quality.rmse", "rmse", rmse, threshold, Comparison.LE)]
+            threshold, stated = (rule.threshold, "") if rule else self._baseline("rmse")
+            return [self._judged("quality.rmse", "rmse", rmse, threshold, Comparison.LE, stated)]
         same = (
             truth.to_numpy() == predicted.to_numpy()
             if numeric
             else truth.astype(str).to_numpy() == predicted.astype(str).to_numpy()
         )
         rule = rules.get("accuracy")
-        threshold = rule.threshold if rule is not None else 0.0
+        threshold, stated = (rule.threshold, "") if rule else self._baseline("accuracy")
         accuracy = float(np.mean(same))
-        return [GateResult.judged("quality.accuracy", "accuracy", accuracy, threshold,
-                                  Comparison.GE)]  # fmt: skip
+        return [self._judged("quality.accuracy", "accuracy", accuracy, threshold, Comparison.GE,
+                             stated)]  # fmt: skip
+
+    def _baseline(self, metric: str) -> tuple[float, str]:
+        """The threshold of a quality gate the policy states none for: the reference's own
+        baseline, never one that cannot fire. A regressor must beat predicting the reference's
+        mean label (RMSE at most the label's standard deviation); a classifier, predicting its
+        most common class (accuracy at least that class's share)."""
+        labels = self.reference.get(self.target)
+        if labels is None or labels.dropna().empty:
+            raise DataError(
+                f"the policy states no [quality] {metric} threshold and the reference data has no "
+                f"{self.target!r} labels to judge against; add `{metric} = VALUE` under "
+                f"[quality.{'max' if metric == 'rmse' else 'min'}] or pass a labelled reference"
+            )
+        labels = labels.dropna()
+        if metric == "rmse":
+            value = float(pd.to_numeric(labels, errors="coerce").std(ddof=0))
+            return value, f"no [quality.max] rmse: the reference's label sd {value:.4g}"
+        value = float(labels.astype(str).value_counts(normalize=True).iloc[0])
+        return value, f"no [quality.min] accuracy: the reference's majority share {value:.4g}"
+
+    @staticmethod
+    def _judged(
+        name: str, metric: str, value: float, threshold: float, comparison: Comparison, stated: str
+    ) -> GateResult:
+        if not stated:
+            return GateResult.judged(name, metric, value, threshold, comparison)
+        reason = f"{stated} (a model no better than that baseline fails)"
+        return GateResult.judged(
+            name, metric, value, threshold, comparison, reason, {"threshold_from": stated}
+        )
 
     def window(self) -> Window | None:
         """Gate the files that appeared since the last window, if they hold `min_rows`."""
