@@ -592,4 +592,9 @@ def _read_policy(path: str | Path | None) -> Policy:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"--policy={str(path)!r} is not valid TOML: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"--policy={str(path)!r} is not UTF-8 text (byte {exc.start}: {exc.reason}); "
+            "save it as UTF-8 (TOML files are UTF-8)"
+        ) from exc
     return parse_policy(data, source=str(path), base=path.parent)

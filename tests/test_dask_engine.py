@@ -364,6 +364,37 @@ def test_a_scheduler_that_does_not_answer_is_an_error_naming_it():
         DaskEngine(address, say=quiet).__enter__()
 
 
+@pytest.mark.slow
+def test_a_scheduler_that_refuses_is_waited_on_once_per_run(tmp_path):
+    """The first failure of the cluster is the run's: the next gate that needs it gets the
+    same error at once instead of waiting for the scheduler again."""
+    import time
+
+    from mlcheck.engine.dask import CONNECT_TIMEOUT_S
+    from mlcheck.run.inputs import GateInputs
+    from mlcheck.run.options import RunOptions
+
+    frame = generate(2_000, seed=6)
+    _write_partitions(frame, tmp_path / "ref", 2)
+    _write_partitions(frame, tmp_path / "cur", 2)
+    address = f"tcp://127.0.0.1:{free_port()}"
+    inputs = GateInputs(
+        RunOptions(
+            reference=str(tmp_path / "ref"), current=str(tmp_path / "cur"),
+            engine="dask", dask_scheduler=address,
+        )
+    )  # fmt: skip
+    waits, messages = [], []
+    for _ in range(2):
+        started = time.monotonic()
+        with pytest.raises(InfrastructureError, match=f"--dask-scheduler='{address}'") as caught:
+            inputs.summary  # noqa: B018 - the load is the point
+        waits.append(time.monotonic() - started)
+        messages.append(str(caught.value))
+    assert waits[0] < CONNECT_TIMEOUT_S + 20 and waits[1] < 0.5, waits
+    assert messages[0] == messages[1]
+
+
 def test_the_sample_sees_every_partition(tmp_path):
     frame = generate(3_000, seed=5)
     frame["part"] = np.repeat(["a", "b", "c"], 1_000)

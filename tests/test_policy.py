@@ -93,6 +93,10 @@ def test_missing_or_invalid_policy_file(tmp_path):
     bad.write_text("[quality\n")
     with pytest.raises(ConfigError, match="is not valid TOML"):
         load_policy(bad)
+    latin = tmp_path / "latin.toml"
+    latin.write_bytes(b"[data]\ntarget = 'caf\xe9'\n")
+    with pytest.raises(ConfigError, match=r"--policy=.*latin.toml' is not UTF-8 text"):
+        load_policy(latin)
 
 
 def test_slices_can_be_disabled():

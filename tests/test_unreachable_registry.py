@@ -73,3 +73,41 @@ def test_promote_exits_2_within_60_s(tmp_path, dead_server_env):
     )
     assert run.returncode == 2, run.stdout[-2000:] + run.stderr[-2000:]
     assert seconds < 60 and url in run.stderr and "does not answer /health" in run.stderr
+
+
+def test_a_registry_that_accepts_and_never_answers_is_waited_on_once(tmp_path):
+    """The first failure of a service is the run's: every gate that needs the model is ERROR
+    with the same reason, and the run does not wait on the registry again per gate."""
+    import socket
+    import threading
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    held: list[socket.socket] = []
+
+    def accept() -> None:
+        while True:
+            try:
+                held.append(listener.accept()[0])  # accepted, never answered
+            except OSError:
+                return
+
+    threading.Thread(target=accept, daemon=True).start()
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_HTTP")}
+    try:
+        run, seconds = _mlcheck(
+            "gate", "--model", "models:/nope@champion", "--stack", "off",
+            "--report-dir", str(tmp_path / "reports"),
+            cwd=ROOT, env=dict(env, MLFLOW_TRACKING_URI=url),
+        )  # fmt: skip
+    finally:
+        listener.close()
+        for connection in held:
+            connection.close()
+    assert run.returncode == 2, run.stdout[-3000:] + run.stderr[-3000:]
+    gates = json.loads((tmp_path / "reports" / "gate.json").read_text())["gates"]
+    errors = {g["reason"] for g in gates if g["outcome"] == "ERROR" and url in g["reason"]}
+    assert len(errors) == 1, errors  # one reason, given by every gate that needed the model
+    assert sum(url in g["reason"] for g in gates) >= 10
+    print(f"a registry that never answers: exit 2 after {seconds:.1f} s")
+    assert seconds < 60

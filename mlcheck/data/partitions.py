@@ -7,6 +7,8 @@ workers) can read works the same as a local one.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import fsspec
@@ -89,34 +91,49 @@ def partition_files(path: str, argument: str) -> list[str]:
     return [fs.unstrip_protocol(f) for f in files]
 
 
-def sample_partitions(files: list[str], rows: int) -> pd.DataFrame:
+@contextmanager
+def _footer(name: str, argument: str) -> Iterator[pq.ParquetFile]:
+    """`name` opened as a Parquet file; one that is not (truncated, another format) is a
+    DataError naming the option and the file, not pyarrow's traceback."""
+    with fsspec.open(name, "rb") as handle:
+        try:
+            parquet = pq.ParquetFile(handle)
+        except (OSError, ValueError) as exc:
+            raise DataError(
+                f"{argument}: {name!r} is not a readable Parquet file ({exc}); is it truncated "
+                "or of another format? Write it again, or pass a CSV or Parquet file"
+            ) from exc
+        yield parquet
+
+
+def sample_partitions(files: list[str], rows: int, argument: str = "--data") -> pd.DataFrame:
     """The first rows of every file, about `rows` in all: a sample that sees each partition
     (reading only the row groups it needs)."""
     each = max(1, -(-rows // len(files)))
     parts = []
     for name in files:
-        with fsspec.open(name, "rb") as handle:
-            batch = next(pq.ParquetFile(handle).iter_batches(batch_size=each), None)
+        with _footer(name, argument) as parquet:
+            batch = next(parquet.iter_batches(batch_size=each), None)
             if batch is not None:
                 parts.append(batch.to_pandas())
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
 
-def parquet_rows(files: list[str]) -> int:
+def parquet_rows(files: list[str], argument: str = "--data") -> int:
     """The files' rows, from their footers (no data read)."""
     total = 0
     for name in files:
-        with fsspec.open(name, "rb") as handle:
-            total += pq.ParquetFile(handle).metadata.num_rows
+        with _footer(name, argument) as parquet:
+            total += parquet.metadata.num_rows
     return total
 
 
-def in_memory_bytes(files: list[str]) -> int:
+def in_memory_bytes(files: list[str], argument: str = "--data") -> int:
     """The uncompressed size of the files' row groups, from their footers (no data read)."""
     total = 0
     for name in files:
-        with fsspec.open(name, "rb") as handle:
-            meta = pq.ParquetFile(handle).metadata
+        with _footer(name, argument) as parquet:
+            meta = parquet.metadata
         total += sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
     return total
 

@@ -223,6 +223,10 @@ def _merge_all(items: Iterable[_T]) -> _T:
     return merged
 
 
+#: Seconds a `--dask-scheduler` is tried before the run's Dask gates are ERROR.
+CONNECT_TIMEOUT_S = 10
+
+
 class DaskEngine:
     """A Dask client for the run: to the cluster at `scheduler`, else to a `LocalCluster` of
     `workers` processes (one thread each, `memory_limit` each) started here."""
@@ -253,7 +257,9 @@ class DaskEngine:
         dask.config.set({"distributed.scheduler.allowed-failures": 0})
         try:
             if self.scheduler:
-                self.client = Client(self.scheduler, timeout="30s")
+                # a scheduler that is up answers in well under a second, even across a
+                # network; one that refuses is retried for this long, once per run
+                self.client = Client(self.scheduler, timeout=f"{CONNECT_TIMEOUT_S}s")
             else:
                 self.cluster = LocalCluster(
                     n_workers=self.workers,

@@ -66,15 +66,25 @@ SAMPLE_ROWS = 1_000_000
 
 def _timed(load: Callable[[GateInputs], _T]) -> Callable[[GateInputs], _T]:
     """Record in `timings` the seconds `load` took, less the loads it set off (scoring the
-    current data first reads it: that time is the read's, not the scoring's)."""
+    current data first reads it: that time is the read's, not the scoring's).
+
+    A load that failed is not tried again in the run: every gate that needs it gets the same
+    error at once (a registry that never answers, a Dask scheduler that refuses, would
+    otherwise be waited on again by each gate)."""
     name = load.__name__
 
     @functools.wraps(load)
     def timed(self: GateInputs) -> _T:
+        failed = self._failures.get(name)
+        if failed is not None:
+            raise failed.with_traceback(None)
         started, outer = time.perf_counter(), self._nested
         self._nested = 0.0
         try:
             return load(self)
+        except MlcheckError as exc:
+            self._failures[name] = exc
+            raise
         finally:
             elapsed = time.perf_counter() - started
             self.timings[name] = elapsed - self._nested
@@ -90,6 +100,7 @@ class GateInputs:
         self.options = options
         #: Seconds each input took to load or compute (model, current, scores, ...).
         self.timings: dict[str, float] = {}
+        self._failures: dict[str, MlcheckError] = {}  # loads that failed (see `_timed`)
         self._nested = 0.0
         #: How long work shows progress: `say(text, end)` (the pytest plugin shows it live).
         self.say: Callable[[str, str], None] | None = None
@@ -251,7 +262,10 @@ class GateInputs:
             return "local"
         if scheduler:
             return "dask"
-        size = sum(in_memory_bytes(partition_files(w, "--data")) for w in locations)
+        size = sum(
+            in_memory_bytes(partition_files(where, f"--{kind}"), f"--{kind}")
+            for kind, where in zip(("reference", "current"), locations, strict=True)
+        )
         return "dask" if size > AUTO_MEMORY_SHARE * memory_bytes() else "local"
 
     @property
@@ -284,7 +298,7 @@ class GateInputs:
             frame: pd.DataFrame = getattr(self, kind)
         elif rows is None:
             files = partition_files(self.data_location(kind), f"--{kind}")
-            return sample_partitions(files, SAMPLE_ROWS)
+            return sample_partitions(files, SAMPLE_ROWS, f"--{kind}")
         else:
             frame = read_table(self.first_partition(kind), f"--{kind}")
         return frame if rows is None else frame.head(rows)
@@ -322,7 +336,8 @@ class GateInputs:
             model=model,
             schema=self.schema,
             centre=centre if np.isfinite(centre) else 0.0,
-            gather=parquet_rows(files["current"]) < self.policy.quality.bootstrap.large_sample_rows,
+            gather=parquet_rows(files["current"], "--current")
+            < self.policy.quality.bootstrap.large_sample_rows,
         )
         with DaskEngine(self.options.dask_scheduler, say=self.say) as engine:
             return summarise(engine, files["reference"], files["current"], spec)
