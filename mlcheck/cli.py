@@ -385,17 +385,17 @@ def _capture_folder(value: str) -> Path:
 
 
 def cmd_label(args: argparse.Namespace) -> int:
-    from mlcheck.data.capture import LABELS_FILE, join_labels
+    from mlcheck.data.capture import LABELS_FILE, label_capture
     from mlcheck.data.io import read_table
 
     folder = _capture_folder(args.capture)
-    labelled, captured = join_labels(
-        folder, read_table(args.labels, "--labels"), args.id_column, args.target
-    )
+    joined = label_capture(folder, read_table(args.labels, "--labels"), args.id_column, args.target)
     print(
-        f"mlcheck label: {labelled:,} of {captured:,} captured rows labelled "
+        f"mlcheck label: {joined.labelled:,} of {joined.captured:,} captured rows labelled "
         f"({folder / LABELS_FILE}); `mlcheck gate --current {folder}` now gates them"
     )
+    for note in joined.notes():
+        print(f"  {note}")
     return EXIT_PASS
 
 
@@ -704,9 +704,12 @@ def build_parser() -> argparse.ArgumentParser:
     label = sub.add_parser(
         "label",
         help="join labels that arrived later to captured traffic (serve --capture DIR)",
-        description="Write DIR/labels.parquet: the label of each captured row, matched by the "
-        "request id (and `row`, the row's place in its request, when a request held several). "
-        "Then `mlcheck gate --current DIR` gates the labelled rows, quality gates included.",
+        description="Add to DIR/labels.parquet the label of each captured row, matched by the "
+        "request id (and `row`, the row's place in its request, when a request held several); "
+        "every captured row of a retried request id takes its label. Labels are checked "
+        "against the captured predictions (numbers for a regressor, 0/1 for a 0/1 model); "
+        "label files accumulate and a row labelled again takes the latest label. Then "
+        "`mlcheck gate --current DIR` gates the labelled rows, quality gates included.",
     )
     label.add_argument("--capture", required=True, metavar="DIR", help="the capture folder")
     label.add_argument(

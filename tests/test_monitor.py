@@ -85,6 +85,26 @@ def test_labelled_windows_publish_the_accuracy_of_the_captured_predictions(tmp_p
     assert metrics.accuracy.labels("bank")._value.get() == pytest.approx(accuracy.value)
 
 
+def test_drift_is_watched_after_labels_arrive_and_labels_are_scored_when_they_do(tmp_path, policy):
+    """Labels for the first traffic must not stop the monitor from judging new, unlabelled
+    traffic for drift; and labels that arrive after their window are scored then, once."""
+    folder = tmp_path / "capture"
+    frame = generate(2_000, seed=5)
+    monitor = Monitor(folder, generate(20_000, seed=1), policy, GateMetrics(), 1000)
+    first = _capture(folder, frame, "a", prediction=frame["y"].to_numpy())
+    assert "quality.accuracy" not in {g.name for g in monitor.window().gates}  # no labels yet
+    first[["request_id", "row"]].assign(y=frame["y"].to_numpy()).to_parquet(
+        folder / LABELS_FILE, index=False
+    )
+    shifted = apply_scenario(generate(1_390, seed=6), "covariate_shift", seed=1)
+    _capture(folder, shifted, "b")
+    window = monitor.window()
+    gates = {g.name: g for g in window.gates}
+    assert window.rows == 1_390 and gates["drift.dataset"].outcome is Outcome.FAIL
+    assert window.labelled == 2_000 and gates["quality.accuracy"].value == 1.0  # labels, late
+    assert monitor.window() is None  # nothing new: no row scored twice
+
+
 def test_without_a_stated_threshold_the_reference_baseline_decides(tmp_path):
     """No [quality.min] accuracy: the captured predictions must beat predicting the reference's
     majority class (never a threshold of 0 that cannot fire); no [quality.max] rmse: a

@@ -21,7 +21,13 @@ import numpy as np
 import pandas as pd
 
 from mlcheck.data.bank import TARGET
-from mlcheck.data.capture import CAPTURE_COLUMNS, capture_files, read_capture
+from mlcheck.data.capture import (
+    CAPTURE_COLUMNS,
+    CAPTURE_ID,
+    LABELS_FILE,
+    capture_files,
+    read_capture,
+)
 from mlcheck.errors import DataError
 from mlcheck.gates.drift import column_kinds, drift_gates
 from mlcheck.policy import Policy
@@ -39,13 +45,19 @@ class Window:
     files: list[Path]
     rows: int
     gates: list[GateResult] = field(default_factory=list)
+    #: Rows labelled since the last window, scored in this one (0: no quality gate).
+    labelled: int = 0
 
     def line(self) -> str:
         shown = [g for g in self.gates if g.name in ("drift.dataset", "quality.accuracy",
                                                      "quality.rmse")]  # fmt: skip
         parts = ", ".join(f"{g.name} {g.value:.3f} {g.outcome.value}" for g in shown if g.value
                           is not None)  # fmt: skip
-        return f"window {self.number}: {self.rows:,} rows from {len(self.files)} files: {parts}"
+        scored = f", {self.labelled:,} newly labelled" if self.labelled else ""
+        return (
+            f"window {self.number}: {self.rows:,} rows from {len(self.files)} files{scored}: "
+            f"{parts}"
+        )
 
 
 class Monitor:
@@ -66,6 +78,9 @@ class Monitor:
         self.kinds = column_kinds(None, reference, exclude=[self.target])
         self.seen: set[Path] = set()
         self.windows = 0
+        #: The captured rows already scored against labels, and the labels file last read.
+        self.scored: set[str] = set()
+        self._labels_seen: tuple[float, int] | None = None
 
     def _quality(self, frame: pd.DataFrame) -> list[GateResult]:
         """The captured predictions scored against the joined labels: accuracy of a
@@ -124,15 +139,30 @@ class Monitor:
         )
 
     def window(self) -> Window | None:
-        """Gate the files that appeared since the last window, if they hold `min_rows`."""
+        """Gate the files that appeared since the last window once they hold `min_rows` rows,
+        labelled or not (drift does not wait for labels), and score the captured rows labelled
+        since the last window once `min_rows` of them are new (accuracy joins later)."""
         new = [f for f in capture_files(self.capture) if f not in self.seen]
-        if not new:
-            return None
-        frame = read_capture(self.capture, "--capture", new)
-        if len(frame) < self.min_rows:
-            return None  # wait for more traffic
-        self.seen.update(new)
+        frame = read_capture(self.capture, "--capture", new, labelled_only=False) if new else None
+        traffic = frame if frame is not None and len(frame) >= self.min_rows else None
+        labelled = self._newly_labelled()
+        if traffic is None and labelled is None:
+            return None  # wait for more traffic or labels
         self.windows += 1
+        window = Window(self.windows, [], 0)
+        if traffic is not None:
+            window.files, window.rows = new, len(traffic)
+            self.seen.update(new)
+            window.gates = self._drift(traffic)
+        if labelled is not None:
+            self.scored.update(labelled[CAPTURE_ID].astype(str))
+            window.labelled = len(labelled)
+            window.gates += self._quality(labelled)
+        for gate in window.gates:
+            self.metrics.observe(gate)
+        return window
+
+    def _drift(self, frame: pd.DataFrame) -> list[GateResult]:
         features = frame.drop(columns=[c for c in CAPTURE_COLUMNS if c in frame.columns])
         kinds = {c: k for c, k in self.kinds.items() if c in features.columns}
         if not kinds:
@@ -140,12 +170,21 @@ class Monitor:
                 f"--capture={str(self.capture)!r} holds none of the reference's columns "
                 f"({', '.join(map(str, self.reference.columns))}); is it the right reference?"
             )
-        window = Window(self.windows, new, len(frame))
-        window.gates = drift_gates(self.reference, features, kinds, self.policy.drift)
-        window.gates += self._quality(frame)
-        for gate in window.gates:
-            self.metrics.observe(gate)
-        return window
+        return drift_gates(self.reference, features, kinds, self.policy.drift)
+
+    def _newly_labelled(self) -> pd.DataFrame | None:
+        """The captured rows labelled since the last scoring, once `min_rows` of them are new
+        (read only when `labels.parquet` changed)."""
+        path = self.capture / LABELS_FILE
+        if not path.is_file():
+            return None
+        stamp = (path.stat().st_mtime, path.stat().st_size)
+        if stamp == self._labels_seen:
+            return None
+        self._labels_seen = stamp  # the labelled rows change only with this file
+        labelled = read_capture(self.capture, "--capture")
+        fresh = labelled[~labelled[CAPTURE_ID].astype(str).isin(self.scored)]
+        return fresh if len(fresh) >= self.min_rows else None  # else: wait for more labels
 
     def run(self, every_s: float, say: Callable[[str], None], windows: int | None = None) -> None:
         """Gate a window every `every_s` seconds (`windows` times, or until stopped)."""

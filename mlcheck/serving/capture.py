@@ -2,9 +2,13 @@
 prediction, the model version and the request id, appended to Parquet files in DIR.
 
 The request path only puts a reference to the request's columns on a bounded queue (never
-waits); a writer thread turns them into files, rotated by rows and by age, each written to a
-temporary name and renamed, so a reader never sees half a file. When the queue is full the
-rows are dropped and counted (`ml_capture_dropped_rows_total`), never the request.
+waits); a writer thread turns them into files, each written to a temporary name and renamed,
+so a reader never sees half a file. A file is written when it holds `max_rows` rows, when its
+oldest row is `max_age_s` old, or when no row came for `idle_s` (so the rows of the last
+requests are readable about a second after them, not a minute). Every row gets a unique
+`capture_id` (`<writer>-<n>`): a request id is not one, clients that retry keep theirs. When
+the queue is full the rows are dropped and counted (`ml_capture_dropped_rows_total`), never
+the request; a capture folder deleted while serving is made again for the next file.
 `mlcheck gate --current DIR` reads the folder back (`mlcheck.data.capture.read_capture`).
 """
 
@@ -13,6 +17,7 @@ from __future__ import annotations
 import logging
 import os
 import queue
+import secrets
 import threading
 import time
 from collections.abc import Callable
@@ -22,7 +27,7 @@ from typing import Any
 
 import pandas as pd
 
-from mlcheck.data.capture import CAPTURE_COLUMNS, CAPTURE_PREFIX
+from mlcheck.data.capture import CAPTURE_COLUMNS, CAPTURE_ID, CAPTURE_PREFIX, parquet_options
 
 __all__ = ["Capture", "CaptureBatch"]
 
@@ -52,14 +57,18 @@ class Capture:
         max_rows: int = 100_000,
         max_age_s: float = 60.0,
         queue_batches: int = 10_000,
+        idle_s: float = 1.0,
     ) -> None:
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.on_written, self.on_dropped = on_written, on_dropped
-        self.max_rows, self.max_age_s = max_rows, max_age_s
+        self.max_rows, self.max_age_s, self.idle_s = max_rows, max_age_s, idle_s
         self._queue: queue.Queue[object] = queue.Queue(queue_batches)
         self._thread = threading.Thread(target=self._run, name="mlcheck-capture", daemon=True)
         self._sequence = 0
+        #: This writer's part of every capture id; `_rows` numbers its rows.
+        self._writer = secrets.token_hex(6)
+        self._rows = 0
 
     def start(self) -> Capture:
         self._thread.start()
@@ -80,21 +89,31 @@ class Capture:
 
     def _run(self) -> None:
         pending: list[CaptureBatch] = []
-        rows, oldest = 0, time.monotonic()
+        rows, oldest, latest = 0, 0.0, 0.0
         while True:
+            # nothing pending: wait for rows; else until the file is due (idle or old)
+            due = min(latest + self.idle_s, oldest + self.max_age_s) if pending else None
             try:
-                item = self._queue.get(timeout=min(1.0, self.max_age_s))
+                item = self._queue.get(
+                    timeout=None if due is None else max(0.0, due - time.monotonic())
+                )
             except queue.Empty:
-                item = None  # no rows for a second: time to rotate by age?
+                item = None
             if item is _STOP:
                 self._write_or_drop(pending)
                 return
+            now = time.monotonic()
             if isinstance(item, CaptureBatch):
                 if not pending:
-                    oldest = time.monotonic()
+                    oldest = now
                 pending.append(item)
                 rows += len(item.predictions)
-            if pending and (rows >= self.max_rows or time.monotonic() - oldest >= self.max_age_s):
+                latest = now
+            if pending and (
+                rows >= self.max_rows
+                or now - oldest >= self.max_age_s
+                or now - latest >= self.idle_s
+            ):
                 self._write_or_drop(pending)
                 pending, rows = [], 0
 
@@ -122,12 +141,22 @@ class Capture:
             meta["model_version"].extend([batch.model_version] * count)
             meta["captured_at"].extend([batch.captured_at] * count)
             meta["prediction"].extend(batch.predictions)
+        first = self._rows
+        meta[CAPTURE_ID] = [f"{self._writer}-{n}" for n in range(first, first + len(meta["row"]))]
         frame = pd.DataFrame({**columns, **meta})
         frame["captured_at"] = pd.to_datetime(frame["captured_at"], unit="s", utc=True)
         self._sequence += 1
         stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
         name = f"{CAPTURE_PREFIX}{stamp}-{os.getpid()}-{self._sequence:06d}.parquet"
+        if not self.folder.is_dir():  # deleted while serving: every later row would be lost
+            self.folder.mkdir(parents=True, exist_ok=True)
+            _LOGGER.warning("capture: the folder %s was gone; made it again", self.folder)
         temporary = self.folder / f".{name}.tmp"
-        frame.to_parquet(temporary, index=False)
-        os.replace(temporary, self.folder / name)
+        try:
+            frame.to_parquet(temporary, index=False, **parquet_options(frame.columns))
+            os.replace(temporary, self.folder / name)
+        except BaseException:
+            temporary.unlink(missing_ok=True)
+            raise
+        self._rows = first + len(frame)
         self.on_written(len(frame))
