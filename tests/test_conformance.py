@@ -119,8 +119,10 @@ mlflow.models.set_model(Model())
 
 
 def _as_nan(frame: pd.DataFrame) -> pd.DataFrame:
-    """None (what MLflow's pyfunc hands the model for a JSON null) as NaN (what a file gives)."""
-    return frame.fillna(np.nan)
+    """None (what MLflow's pyfunc hands the model for a JSON null) as NaN (what a file gives);
+    `where` keeps a column's dtype (`fillna` would turn a one-row text column of None into a
+    float column the encoder cannot read)."""
+    return frame.where(frame.notna(), np.nan)
 
 
 def _estimator(family: str, task: str, none_as_nan: bool = True):
@@ -283,6 +285,9 @@ def test_a_cell_gets_the_verdicts_a_reviewer_would_give(matrix, family, task):
     passed = {n for n, g in gates.items() if g["outcome"] == "PASS"}
     assert {"serving.parity", "latency.http.p95", "load.p95", "schema.inputs"} <= passed
     assert "quality.slice" not in passed  # no demo slices leak into a user's run
+    # a good model answers every row, one at a time too (within the limits is not enough)
+    assert gates["latency.http.errors"]["details"]["statuses"] == {"200": 400}
+    assert gates["load.failures"]["value"] == 0
 
     unlabelled = current.drop(columns=["label"])
     run, gates = _gate(
@@ -331,5 +336,5 @@ def test_a_pipeline_that_scores_none_apart_from_nan_is_blocked_for_mlflow_servin
     assert run.returncode == 1, _why(run)
     parity = gates["serving.mlflow_parity"]
     assert parity["outcome"] == "FAIL" and parity["details"]["missing_text_columns"] == ["region"]
-    assert "fillna(np.nan)" in parity["reason"]
+    assert "X.where(X.notna(), np.nan)" in parity["reason"]
     assert gates["serving.parity"]["outcome"] == "PASS"  # mlcheck's own serving core is right

@@ -116,7 +116,8 @@ def mlflow_parity_gate(
             "(an encoder such as scikit-learn's OneHotEncoder) scores the two apart, so "
             "`mlflow models serve` would answer those rows differently. Make the model treat "
             "None as NaN (a first pipeline step such as "
-            "FunctionTransformer(lambda X: X.fillna(np.nan))), or serve it with `mlcheck serve`"
+            "FunctionTransformer(lambda X: X.where(X.notna(), np.nan))), or serve it with "
+            "`mlcheck serve`"
         )
     return _judge_difference(name, mlflow_scores, local, differs, details)
 
