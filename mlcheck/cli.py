@@ -128,13 +128,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
         reload_every_s=parse_duration(args.reload_every),
         capture_dir=str(Path(args.capture).resolve()) if args.capture else None,
     )
+    if args.capture and Path(args.capture).exists() and not Path(args.capture).is_dir():
+        raise ConfigError(
+            f"--capture={args.capture!r} is a file; pass a folder for the capture files "
+            "(it is made if it does not exist)"
+        )
+    _check_port_free(args.host, args.port)
     os.environ.update(config.to_env())
-    serving.app_from_env()  # fail here, with exit 2, if the model does not load
+    app = serving.app_from_env()  # fail here, with exit 2, if the model does not load
     if config.workers > 1:
         _multiprocess_metrics_dir()
     uvicorn.run(
-        "mlcheck.serving.app:app_from_env",
-        factory=True,
+        # one worker serves the app just built (the model loaded once); several load their own
+        app if config.workers == 1 else "mlcheck.serving.app:app_from_env",
+        factory=config.workers > 1,
         host=args.host,
         port=args.port,
         workers=config.workers,
@@ -147,6 +154,23 @@ def cmd_serve(args: argparse.Namespace) -> int:
         http=HeaderTimeoutProtocol,
     )
     return EXIT_PASS
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """--port must be free before the model loads: uvicorn would exit 3 after it, unnamed."""
+    import errno
+    import socket
+
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE:
+                raise ConfigError(f"--host={host!r} --port={port}: cannot listen ({exc})") from exc
+            raise ConfigError(
+                f"--port={port} is in use on {host}; stop what listens there or pick another port"
+            ) from exc
 
 
 def _multiprocess_metrics_dir() -> None:

@@ -350,3 +350,48 @@ def test_report_dir_that_takes_no_gate_json(tmp_path, demo_ready):
     assert "Traceback" not in run.stderr, run.tail()
     data = run.gate_json()
     assert data is None or data["verdict"] == "ERROR", data  # no older PASS left behind
+
+
+@pytest.mark.slow
+def test_serve_startup_errors_name_the_option_and_load_the_model_once(tmp_path):
+    """A port in use is exit 2 naming --port (uvicorn exits 3, unnamed); --capture naming a
+    file is exit 2 naming it (not "[Errno 17] File exists"); a server starts with one load."""
+    import socket
+
+    def serve(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "mlcheck", "serve", "--model", str(demo_model_path()), *args],
+            capture_output=True, text=True, timeout=timeout,
+        )  # fmt: skip
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        run = serve("--port", str(port))
+    assert run.returncode == 2 and f"--port={port} is in use" in run.stderr, run.stderr[-2000:]
+    a_file = tmp_path / "capture"
+    a_file.write_text("")
+    run = serve("--port", str(free_port()), "--capture", str(a_file))
+    assert run.returncode == 2 and f"--capture='{a_file}' is a file" in run.stderr
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "mlcheck", "serve", "--model", str(demo_model_path()),
+         "--port", str(port), "--log-format", "json"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        import urllib.request
+
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/ready", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.2)
+    finally:
+        server.terminate()
+        output = server.communicate(timeout=30)[0]
+    starts = [line for line in output.splitlines() if '"event":"start"' in line]
+    assert len(starts) == 1, output[-2000:]  # the model was loaded once
