@@ -127,6 +127,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         log_format=args.log_format,
         reload_every_s=parse_duration(args.reload_every),
         capture_dir=str(Path(args.capture).resolve()) if args.capture else None,
+        allowed_hosts=tuple(args.allowed_hosts.split(",")),
     )
     if args.capture and Path(args.capture).exists() and not Path(args.capture).is_dir():
         raise ConfigError(
@@ -601,6 +602,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="append every predicted row (features, prediction, model version, request id) to "
         "Parquet files in DIR, written off the request path (rows the writer cannot keep up "
         "with are dropped and counted); `mlcheck gate --current DIR` gates them",
+    )
+    serve.add_argument(
+        "--allowed-hosts",
+        default="",
+        metavar="HOST[,HOST]",
+        help="answer only requests whose Host header names one of these (no port; *.example.com "
+        "for its subdomains), others get 400 (default: any host)",
     )
     serve.set_defaults(handler=cmd_serve)
 

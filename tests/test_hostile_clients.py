@@ -20,6 +20,8 @@ from mlcheck.serving.config import ServingConfig
 from tests.conftest import ROOT
 from tests.test_codec import RECORD
 
+#: What a JSON client sends (anything else is 415).
+JSON = {"content-type": "application/json"}
 LEAKS = ("Traceback", "RecursionError", "OverflowError", "sys.", "int_max_str_digits", 'File "')
 
 
@@ -61,7 +63,7 @@ def _nested(depth: int) -> str:
 def test_deep_nesting_is_a_400_counted_as_too_deep(app, client, body):
     before = _count(app, "ml_prediction_errors_total", reason="too_deep")
     before_400 = _predict_status(app, "400")
-    response = client.post("/predict", content=body.encode())
+    response = client.post("/predict", content=body.encode(), headers=JSON)
     assert response.status_code == 400, response.text[:300]
     [problem] = response.json()["detail"]
     assert problem["field"] == "body" and "levels deep; the limit is 32" in problem["error"]
@@ -75,7 +77,7 @@ def test_huge_numbers_are_a_422_without_python_internals(app, client, field, dig
     before = _count(app, "ml_prediction_errors_total", reason="invalid")
     model_errors = _count(app, "ml_prediction_errors_total", reason="model")
     body = json.dumps(RECORD).replace(f'"{field}": {RECORD[field]}', f'"{field}": ' + "9" * digits)
-    response = client.post("/predict", content=body.encode())
+    response = client.post("/predict", content=body.encode(), headers=JSON)
     assert response.status_code == 422, response.text[:300]
     [problem] = response.json()["detail"]
     assert problem["field"] == field and "the limit is 40" in problem["error"]

@@ -51,7 +51,9 @@ def _get(url: str) -> dict:
 
 
 def _post(url: str) -> dict:
-    request = urllib.request.Request(url, data=b"", method="POST")
+    request = urllib.request.Request(
+        url, data=b"", method="POST", headers={"Content-Type": "application/json"}
+    )
     with urllib.request.urlopen(request, timeout=60) as response:
         return json.loads(response.read())
 

@@ -38,8 +38,9 @@ def test_bad_requests_get_4xx_with_the_field(client):
     response = client.post("/predict", json=dict(RECORD, job="astronaut"))
     assert response.status_code == 422 and response.json()["detail"][0]["field"] == "job"
     assert client.post("/predict", json={"instances": [RECORD] * 6}).status_code == 413
-    assert client.post("/predict", content=b"x" * 5000).status_code == 413
-    assert client.post("/predict", content=b"{").status_code == 400
+    json_body = {"content-type": "application/json"}
+    assert client.post("/predict", content=b"x" * 5000, headers=json_body).status_code == 413
+    assert client.post("/predict", content=b"{", headers=json_body).status_code == 400
     assert client.get("/predict").status_code == 405
 
 

@@ -13,6 +13,7 @@ import gc
 import json
 import logging
 import os
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
@@ -70,8 +71,9 @@ LOOPBACK = ("127.0.0.1", "::1")
 #: A request of at most this many rows is kept as the rows a new model version is checked on.
 PROBE_ROWS = 100
 _LOGGER = logging.getLogger("uvicorn.error")
-#: Seconds a request body may take to arrive in full (a stalled upload gets a 408).
-
+#: What a POST body must be sent as: JSON, in UTF-8 (what a browser sends without asking the
+#: server first, text/plain or form data, or a body with no type, is refused with 415).
+_JSON_TYPE = re.compile(r'application/json\s*(;\s*charset\s*=\s*("utf-8"|utf-8)\s*)?', re.I)
 
 #: Where a route finds the request's id and leaves what its log line says (rows, predictions,
 #: reason).
@@ -89,10 +91,22 @@ class _Instrumented:
     The request is counted and logged just before its response starts (the status line is
     sent at once, and a client may act on it before the body arrives), so a client that has
     its answer finds its request in /metrics and its line in the log.
+
+    With `allowed_hosts`, a request whose Host header names another host gets 400 (a web page
+    on another name that resolves to this machine cannot read or write through it). A fault
+    of the server gets a JSON 500 that carries the request id like every other answer (and is
+    raised on, for the server to log it).
     """
 
-    def __init__(self, app: ASGIApp, metrics: ServingMetrics, log: JsonLines | None = None) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        metrics: ServingMetrics,
+        log: JsonLines | None = None,
+        allowed_hosts: tuple[str, ...] = (),
+    ) -> None:
         self.app, self.metrics, self.log = app, metrics, log
+        self.allowed_hosts = allowed_hosts
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -133,14 +147,66 @@ class _Instrumented:
                 finish()  # before the client can see its status: uvicorn sends it at once
             await send(message)
 
+        def refuse(status: int, reason: str, field: str, error: str) -> Response:
+            if endpoint == "/predict":
+                self.metrics.errors.labels(reason).inc()
+            note.reason = reason
+            return JSONResponse({"detail": [{"row": None, "field": field, "error": error}]}, status)
+
         try:
+            if self.allowed_hosts:
+                host = _host(scope["headers"])
+                if not _host_allowed(host, self.allowed_hosts):
+                    shown = "no Host header" if host is None else f"Host {host[:60]!r}"
+                    error = f"{shown} is not a name this server answers to (--allowed-hosts)"
+                    await refuse(400, "host", "host", error)(scope, receive, send_wrapper)
+                    return
             await self.app(scope, receive, send_wrapper)
         except ClientDisconnect:
             if not started_response:
                 status = CLIENT_CLOSED_REQUEST
+        except Exception:
+            if not started_response:
+                error = f"the server failed; its log names request {rid}"
+                await refuse(500, "internal", "server", error)(scope, receive, send_wrapper)
+            raise
         finally:
             if not finished:
                 finish()
+
+
+def _host(headers: list[tuple[bytes, bytes]]) -> str | None:
+    """The host a request's Host header names, without its port (None: no Host header)."""
+    for name, value in headers:
+        if name == b"host":
+            text = value.decode("latin-1").strip().lower()
+            if text.startswith("["):  # [IPv6]:port
+                return text[1:].split("]", 1)[0]
+            return text.rsplit(":", 1)[0] if text.count(":") == 1 else text
+    return None
+
+
+def _host_allowed(host: str | None, allowed: tuple[str, ...]) -> bool:
+    if host is None:
+        return False
+    return any(
+        host == pattern or (pattern.startswith("*.") and host.endswith(pattern[1:]))
+        for pattern in allowed
+    )
+
+
+def _not_json(request: Request) -> RequestError | None:
+    """A 415 when the request's body is not sent as `application/json` (charset utf-8 at most).
+
+    A web page may send a text/plain, form or untyped POST to any address without asking the
+    server first (CORS "simple" requests); a JSON one only after a preflight this server never
+    answers. So only JSON reaches a route that acts on a POST."""
+    given = request.headers.get("content-type")
+    if given is not None and _JSON_TYPE.fullmatch(given.strip()):
+        return None
+    shown = "is missing" if given is None else f"is {given[:60]!r}"
+    error = f"{shown}; send the body as application/json (charset utf-8 if any)"
+    return RequestError(415, [{"row": None, "field": "content-type", "error": error}], "media_type")
 
 
 async def _read_body(request: Request, limit: int, timeout_s: float) -> bytes:
@@ -283,6 +349,10 @@ def create_app(predictor: Predictor, config: ServingConfig) -> Starlette:
         served = slot.current  # this request's model, whatever a reload does meanwhile
         predictor, info = served.predictor, served.predictor.info
         note.model_version = info.version
+        not_json = _not_json(request)
+        if not_json is not None:
+            refused(note, not_json.reason)
+            return JSONResponse({"detail": not_json.problems}, status_code=415)
         try:
             body = await _read_body(request, config.max_body_bytes, timeout_s)
             columns = decode_request(body, served.features, config.max_rows)
@@ -366,6 +436,11 @@ def create_app(predictor: Predictor, config: ServingConfig) -> Starlette:
         if client not in LOOPBACK:
             error = f"only a client on this machine may reload the model (not {client!r})"
             return JSONResponse({"detail": [{"field": "client", "error": error}]}, 403)
+        not_json = _not_json(request)
+        if not_json is not None:
+            note: RequestNote = request.scope.get(NOTE_KEY) or RequestNote("")
+            note.reason = not_json.reason
+            return JSONResponse({"detail": not_json.problems}, status_code=415)
         if reloader is None:
             error = f"model={config.model!r} is not a registry alias (models:/NAME@ALIAS)"
             return JSONResponse({"detail": [{"field": "model", "error": error}]}, 409)
@@ -399,7 +474,7 @@ def create_app(predictor: Predictor, config: ServingConfig) -> Starlette:
         ],
         lifespan=lifespan,
     )
-    app.add_middleware(_Instrumented, metrics=metrics, log=log)
+    app.add_middleware(_Instrumented, metrics=metrics, log=log, allowed_hosts=config.allowed_hosts)
     app.state.metrics = metrics
     info = predictor.info
     if log is not None:

@@ -8,6 +8,11 @@ a numpy prefix sum over the brackets) refuse what would make the parser itself f
 deeper than `MAX_DEPTH` (Python's parser recurses) and runs of more than `MAX_DIGITS` digits
 (no feature can hold them; Python refuses integers of more than 4300 digits). A value must also
 fit float32, the type the model is fed.
+
+A key may appear once in an object (`{"age": 1, "age": 2}` is refused with 422, not read as
+age 2, the last one, as JSON parsers do): a body holds as many colons outside its strings as its
+objects' keys, a count in C that finds a repeated key; only then is the body parsed again to
+name it.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import math
 import operator
 import re
 import reprlib
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -51,6 +57,7 @@ _FLOAT32_MAX_INT = int(Decimal(repr(FLOAT32_MAX)))
 _REASONS = {400: "malformed", 408: "timeout", 413: "too_large", 422: "invalid"}
 _NOT_STRUCTURE = bytes(sorted(set(range(256)) - set(b'[]{}"')))
 _NOT_BRACKET = bytes(sorted(set(range(256)) - set(b"[]{}")))
+_NOT_QUOTE_OR_COLON = bytes(sorted(set(range(256)) - set(b'":')))
 _DEPTH_STEP = bytes.maketrans(b"[{]}", b"\x01\x01\xff\xff")  # +1 / -1 as int8
 _ONE_DIGIT = bytes.maketrans(b"123456789", b"000000000")
 _TOO_MANY_DIGITS = b"0" * (MAX_DIGITS + 1)
@@ -87,7 +94,10 @@ def _shown(value: Any) -> str:
 
 
 def _shown_name(name: str) -> str:
-    return name if len(name) <= 60 else name[:57] + "..."
+    name = name if len(name) <= 60 else name[:57] + "..."
+    if not name.isascii():  # a lone surrogate (`"\\ud800"` in the body) has no UTF-8 form
+        name = name.encode("utf-8", "backslashreplace").decode("utf-8")
+    return name
 
 
 def _depth_beyond_limit(body: bytes) -> int:
@@ -139,6 +149,9 @@ def _parse(body: bytes) -> Any:
         return msgspec.json.decode(body)
     except msgspec.DecodeError:
         pass
+    except UnicodeDecodeError as exc:  # bytes that are not UTF-8 inside a string
+        error = f"is not valid JSON: not UTF-8 ({exc.reason} at byte {exc.start})"
+        raise RequestError(400, [_problem(None, "body", error)]) from exc
     try:
         return json.loads(body)
     except json.JSONDecodeError as exc:
@@ -152,6 +165,91 @@ def _parse(body: bytes) -> Any:
     except ValueError as exc:  # a number the scan missed that Python will not convert
         error = f"has a number of too many digits; the limit is {MAX_DIGITS}"
         raise RequestError(422, [_problem(None, "body", error)]) from exc
+
+
+class _Repeated(dict[str, Any]):
+    """An object in which keys appeared more than once: `repeated` says which, how often."""
+
+    repeated: dict[str, int]
+
+
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """`json.loads`' `object_pairs_hook`: the object, marked when a key appears twice."""
+    value = dict(pairs)
+    if len(value) == len(pairs):
+        return value
+    marked = _Repeated(value)
+    marked.repeated = {k: n for k, n in Counter(k for k, _ in pairs).items() if n > 1}
+    return marked
+
+
+def _colons(body: bytes) -> int:
+    """The colons of `body` (numpy's count is ~9x faster than `bytes.count` on a large body)."""
+    if len(body) < 4096:
+        return body.count(b":")
+    return int(np.count_nonzero(np.frombuffer(body, dtype=np.uint8) == ord(":")))
+
+
+def _structural_colons(body: bytes) -> int:
+    """The colons of `body` outside its strings: as many as its objects' keys."""
+    if b"\\" not in body:  # no escapes: strings are the quote pairs, "" once their text is gone
+        skeleton = body.translate(None, _NOT_QUOTE_OR_COLON).replace(b'""', b"")
+        if b'"' not in skeleton:
+            return skeleton.count(b":")
+    return _STRINGS.sub(b"", body).count(b":")
+
+
+def _keys(payload: dict[str, Any]) -> int:
+    """The keys of `payload` and of the records of its `instances` (what a body holds)."""
+    keys = len(payload)
+    records = payload.get("instances")
+    if isinstance(records, list):
+        if set(map(type, records)) == {dict}:
+            keys += sum(map(len, records))
+        else:
+            keys += sum(len(r) for r in records if isinstance(r, dict))
+    return keys
+
+
+def _repeated_keys(body: bytes, payload: dict[str, Any]) -> list[dict[str, Any]]:
+    """A problem for each key that appears more than once in an object of `body`, which
+    parsed as `payload`. A body whose colons are as many as its keys has none: found in C, the
+    common case; else (keys repeated, colons in strings, objects nested in values) it is parsed
+    again to find them."""
+    keys = _keys(payload)
+    if _colons(body) == keys or _structural_colons(body) == keys:
+        return []
+    try:
+        value = json.loads(body, object_pairs_hook=_object)
+    except (ValueError, RecursionError):  # it parsed before: not expected
+        return []
+    problems: list[dict[str, Any]] = []
+
+    def walk(node: Any, row: int | None) -> None:
+        if isinstance(node, dict):
+            problems.extend(
+                _problem(row, key, f"appears {count} times in one object; a key may appear once")
+                for key, count in getattr(node, "repeated", {}).items()
+            )
+            children: Any = node.values()
+        elif isinstance(node, list):
+            children = node
+        else:
+            return
+        for child in children:
+            walk(child, row)
+
+    records = value.get("instances") if isinstance(value, dict) else None
+    if isinstance(records, list):  # a batch: the wrapper's keys, then each record's
+        wrapper = _Repeated(value)
+        wrapper.repeated = getattr(value, "repeated", {})
+        wrapper.pop("instances")
+        walk(wrapper, None)
+        for row, record in enumerate(records):
+            walk(record, row)
+    else:
+        walk(value, 0)
+    return problems[:MAX_REPORTED_ERRORS]
 
 
 def _check_value(spec: FeatureSpec, value: Any) -> str | None:
@@ -252,6 +350,10 @@ def decode_request(
 ) -> dict[str, list[Any]]:
     """Validated columns (feature name -> values) from a request body, or a `RequestError`."""
     payload = _parse(body)
+    if isinstance(payload, dict):
+        repeated = _repeated_keys(body, payload)
+        if repeated:
+            raise RequestError(422, repeated)
     if isinstance(payload, dict) and "instances" in payload:
         extra = sorted(set(payload) - {"instances"})
         if extra:

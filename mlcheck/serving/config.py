@@ -7,7 +7,9 @@ reads it back (`from_env`): the same values at every step, checked once when it 
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -19,6 +21,18 @@ from mlcheck.stats.tasks import TASK_CHOICES
 __all__ = ["ENV_PREFIX", "ServingConfig"]
 
 ENV_PREFIX = "MLCHECK_SERVE_"
+#: A host name, an IPv4 address or `*.domain` (its subdomains); an IPv6 address is checked apart.
+_HOST = re.compile(r"(\*\.)?[a-z0-9]([a-z0-9_.-]*[a-z0-9])?")
+
+
+def _is_host(host: str) -> bool:
+    if ":" not in host:
+        return _HOST.fullmatch(host) is not None
+    try:
+        ipaddress.IPv6Address(host)
+    except ValueError:
+        return False
+    return True
 
 
 @dataclass(frozen=True)
@@ -27,8 +41,9 @@ class ServingConfig:
     requests must also satisfy (for a model without a signature, the only one; `target` is its
     label column, never a request field), the task (`auto`: what the model is), the decision
     threshold, the request limits (rows, body size, the seconds a request's head and its body
-    may take to arrive), the workers, the log format and how often a registry alias is
-    followed (`reload_every_s`, 0: only on POST /model/reload)."""
+    may take to arrive), the workers, the log format, how often a registry alias is
+    followed (`reload_every_s`, 0: only on POST /model/reload) and the Host headers a request
+    may carry (`allowed_hosts`; empty: any)."""
 
     model: str
     schema: str | None = None
@@ -43,8 +58,18 @@ class ServingConfig:
     log_format: str = "text"  # json: one JSON line per request and server event (logs.py)
     reload_every_s: float = 0.0  # follow a registry alias every so many seconds (0: never)
     capture_dir: str | None = None  # append the served rows to Parquet files here
+    allowed_hosts: tuple[str, ...] = ()  # Host headers served (no port; `*.domain`); (): any
 
     def __post_init__(self) -> None:
+        hosts = tuple(h.strip().lower().strip("[]") for h in self.allowed_hosts if h.strip())
+        for host in hosts:
+            if not _is_host(host):
+                raise ConfigError(
+                    f"--allowed-hosts has {host!r}, which is not a host name; give names or "
+                    "addresses without a port, separated by commas (example.com,*.example.com,"
+                    "127.0.0.1)"
+                )
+        object.__setattr__(self, "allowed_hosts", hosts)
         if not self.model:
             raise ConfigError("--model='' is empty; pass a model URI or an MLflow model directory")
         if self.schema is not None and not Path(self.schema).is_file():
@@ -104,12 +129,15 @@ class ServingConfig:
         ]
         args += ["--schema", self.schema] if self.schema else []
         args += ["--capture", self.capture_dir] if self.capture_dir else []
+        args += ["--allowed-hosts", ",".join(self.allowed_hosts)] if self.allowed_hosts else []
         return args + (["--target", self.target] if self.target else [])
 
     def to_env(self) -> dict[str, str]:
         """Environment variables `from_env` reads back (in every uvicorn worker)."""
         return {
-            ENV_PREFIX + f.name.upper(): "" if value is None else str(value)
+            ENV_PREFIX + f.name.upper(): (
+                "" if value is None else ",".join(value) if isinstance(value, tuple) else str(value)
+            )
             for f in fields(self)
             for value in [getattr(self, f.name)]
         }
@@ -131,7 +159,10 @@ class ServingConfig:
             default = getattr(defaults, f.name)
             try:
                 optional = f.name in ("schema", "target", "capture_dir")
-                values[f.name] = (text or None) if optional else type(default)(text)
+                if isinstance(default, tuple):
+                    values[f.name] = tuple(text.split(",")) if text else ()
+                else:
+                    values[f.name] = (text or None) if optional else type(default)(text)
             except ValueError as exc:
                 raise ConfigError(
                     f"{ENV_PREFIX}{f.name.upper()}={text!r} is not a {type(default).__name__}"

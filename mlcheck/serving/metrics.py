@@ -22,7 +22,13 @@ from mlcheck.models.load import ModelInfo
 from mlcheck.serving.reload import RELOAD_OUTCOMES
 from mlcheck.serving.responses import Answer, class_labels
 
-__all__ = ["CLIENT_CLOSED_REQUEST", "LATENCY_BUCKETS", "MULTIPROC_ENV", "ServingMetrics"]
+__all__ = [
+    "CLIENT_CLOSED_REQUEST",
+    "HEAD_REFUSAL_REASONS",
+    "LATENCY_BUCKETS",
+    "MULTIPROC_ENV",
+    "ServingMetrics",
+]
 
 #: Set (to an empty folder) before the workers start, it makes every worker write its
 #: metrics there so /metrics adds them up, whichever worker answers the scrape.
@@ -56,7 +62,16 @@ VALUE_BUCKETS = (
 #: 5xx, so the error-ratio alert does not count it.
 CLIENT_CLOSED_REQUEST = 499
 #: The statuses /predict answers with, created at 0 so that rate() sees their first increase.
-PREDICT_STATUSES = ("200", "400", "408", "413", "422", str(CLIENT_CLOSED_REQUEST), "500")
+PREDICT_STATUSES = (
+    "200",
+    "400",
+    "408",
+    "413",
+    "415",
+    "422",
+    str(CLIENT_CLOSED_REQUEST),
+    "500",
+)
 ERROR_REASONS = (
     "malformed",
     "too_deep",
@@ -64,8 +79,13 @@ ERROR_REASONS = (
     "invalid",
     "timeout",
     "disconnected",
+    "media_type",  # 415: the body is not sent as application/json
+    "host",  # 400: a Host header that --allowed-hosts does not name
     "model",
+    "internal",  # 500: a fault of the server itself (logged with its traceback)
 )
+#: Why a request is answered before any route sees it (mlcheck/serving/protocol.py).
+HEAD_REFUSAL_REASONS = ("header_too_large", "too_many_headers", "malformed", "head_timeout")
 
 
 def observe_many(histogram: Histogram, values: np.ndarray) -> None:
@@ -153,6 +173,13 @@ class ServingMetrics:
             ["outcome"],
             registry=r,
         )
+        self.head_refusals = Counter(
+            "http_head_refusals",
+            "Requests answered before any route saw them, by reason: a head too large or with "
+            "too many headers (431), one the HTTP parser refuses (400), one not in on time (408)",
+            ["reason"],
+            registry=r,
+        )
         self.model_load = Gauge(
             "ml_model_load_seconds",
             "Seconds the model took to load",
@@ -205,6 +232,8 @@ class ServingMetrics:
             self.errors.labels(reason)
         for outcome in RELOAD_OUTCOMES:
             self.reloads.labels(outcome)
+        for reason in HEAD_REFUSAL_REASONS:
+            self.head_refusals.labels(reason)
         if task in ("binary", "multiclass") and (classes is not None or task == "binary"):
             for label in class_labels(task, classes) or []:
                 self.by_class.labels(str(label))
