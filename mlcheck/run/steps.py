@@ -18,7 +18,7 @@ from mlcheck.errors import DataError, InfrastructureError
 from mlcheck.gates.drift import (
     Member,
     column_drift_gates,
-    frame_columns,
+    drift_gates,
     prediction_member,
     target_member,
     target_skip,
@@ -100,8 +100,7 @@ def drift_family(inputs: GateInputs) -> dict[str, GateResult]:
     share, the model's outputs (unless `[drift] prediction = false` or there is no model) and
     the labels (unless `[drift] target = false`; SKIP when a side has none)."""
     policy = inputs.policy.drift
-    dask = inputs.engine == "dask"
-    summary = inputs.summary if dask else None
+    summary = inputs.summary if inputs.engine == "dask" else None
     outputs: dict[str, Member] = {}
     if policy.prediction and inputs.model_uri is not None:
         if summary is not None:
@@ -125,14 +124,10 @@ def drift_family(inputs: GateInputs) -> dict[str, GateResult]:
         target = target_member(inputs.reference, inputs.current, inputs.target, inputs.label_task)
     if target is not None:
         outputs["drift.target"] = target
-    columns = (
-        summary.drift
-        if summary is not None
-        else frame_columns(inputs.reference, inputs.current, inputs.kinds)
-    )
-    if not dask and (inputs.current.empty or inputs.reference.empty):
-        raise DataError("drift needs rows in both the reference and the current data")
-    gates = column_drift_gates(columns, inputs.kinds, policy, outputs)
+    if summary is not None:
+        gates = column_drift_gates(summary.drift, inputs.kinds, policy, outputs)
+    else:
+        gates = drift_gates(inputs.reference, inputs.current, inputs.kinds, policy, outputs)
     named = {g.name: g for g in gates}
     if policy.target and target is None:
         named["drift.target"] = target_skip(inputs.target)
