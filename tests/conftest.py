@@ -47,6 +47,22 @@ def other_data() -> tuple[pd.DataFrame, pd.DataFrame]:
     return make(1, 3000), make(2, 3000)
 
 
+def save_fitted(model: Any, features: pd.DataFrame, out: Path) -> Path:
+    """A fitted scikit-learn-API model saved with mlflow.sklearn (cloudpickle), its signature
+    inferred from `features` and its predictions (missing values included)."""
+    import mlflow.sklearn
+    from mlflow.models import infer_signature
+
+    mlflow.sklearn.save_model(
+        model,
+        str(out),
+        signature=infer_signature(features, model.predict(features)),
+        serialization_format="cloudpickle",
+        pip_requirements=["scikit-learn"],
+    )
+    return out
+
+
 def save_sklearn_model(frame: pd.DataFrame, labels: Any, out: Path, signature: bool = True) -> Path:
     """The colour-encoding logistic pipeline on `frame`'s features, fitted to `labels` and saved
     with mlflow.sklearn (with a signature unless told otherwise)."""

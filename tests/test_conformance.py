@@ -28,6 +28,7 @@ from sklearn.preprocessing import LabelEncoder
 from mlcheck.data.io import write_table
 from mlcheck.probes.http import predict_http, records_from_frame
 from mlcheck.resources import resource
+from tests.conftest import save_fitted
 from tests.test_gate_cli import gate, verdict
 
 pytestmark = pytest.mark.slow
@@ -165,7 +166,6 @@ def save_model(
     """A model of `family` for `task`, fit on `train` (labels shuffled if asked), saved with
     MLflow and a signature inferred from its training data (missing values included)."""
     import mlflow.pyfunc
-    import mlflow.sklearn
     from mlflow.models import infer_signature
 
     features = train.drop(columns=["label"])
@@ -185,15 +185,7 @@ def save_model(
         return out
     if family == "xgboost" and task != "regression":  # XGBoost wants class indices
         target = LabelEncoder().fit_transform(target)
-    model = _estimator(family, task, none_as_nan).fit(features, target)
-    mlflow.sklearn.save_model(
-        model,
-        str(out),
-        signature=infer_signature(features, model.predict(features)),
-        serialization_format="cloudpickle",
-        pip_requirements=["scikit-learn"],
-    )
-    return out
+    return save_fitted(_estimator(family, task, none_as_nan).fit(features, target), features, out)
 
 
 @pytest.fixture(scope="session")

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from mlcheck.data.io import write_table
+from tests.conftest import save_fitted
 from tests.test_gate_cli import gate, verdict
 
 pytestmark = pytest.mark.slow
@@ -53,8 +54,6 @@ def _frame(task: str, rows: int, seed: int) -> pd.DataFrame:
 
 
 def _save(frame: pd.DataFrame, task: str, out, shuffle: bool):
-    import mlflow.sklearn
-    from mlflow.models import infer_signature
     from sklearn.compose import ColumnTransformer
     from sklearn.linear_model import LinearRegression, LogisticRegression
     from sklearn.pipeline import Pipeline
@@ -67,14 +66,7 @@ def _save(frame: pd.DataFrame, task: str, out, shuffle: bool):
     encode = ColumnTransformer([("region", OneHotEncoder(), ["region"])], remainder="passthrough")
     learner = LogisticRegression(max_iter=500) if task == "multiclass" else LinearRegression()
     model = Pipeline([("encode", encode), ("learn", learner)]).fit(features, target)
-    mlflow.sklearn.save_model(
-        model,
-        str(out),
-        signature=infer_signature(features, model.predict(features)),
-        serialization_format="cloudpickle",
-        pip_requirements=["scikit-learn"],
-    )
-    return out
+    return save_fitted(model, features, out)
 
 
 @pytest.fixture(scope="module", params=["multiclass", "regression"])
