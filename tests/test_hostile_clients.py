@@ -269,7 +269,7 @@ def test_openapi_describes_every_route_and_the_predict_body(app, client):
             assert method in ("get", "post") and operation["responses"], (path, method)
             assert operation["operationId"] and operation["summary"]
     responses = doc["paths"]["/predict"]["post"]["responses"]
-    assert {"200", "400", "408", "413", "422"} <= set(responses)
+    assert {"200", "400", "408", "413", "415", "422", "500"} <= set(responses)
     schemas = doc["components"]["schemas"]
     record = schemas["Record"]
     assert record["additionalProperties"] is False

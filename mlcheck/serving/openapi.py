@@ -202,9 +202,13 @@ def openapi_document(
         "requestBody": {"required": True, **_json("PredictRequest", "A record or a batch")},
         "responses": {
             "200": _json("PredictResponse", "The predictions, one per row"),
-            "400": _json("ErrorResponse", "Not JSON, or nested too deep"),
+            "400": _json(
+                "ErrorResponse",
+                "Not JSON, not UTF-8, nested too deep, or a Host outside --allowed-hosts",
+            ),
             "408": _json("ErrorResponse", "The body did not arrive in time"),
             "413": _json("ErrorResponse", "Too many rows or too many bytes"),
+            "415": _json("ErrorResponse", "The body is not sent as application/json"),
             "422": _json("ErrorResponse", "Rows the model cannot take, field by field"),
             "500": _json("ErrorResponse", "The model failed"),
         },
