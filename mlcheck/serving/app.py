@@ -289,18 +289,185 @@ def prepare_serving(predictor: Predictor, config: ServingConfig) -> Serving:
     )
 
 
-def create_app(predictor: Predictor, config: ServingConfig) -> Starlette:
-    """The serving app for a loaded model. Requests are validated against its features (and
-    the config's schema); `config.model` is not loaded again. A request body must arrive within
-    `config.body_timeout_s` seconds. A registry alias (`models:/NAME@ALIAS`) can be reloaded
-    with POST /model/reload, and every `config.reload_every_s` seconds when that is set."""
-    timeout_s = config.body_timeout_s
-    slot = ModelSlot(prepare_serving(predictor, config))
+@dataclass
+class ServingState:
+    """What the routes share, on `app.state.serving`: the config, the model slot (a reload
+    swaps what it holds), the metrics, the JSON log, the capture and the reloader."""
+
+    config: ServingConfig
+    slot: ModelSlot
+    metrics: ServingMetrics
+    log: JsonLines | None
+    capture: Capture | None
+    reloader: Reloader | None
+
+    def refused(self, note: RequestNote, reason: str) -> None:
+        """Count a refused request by its reason and leave the reason for its log line."""
+        self.metrics.errors.labels(reason).inc()
+        note.reason = reason
+
+    def on_reload(self, result: Reload, new: Serving | None) -> None:
+        self.metrics.reloads.labels(result.outcome).inc()
+        if new is not None:
+            self.metrics.set_model(new.predictor.info)
+        if self.log is not None:
+            self.log.emit("reload", **result.to_dict())
+        elif result.outcome != "unchanged":
+            level = logging.INFO if result.outcome == "swapped" else logging.WARNING
+            _LOGGER.log(level, "model reload: %s", result.to_dict())
+
+
+def _state(request: Request) -> ServingState:
+    state: ServingState = request.app.state.serving
+    return state
+
+
+def _note(request: Request) -> RequestNote:
+    note: RequestNote = request.scope.get(NOTE_KEY) or RequestNote("")
+    return note
+
+
+def _model_failed(state: ServingState, note: RequestNote, error: str) -> Response:
+    state.refused(note, "model")
+    return JSONResponse({"detail": [{"row": None, "field": "model", "error": error}]}, 500)
+
+
+async def predict(request: Request) -> Response:
+    state, note = _state(request), _note(request)
+    config = state.config
+    served = state.slot.current  # this request's model, whatever a reload does meanwhile
+    predictor, info = served.predictor, served.predictor.info
+    note.model_version = info.version
+    not_json = _not_json(request)
+    if not_json is not None:
+        state.refused(note, not_json.reason)
+        return JSONResponse({"detail": not_json.problems}, status_code=415)
+    try:
+        body = await _read_body(request, config.max_body_bytes, config.body_timeout_s)
+        columns = decode_request(body, served.features, config.max_rows)
+    except RequestError as exc:
+        state.refused(note, exc.reason)
+        close = {"connection": "close"} if exc.status == 408 else None
+        return JSONResponse({"detail": exc.problems}, status_code=exc.status, headers=close)
+    except ClientDisconnect:
+        state.refused(note, "disconnected")
+        raise  # the middleware counts it as a 499
+    try:
+        rows = note.rows = len(next(iter(columns.values()))) if columns else 0
+        if predictor.inline_ok and rows <= INLINE_ROWS:
+            outputs = predictor.predict(columns)
+        else:
+            outputs = await run_in_threadpool(predictor.predict, columns)
+        task = predictor.task or "binary"  # set by the first outputs of a plain pyfunc
+    except Exception as exc:  # a model that raises must not crash the server
+        return _model_failed(state, note, f"{type(exc).__name__}: {exc}")
+    if not np.isfinite(outputs).all():
+        return _model_failed(state, note, "returned non-finite outputs")
+    result = answer(task, outputs, predictor.classes, config.decision_threshold)
+    state.metrics.record(result)
+    if rows <= PROBE_ROWS:
+        state.slot.recent = columns  # what a new version is checked on
+    if state.capture is not None or state.log is not None:
+        predicted = result.classes if task != "regression" else result.values.tolist()
+        note.predictions = predicted
+        if state.capture is not None:
+            batch = CaptureBatch(note.request_id, info.version, time.time(), columns, predicted)
+            state.capture.put(batch)
+    content = {"predictions": result.predictions, "model_version": info.version}
+    return Response(_ENCODER.encode(content), media_type="application/json")
+
+
+async def health(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+async def ready(request: Request) -> Response:
+    return JSONResponse(
+        {"status": "ready", "model": _state(request).slot.current.predictor.info.uri}
+    )
+
+
+async def model_info(request: Request) -> Response:
+    state = _state(request)
+    config, served = state.config, state.slot.current
+    predictor, info = served.predictor, served.predictor.info
+    classes = None if predictor.classes is None else [str(c) for c in predictor.classes]
+    return JSONResponse(
+        {
+            "uri": info.uri,
+            "flavor": info.flavor,
+            "version": info.version,
+            "features": features_to_json(served.features),
+            "validated_by": served.validated_by,
+            "schema": config.schema,
+            "load_seconds": info.load_seconds,
+            "max_rows": config.max_rows,
+            "decision_threshold": config.decision_threshold,
+            "task": predictor.task,
+            "classes": classes,
+        }
+    )
+
+
+async def metrics_endpoint(request: Request) -> Response:
+    return Response(_state(request).metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
+
+
+async def openapi(request: Request) -> Response:
+    return Response(_state(request).slot.current.description_json, media_type="application/json")
+
+
+async def model_reload(request: Request) -> Response:
+    state = _state(request)
+    client = request.client.host if request.client else ""
+    if client not in LOOPBACK:
+        error = f"only a client on this machine may reload the model (not {client!r})"
+        return JSONResponse({"detail": [{"field": "client", "error": error}]}, 403)
+    not_json = _not_json(request)
+    if not_json is not None:
+        _note(request).reason = not_json.reason
+        return JSONResponse({"detail": not_json.problems}, status_code=415)
+    if state.reloader is None:
+        error = f"model={state.config.model!r} is not a registry alias (models:/NAME@ALIAS)"
+        return JSONResponse({"detail": [{"field": "model", "error": error}]}, 409)
+    return JSONResponse((await state.reloader.reload()).to_dict())
+
+
+@contextlib.asynccontextmanager
+async def _lifespan(app: Starlette) -> AsyncIterator[None]:
+    """Start the capture writer and the periodic reload; stop them when the server stops."""
+    state: ServingState = app.state.serving
+    every, reloader, capture = state.config.reload_every_s, state.reloader, state.capture
+    task = asyncio.create_task(reloader.run(every)) if reloader and every else None
+    if capture is not None:
+        capture.start()
+    try:
+        yield
+    finally:
+        if capture is not None:
+            await asyncio.to_thread(capture.close)
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+_ROUTES = [
+    Route("/predict", predict, methods=["POST"]),
+    Route("/health", health, methods=["GET"]),
+    Route("/ready", ready, methods=["GET"]),
+    Route("/model/info", model_info, methods=["GET"]),
+    Route("/metrics", metrics_endpoint, methods=["GET"]),
+    Route("/openapi.json", openapi, methods=["GET"]),
+    Route("/model/reload", model_reload, methods=["POST"]),
+]
+
+
+def _serving_state(predictor: Predictor, config: ServingConfig) -> ServingState:
+    """The routes' shared state for a loaded model (its reloader when it is a registry alias)."""
     metrics = ServingMetrics()
-    log = JsonLines() if config.log_format == "json" else None
     metrics.set_model(predictor.info)
     metrics.start_at_zero(predictor.task, predictor.classes)
-
     capture = (
         Capture(
             config.capture_dir,
@@ -310,175 +477,43 @@ def create_app(predictor: Predictor, config: ServingConfig) -> Starlette:
         if config.capture_dir
         else None
     )
-
-    def on_reload(result: Reload, new: Serving | None) -> None:
-        metrics.reloads.labels(result.outcome).inc()
-        if new is not None:
-            metrics.set_model(new.predictor.info)
-        if log is not None:
-            log.emit("reload", **result.to_dict())
-        elif result.outcome != "unchanged":
-            level = logging.INFO if result.outcome == "swapped" else logging.WARNING
-            _LOGGER.log(level, "model reload: %s", result.to_dict())
-
-    reloader = (
-        Reloader(
+    log = JsonLines() if config.log_format == "json" else None
+    state = ServingState(
+        config, ModelSlot(prepare_serving(predictor, config)), metrics, log, capture, None
+    )
+    if ALIAS_URI.match(config.model):
+        state.reloader = Reloader(
             config.model,
             config.task,
-            slot,
+            state.slot,
             lambda loaded: prepare_serving(loaded, config),
             lambda serving: serving.predictor,
             lambda serving: serving.features,
-            on_reload,
+            state.on_reload,
         )
-        if ALIAS_URI.match(config.model)
-        else None
-    )
-    if config.reload_every_s and reloader is None:
+    elif config.reload_every_s:
         raise ConfigError(
             f"--reload-every is set but --model={config.model!r} is not a registry alias; "
             "serve models:/NAME@ALIAS to follow the alias, or drop --reload-every"
         )
+    return state
 
-    def refused(note: RequestNote, reason: str) -> None:
-        metrics.errors.labels(reason).inc()
-        note.reason = reason
 
-    async def predict(request: Request) -> Response:
-        note: RequestNote = request.scope.get(NOTE_KEY) or RequestNote("")
-        served = slot.current  # this request's model, whatever a reload does meanwhile
-        predictor, info = served.predictor, served.predictor.info
-        note.model_version = info.version
-        not_json = _not_json(request)
-        if not_json is not None:
-            refused(note, not_json.reason)
-            return JSONResponse({"detail": not_json.problems}, status_code=415)
-        try:
-            body = await _read_body(request, config.max_body_bytes, timeout_s)
-            columns = decode_request(body, served.features, config.max_rows)
-        except RequestError as exc:
-            refused(note, exc.reason)
-            close = {"connection": "close"} if exc.status == 408 else None
-            return JSONResponse({"detail": exc.problems}, status_code=exc.status, headers=close)
-        except ClientDisconnect:
-            refused(note, "disconnected")
-            raise  # the middleware counts it as a 499
-        try:
-            rows = note.rows = len(next(iter(columns.values()))) if columns else 0
-            if predictor.inline_ok and rows <= INLINE_ROWS:
-                outputs = predictor.predict(columns)
-            else:
-                outputs = await run_in_threadpool(predictor.predict, columns)
-            task = predictor.task or "binary"  # set by the first outputs of a plain pyfunc
-        except Exception as exc:  # a model that raises must not crash the server
-            refused(note, "model")
-            return JSONResponse(
-                {
-                    "detail": [
-                        {"row": None, "field": "model", "error": f"{type(exc).__name__}: {exc}"}
-                    ]
-                },
-                status_code=500,
-            )
-        if not np.isfinite(outputs).all():
-            refused(note, "model")
-            problem = {"row": None, "field": "model", "error": "returned non-finite outputs"}
-            return JSONResponse({"detail": [problem]}, status_code=500)
-        result = answer(task, outputs, predictor.classes, config.decision_threshold)
-        metrics.record(result)
-        if rows <= PROBE_ROWS:
-            slot.recent = columns  # what a new version is checked on
-        if capture is not None or log is not None:
-            predicted = result.classes if task != "regression" else result.values.tolist()
-            note.predictions = predicted
-            if capture is not None:
-                batch = CaptureBatch(note.request_id, info.version, time.time(), columns, predicted)
-                capture.put(batch)
-        content = {"predictions": result.predictions, "model_version": info.version}
-        return Response(_ENCODER.encode(content), media_type="application/json")
-
-    async def health(request: Request) -> Response:
-        return JSONResponse({"status": "ok"})
-
-    async def ready(request: Request) -> Response:
-        return JSONResponse({"status": "ready", "model": slot.current.predictor.info.uri})
-
-    async def model_info(request: Request) -> Response:
-        served = slot.current
-        predictor, info, features = served.predictor, served.predictor.info, served.features
-        validated_by = served.validated_by
-        return JSONResponse(
-            {
-                "uri": info.uri,
-                "flavor": info.flavor,
-                "version": info.version,
-                "features": features_to_json(features),
-                "validated_by": validated_by,
-                "schema": config.schema,
-                "load_seconds": info.load_seconds,
-                "max_rows": config.max_rows,
-                "decision_threshold": config.decision_threshold,
-                "task": predictor.task,
-                "classes": None
-                if predictor.classes is None
-                else [str(c) for c in predictor.classes],
-            }
-        )
-
-    async def metrics_endpoint(request: Request) -> Response:
-        return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
-
-    async def openapi(request: Request) -> Response:
-        return Response(slot.current.description_json, media_type="application/json")
-
-    async def model_reload(request: Request) -> Response:
-        client = request.client.host if request.client else ""
-        if client not in LOOPBACK:
-            error = f"only a client on this machine may reload the model (not {client!r})"
-            return JSONResponse({"detail": [{"field": "client", "error": error}]}, 403)
-        not_json = _not_json(request)
-        if not_json is not None:
-            note: RequestNote = request.scope.get(NOTE_KEY) or RequestNote("")
-            note.reason = not_json.reason
-            return JSONResponse({"detail": not_json.problems}, status_code=415)
-        if reloader is None:
-            error = f"model={config.model!r} is not a registry alias (models:/NAME@ALIAS)"
-            return JSONResponse({"detail": [{"field": "model", "error": error}]}, 409)
-        return JSONResponse((await reloader.reload()).to_dict())
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        every = config.reload_every_s
-        task = asyncio.create_task(reloader.run(every)) if reloader and every else None
-        if capture is not None:
-            capture.start()
-        try:
-            yield
-        finally:
-            if capture is not None:
-                await asyncio.to_thread(capture.close)
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-
-    app = Starlette(
-        routes=[
-            Route("/predict", predict, methods=["POST"]),
-            Route("/health", health, methods=["GET"]),
-            Route("/ready", ready, methods=["GET"]),
-            Route("/model/info", model_info, methods=["GET"]),
-            Route("/metrics", metrics_endpoint, methods=["GET"]),
-            Route("/openapi.json", openapi, methods=["GET"]),
-            Route("/model/reload", model_reload, methods=["POST"]),
-        ],
-        lifespan=lifespan,
+def create_app(predictor: Predictor, config: ServingConfig) -> Starlette:
+    """The serving app for a loaded model. Requests are validated against its features (and
+    the config's schema); `config.model` is not loaded again. A request body must arrive within
+    `config.body_timeout_s` seconds. A registry alias (`models:/NAME@ALIAS`) can be reloaded
+    with POST /model/reload, and every `config.reload_every_s` seconds when that is set."""
+    state = _serving_state(predictor, config)
+    app = Starlette(routes=_ROUTES, lifespan=_lifespan)
+    app.state.serving = state
+    app.state.metrics = state.metrics
+    app.add_middleware(
+        _Instrumented, metrics=state.metrics, log=state.log, allowed_hosts=config.allowed_hosts
     )
-    app.add_middleware(_Instrumented, metrics=metrics, log=log, allowed_hosts=config.allowed_hosts)
-    app.state.metrics = metrics
     info = predictor.info
-    if log is not None:
-        log.emit(
+    if state.log is not None:
+        state.log.emit(
             "start",
             model=info.uri,
             model_version=info.version,
