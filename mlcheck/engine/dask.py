@@ -26,7 +26,9 @@ import numpy as np
 import pandas as pd
 
 from mlcheck.data.labels import task_labels
+from mlcheck.data.partitions import parquet_rows
 from mlcheck.errors import DataError, InfrastructureError
+from mlcheck.extras import require
 from mlcheck.models.load import Predictor, load_model
 from mlcheck.schema import merge_violation_groups, violation_groups
 from mlcheck.stats.drift import ColumnData
@@ -42,7 +44,15 @@ from mlcheck.stats.sketch import (
     sketch,
 )
 
-__all__ = ["DASK_SKIPS", "DaskEngine", "DataSummary", "ModelSpec", "SummarySpec", "summarise"]
+__all__ = [
+    "DASK_SKIPS",
+    "DaskEngine",
+    "DataSummary",
+    "ModelSpec",
+    "SummarySpec",
+    "sample_partitions_seeded",
+    "summarise",
+]
 
 #: The pseudo-columns of the model's outputs and of the label among a frame's sketches.
 PREDICTION = "\0prediction"
@@ -57,7 +67,6 @@ DASK_SKIPS = {
     "compare": "the paired champion comparison is not computed over partitions yet" + _IN_MEMORY,
     "baseline": "the regression baseline gate is not computed over partitions yet" + _IN_MEMORY,
     "data_quality": "data-quality rates are not computed over partitions yet" + _IN_MEMORY,
-    "importance": "permutation importance is not computed over partitions" + _IN_MEMORY,
     "estimated": "estimated quality is not computed over partitions yet" + _IN_MEMORY,
 }
 
@@ -140,6 +149,35 @@ def _read(path: str) -> pd.DataFrame:
         return pd.read_parquet(path)
     except (OSError, ValueError) as exc:
         raise DataError(f"partition {path!r} could not be read: {exc}") from exc
+
+
+#: Up to this many rows, `sample_partitions_seeded` draws pandas' sample (8 bytes a row).
+EXACT_SAMPLE_ROWS = 50_000_000
+
+
+def sample_partitions_seeded(files: Sequence[str], rows: int, seed: int) -> pd.DataFrame:
+    """The rows `DataFrame.sample(n=rows, random_state=seed)` draws from the partitions
+    `files` read as one frame (all of them when there are no more than `rows`), in its
+    order, reading one partition at a time: --engine local's sample, without the data in
+    memory. Past `EXACT_SAMPLE_ROWS` rows (more than a frame in memory holds) pandas' draw,
+    which shuffles every row number, gives way to numpy's that keeps only the rows drawn."""
+    counts = [parquet_rows([name]) for name in files]
+    total = sum(counts)
+    if total <= rows:
+        chosen = np.arange(total)
+    elif total <= EXACT_SAMPLE_ROWS:
+        chosen = np.random.RandomState(seed).choice(total, size=rows, replace=False)
+    else:
+        chosen = np.random.default_rng(seed).choice(total, size=rows, replace=False)
+    starts = np.cumsum([0, *counts])
+    owner = np.searchsorted(starts, chosen, side="right") - 1
+    parts = []
+    for i, name in enumerate(files):
+        places = np.flatnonzero(owner == i)
+        if len(places):
+            part = _read(name).iloc[chosen[places] - starts[i]]
+            parts.append(part.set_axis(places))
+    return pd.concat(parts).sort_index().reset_index(drop=True) if parts else pd.DataFrame()
 
 
 def _columns(
@@ -250,6 +288,7 @@ class DaskEngine:
         self.cluster: Any = None
 
     def __enter__(self) -> DaskEngine:
+        require("dask", "distributed", "--engine dask")
         import dask
         from distributed import Client, LocalCluster
 

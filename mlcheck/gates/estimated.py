@@ -1,7 +1,9 @@
 """Estimated quality gates (`quality.estimated.<metric>`): the metrics the labels are expected
 to show, from the model's probabilities on the current data, decided on the interval's
 pessimistic end against each metric's own threshold; WARN by default (an estimate, not a
-measurement), and unable to decide when the reference shows the model is not calibrated."""
+measurement), and unable to decide when the reference shows the model is not calibrated.
+From `[quality] large_sample_rows` rows on the interval is in closed form (the delta method)
+instead of from drawn label sets."""
 
 from __future__ import annotations
 
@@ -62,13 +64,21 @@ def estimated_gates(
         estimated.draws,
         bootstrap.confidence,
         bootstrap.seed,
+        bootstrap.large_sample_rows,
     )
     out = []
     for rule in rules:
         estimate = values[rule.metric]
         bound = estimate.pessimistic(rule.comparison.higher_is_better)
         passed = rule.comparison.holds(bound, rule.threshold)
-        details = {**about, "bound": bound, "draws": estimate.resamples}
+        # the interval: from drawn label sets, or from [quality] large_sample_rows rows on in
+        # closed form (the delta method; 0 draws)
+        details = {
+            **about,
+            "bound": bound,
+            "interval": estimate.method,
+            "draws": estimate.resamples,
+        }
         if realized is not None and rule.metric in realized:
             details["realized"] = realized[rule.metric]
         out.append(

@@ -11,6 +11,7 @@ more than its maximum.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 from scipy import stats
@@ -34,11 +35,13 @@ def importance_stability_gate(
     policy: ImportancePolicy,
     method: str,
     metric: str,
+    sample: Mapping[str, Any] | None = None,
 ) -> GateResult:
     """The largest move of a feature's share of the importance, against `max_share_shift`;
     and the rank correlation of the reference's top features (its `top_k` with at least
     `min_share` of the importance: below that, a feature's rank is noise), when there are
-    three or more, against `min_rank_correlation`."""
+    three or more, against `min_rank_correlation`. `sample` (the rows the importances were
+    measured on, and how well such a sample ranks like all rows) is shown in the details."""
     name = "drift.importance"
     features = [f for f in reference if f in current]
     if len(features) < 2:
@@ -94,5 +97,6 @@ def importance_stability_gate(
             "current": dict(current),
             "share_shift": shifts,
             "largest_shift": {"feature": moved, "shift": shifts[moved]},
+            **({"sample": dict(sample)} if sample is not None else {}),
         },
     )

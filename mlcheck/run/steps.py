@@ -12,8 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from mlcheck.data.labels import task_labels
+from mlcheck.data.partitions import parquet_rows, partition_files
+from mlcheck.engine.dask import sample_partitions_seeded
 from mlcheck.errors import DataError, InfrastructureError
 from mlcheck.gates.drift import (
     Member,
@@ -31,14 +34,14 @@ from mlcheck.gates.serving import mlflow_labels_gate, mlflow_parity_gate, servin
 from mlcheck.gates.stack import alert_gate, prometheus_gates
 from mlcheck.policy import DEFAULT_SLICE_METRIC
 from mlcheck.probes.http import predict_http, predict_requests_counted, run_http_requests
-from mlcheck.probes.importance import METHOD, permutation_importances
+from mlcheck.probes.importance import METHOD, SAMPLE_AGREEMENT, permutation_importances
 from mlcheck.probes.locust import run_load
 from mlcheck.probes.prometheus import next_scrape, read_window
 from mlcheck.probes.pyfunc import mlflow_pyfunc_scores, pyfunc_serves_labels
 from mlcheck.results import GateResult
 from mlcheck.run.inputs import GateInputs
 from mlcheck.stack import Stack
-from mlcheck.stats.estimated import ESTIMABLE
+from mlcheck.stats.estimated import ESTIMABLE, realized_metrics
 from mlcheck.stats.metrics import metric_values
 
 __all__ = [
@@ -184,29 +187,55 @@ def stack_after_load(stack: Stack, url: str, inputs: GateInputs) -> list[GateRes
     return [replace(g, details={**g.details, **which}) for g in gates]
 
 
+def _importance_rows(
+    inputs: GateInputs, kind: str, rows: int, seed: int
+) -> tuple[pd.DataFrame, int]:
+    """The reference or current data the importances are measured on, and its row count:
+    the frame in memory (the probe samples it), or with --engine dask the same seeded sample
+    drawn from the partitions one at a time."""
+    if inputs.engine != "dask":
+        frame = getattr(inputs, kind)
+        return frame, len(frame)
+    files = partition_files(inputs.data_location(kind), f"--{kind}")
+    return sample_partitions_seeded(files, rows, seed), parquet_rows(files, f"--{kind}")
+
+
 def importance_stability(inputs: GateInputs) -> GateResult:
-    """Each feature's permutation importance on the reference and the current data, and the
-    gate on how far the ranking and the shares moved."""
+    """Each feature's permutation importance on a seeded sample of `[importance] rows` rows of
+    the reference and of the current data (the same rows with either engine), and the gate on
+    how far the ranking and the shares moved; the details state the sample."""
     policy = inputs.policy.importance
     metric = DEFAULT_SLICE_METRIC[inputs.task]
-    measured = [
-        permutation_importances(
-            inputs.model,
-            frame,
-            inputs.feature_names,
-            inputs.target,
-            inputs.task,
-            metric,
-            rows=policy.rows,
-            repeats=policy.repeats,
-            seed=policy.seed,
-            threshold=inputs.policy.quality.decision_threshold,
-            name=f"{kind} data",
+    measured, totals = [], {}
+    for kind in ("reference", "current"):
+        frame, totals[kind] = _importance_rows(inputs, kind, policy.rows, policy.seed)
+        measured.append(
+            permutation_importances(
+                inputs.model,
+                frame,
+                inputs.feature_names,
+                inputs.target,
+                inputs.task,
+                metric,
+                rows=policy.rows,
+                repeats=policy.repeats,
+                seed=policy.seed,
+                threshold=inputs.policy.quality.decision_threshold,
+                name=f"{kind} data",
+            )
         )
-        for kind, frame in (("reference", inputs.reference), ("current", inputs.current))
-    ]
     reference, current = measured
-    return importance_stability_gate(reference.mean, current.mean, policy, METHOD, metric)
+    sample = {
+        "rows": {"reference": reference.rows, "current": current.rows},
+        "of": totals,
+        "seed": policy.seed,
+        "repeats": policy.repeats,
+        "rows_predicted": reference.predicted + current.predicted,
+        "agreement_with_all_rows": SAMPLE_AGREEMENT,
+    }
+    return importance_stability_gate(
+        reference.mean, current.mean, policy, METHOD, metric, sample=sample
+    )
 
 
 def estimated_quality(inputs: GateInputs) -> list[GateResult]:
@@ -225,6 +254,6 @@ def estimated_quality(inputs: GateInputs) -> list[GateResult]:
     realized = None
     if not inputs.missing_labels and inputs.target in inputs.current.columns:
         names = [r.metric for r in inputs.policy.quality.rules(task) if r.metric in ESTIMABLE[task]]
-        values = metric_values(inputs.labels, inputs.scores, names, threshold, task=task)
-        realized = {name: float(v[0]) for name, v in values.items()}
+        # one sort of the scores, not the rows the quality gates prepare for their intervals
+        realized = realized_metrics(inputs.labels, inputs.scores, names, task, threshold)
     return estimated_gates(inputs.scores, float(calibration), inputs.policy.quality, task, realized)
