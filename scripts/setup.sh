@@ -15,5 +15,5 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 echo "setup: installing mlcheck and its dependencies into .venv (a few minutes on a fresh machine)"
-.venv/bin/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+.venv/bin/python -m pip install --quiet -c constraints.txt -e '.[all,dev]'
 echo "setup: done; .venv/bin/mlcheck --help lists the commands"

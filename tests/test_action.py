@@ -23,7 +23,10 @@ INPUT_DEFAULTS = {
     "python-version": "3.11",
     "mlcheck-version": "",
     "extra-args": "",
-    "artifact-name": "mlcheck-reports",
+    "artifact-name": "",
+    "extras": "all",
+    "requirements": "",
+    "cache": "true",
 }
 
 
@@ -122,7 +125,8 @@ def test_reports_are_uploaded_before_the_gate_code_fails_the_job(steps):
     upload = steps[uploads[0]]
     assert upload["uses"] == "actions/upload-artifact@v6"
     assert upload["if"] == "always()"
-    assert upload["with"]["name"] == "${{ inputs.artifact-name }}"
+    # named per job by default (mlcheck-reports-<job id>): two gate jobs do not clash
+    assert upload["with"]["name"] == "${{ steps.plan.outputs.artifact-name }}"
     assert upload["with"]["path"] == "${{ inputs.report-dir }}"
 
     exits = [

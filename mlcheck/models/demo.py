@@ -16,6 +16,7 @@ from pathlib import Path
 
 from mlcheck.data.bank import BANK_FEATURES, GENERATOR_VERSION, TARGET, generate
 from mlcheck.data.io import write_table
+from mlcheck.extras import require
 
 __all__ = [
     "DEMO",
@@ -79,6 +80,8 @@ def demo_model_path() -> Path:
     from mlcheck.data.io import read_table
     from mlcheck.models.training import MODEL_FORMAT, train_xgboost
 
+    # before any data is generated: the model loads with xgboost even once it is cached
+    require("xgboost", "xgboost", f"--model {DEMO} (an XGBoost model)")
     train_path = demo_data_path("train")
     directory = demo_dir()
     path = directory / f"model-f{MODEL_FORMAT}"  # a new save format never reuses an old model

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from mlcheck.errors import ConfigError, DataError, MlcheckError
+from mlcheck.extras import require
 from mlcheck.features import FeatureKind, FeatureSpec, encode_frame, features_from_json
 from mlcheck.models.mlflow_server import bounded_requests, call, timeout_s
 from mlcheck.stats.metrics import TASK_CHOICES
@@ -464,6 +465,27 @@ def _registry_version(uri: str) -> str | None:
     return tail.rsplit("/", 1)[-1]
 
 
+#: The pip package of a module a model may import, where the two names differ.
+PIP_NAMES = {
+    "sklearn": "scikit-learn",
+    "yaml": "pyyaml",
+    "cv2": "opencv-python",
+    "PIL": "pillow",
+}
+
+
+def _missing_module(exc: BaseException) -> str:
+    """The top-level module a load failed to import ("" when it was something else)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, ModuleNotFoundError) and current.name:
+            return current.name.split(".")[0]
+        current = current.__cause__ or current.__context__
+    return ""
+
+
 def load_model(uri: str, task: str = "auto") -> Predictor:
     """Load the model `uri` names, to be gated as `task` (`auto`: what the model is); errors
     name the URI and the accepted forms."""
@@ -498,6 +520,9 @@ def _load(uri: str) -> Predictor:
             metadata=dict(mlflow_model.metadata or {}),
         )
 
+    for flavor in ("xgboost", "lightgbm"):  # one line naming the extra, not an ImportError
+        if flavor in flavors:
+            require(flavor, flavor, f"model={uri!r} (a {flavor} model)")
     try:
         if "xgboost" in flavors and features is not None:
             import mlflow.xgboost
@@ -521,6 +546,13 @@ def _load(uri: str) -> Predictor:
     except (ConfigError, DataError):
         raise
     except Exception as exc:
+        missing = _missing_module(exc)
+        if missing:
+            package = PIP_NAMES.get(missing, missing)
+            raise ConfigError(
+                f"model={uri!r} needs the Python package {package!r}, which is not installed "
+                f"here (No module named {missing!r}); install it: pip install {package}"
+            ) from exc
         raise ConfigError(f"model={uri!r} could not be loaded from {str(path)!r}: {exc}") from exc
     raise ConfigError(
         f"model={uri!r} has the flavors {', '.join(flavors)}; mlcheck loads xgboost, sklearn, "

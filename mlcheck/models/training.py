@@ -17,6 +17,7 @@ import pandas as pd
 
 from mlcheck.data.labels import binary_labels
 from mlcheck.errors import ConfigError, DataError
+from mlcheck.extras import require
 from mlcheck.features import (
     FeatureKind,
     FeatureSpec,
@@ -111,6 +112,7 @@ def train_xgboost(
     overwrite: bool = False,
 ) -> Path:
     """Train a binary XGBoost classifier on `frame` and save it as an MLflow model at `out`."""
+    require("xgboost", "xgboost", "training an XGBoost model (mlcheck train, the demo model)")
     import xgboost as xgb
 
     if rounds < 1:

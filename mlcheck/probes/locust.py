@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mlcheck.errors import InfrastructureError
+from mlcheck.extras import missing
 from mlcheck.policy import LoadPolicy
 from mlcheck.probes.readings import LoadStats
 
@@ -79,6 +80,9 @@ class LoadRun:
 
 def run_load(run: LoadRun) -> tuple[LoadStats, int, str]:
     """Run locust; returns its stats, exit code and output. Bounded by the run time + 60 s."""
+    absent = missing("load", "the load gate (locust)")  # never imported here: it patches gevent
+    if absent is not None:
+        raise absent
     run.out_dir.mkdir(parents=True, exist_ok=True)
     run.result.unlink(missing_ok=True)
     env = dict(os.environ, PYTHONUNBUFFERED="1")

@@ -12,11 +12,15 @@ from pathlib import Path
 
 import pandas as pd
 
+from mlcheck.extras import available, missing
+
 __all__ = ["preload", "write_drift_report"]
 
 
 def preload() -> None:
     """Import Evidently (~4 s) ahead of the report, e.g. on a thread while gates compute."""
+    if not available("evidently"):  # the report says so when it is due
+        return
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         import evidently.presets  # noqa: F401
@@ -34,7 +38,11 @@ def write_drift_report(
     max_rows: int = 20_000,
     seed: int = 0,
 ) -> Path:
-    """Write Evidently's DataDriftPreset report for the columns in `kinds`; returns the path."""
+    """Write Evidently's DataDriftPreset report for the columns in `kinds`; returns the path.
+    Raises `MissingExtra` naming `mlcheck[evidently]` when Evidently is not installed."""
+    absent = missing("evidently", "drift.html (Evidently's drift report)")
+    if absent is not None:  # checked without importing it: its import warns (filtered below)
+        raise absent
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         from evidently import DataDefinition, Dataset, Report

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlcheck.errors import InfrastructureError
+from mlcheck.extras import missing
 from mlcheck.stack.images import docker_client, image_exists
 from mlcheck.stack.processes import MLFLOW_QUIET_ENV, mlflow_server_args
 from mlcheck.stack.services import (
@@ -179,6 +180,9 @@ class ContainersBackend:
         return f"<{self.name} backend>"
 
     def check(self, policy: StackPolicy, services: tuple[str, ...]) -> None:
+        absent = missing("stack", "the containers stack backend")
+        if absent is not None:  # auto falls back to local processes; containers is exit 2
+            raise InfrastructureError(str(absent))
         images = {"prometheus": policy.prometheus_image, "mlflow": policy.mlflow_image}
         check_images(docker_client(), *(images[name] for name in services))
 

@@ -18,11 +18,13 @@ def stack_gates(mlcheck_stack, mlcheck_served_model, mlcheck_inputs):
 
 
 @pytest.mark.mlcheck_gate("stack.prometheus")
+@pytest.mark.mlcheck_needs("load", "the stack gates' load (locust)")
 def test_prometheus_after_load(stack_gates, record_gates):
     record_gates(g for name, g in stack_gates.items() if name.startswith("stack.prometheus."))
 
 
 @pytest.mark.mlcheck_gate("stack.alerts")
+@pytest.mark.mlcheck_needs("load", "the stack gates' load (locust)")
 def test_no_alert_fires_after_load(stack_gates, record_gates):
     record_gates(stack_gates["stack.alerts"])
 
