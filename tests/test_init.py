@@ -20,12 +20,23 @@ from mlcheck.gates.schema import schema_gate
 from mlcheck.models.load import load_model
 from mlcheck.policy import load_policy
 from mlcheck.results import Comparison
-from mlcheck.run.init import ACTION, init_repository, next_command
+from mlcheck.run import init
+from mlcheck.run.init import init_repository, next_command
 from mlcheck.schema import load_schema
 from mlcheck.stats.metrics import metric_values
 from tests.conftest import ROOT, save_sklearn_model
 
 WRITTEN = ("checks/gates.toml", "checks/schema.yaml", ".github/workflows/mlcheck.yml")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def quick_timings():
+    """Init times the model for a few seconds; these tests need only a few calls."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(init, "_SINGLE_BUDGET", (0.05, 10))
+        patch.setattr(init, "_BATCH_BUDGET", (0.05, 5))
+        patch.setattr(init, "_SERVED_BUDGET", (0.05, 10))
+        yield
 
 
 @pytest.fixture(scope="module")
@@ -37,8 +48,9 @@ def reference_csv(tmp_path_factory: pytest.TempPathFactory, other_data) -> Path:
 def seeded(tmp_path_factory: pytest.TempPathFactory, sklearn_model_dir, reference_csv) -> Path:
     """A repository seeded once by init_repository; the tests only read it."""
     repo = tmp_path_factory.mktemp("repo")
-    written = init_repository(str(sklearn_model_dir), reference_csv, "label", directory=repo)
-    assert written == [repo / name for name in WRITTEN]
+    seeded = init_repository(str(sklearn_model_dir), reference_csv, "label", directory=repo)
+    assert seeded.written == [repo / name for name in WRITTEN]
+    assert seeded.kept == [] and seeded.task == "binary"
     return repo
 
 
@@ -103,7 +115,7 @@ def test_schema_loads_and_the_reference_passes_it(seeded, other_data):
     assert schema_gate(other_data[0], schema).passed
 
 
-def test_workflow_runs_the_action_with_paths_from_the_root(
+def test_workflow_runs_mlcheck_gate_with_paths_from_the_root(
     tmp_path, sklearn_model_dir, reference_csv
 ):
     data = tmp_path / "data"
@@ -116,51 +128,51 @@ def test_workflow_runs_the_action_with_paths_from_the_root(
     assert workflow[True]["push"] == {"branches": ["main"]}
     assert workflow["permissions"] == {"contents": "read"}
     (job,) = workflow["jobs"].values()
-    checkout, gate = job["steps"]
-    assert checkout["uses"].startswith("actions/checkout@")
-    assert gate["uses"] == ACTION
-    assert gate["with"] == {
-        "model": str(sklearn_model_dir),  # outside the repository: as given
-        "reference": "data/ref.csv",
-        "current": "data/cur.csv",
-        "target": "label",
-        "policy": "checks/gates.toml",
-        "stack": "containers",
+    assert {k: v for k, v in job["env"].items() if not k.endswith("_IMAGE")} == {
+        "MLCHECK_MODEL": str(sklearn_model_dir),  # outside the repository: as given
+        "MLCHECK_REFERENCE": "data/ref.csv",
+        "MLCHECK_CURRENT": "data/cur.csv",
+        "MLCHECK_TARGET": "label",
+        "MLCHECK_POLICY": "checks/gates.toml",
     }
+    checkout, python, install, gate, upload = job["steps"]
+    assert checkout["uses"].startswith("actions/checkout@")
+    assert python["uses"].startswith("actions/setup-python@")
+    assert "pip install 'mlcheck[load,stack,evidently]==" in install["run"]
+    assert "-r " not in install["run"]  # no requirements.txt in this repository
+    assert "# No requirements.txt was found" in text
+    for option in ("model", "reference", "current", "target", "policy"):
+        assert f'--{option} "$MLCHECK_{option.upper()}"' in gate["run"]
+    assert "--stack containers" in gate["run"]
+    assert upload["if"] == "always()" and upload["with"]["path"] == "reports"
+    assert "${{ github.job }}" in upload["with"]["name"]
 
 
 def test_workflow_without_current_gates_the_reference_and_says_so(seeded, reference_csv):
     text = (seeded / ".github" / "workflows" / "mlcheck.yml").read_text()
-    gate = yaml.safe_load(text)["jobs"]["gate"]["steps"][1]["with"]
-    assert gate["current"] == gate["reference"] == str(reference_csv)
+    env = yaml.safe_load(text)["jobs"]["gate"]["env"]
+    assert env["MLCHECK_CURRENT"] == env["MLCHECK_REFERENCE"] == str(reference_csv)
     lines = text.splitlines()
-    (at,) = [i for i, line in enumerate(lines) if line.strip().startswith("current:")]
+    (at,) = [i for i, line in enumerate(lines) if line.strip().startswith("MLCHECK_CURRENT:")]
     assert lines[at - 1].strip().startswith("# ") and "newly labelled rows" in lines[at - 1]
 
 
-def test_other_action_is_used_when_given(tmp_path, sklearn_model_dir, reference_csv):
-    init_repository(
-        str(sklearn_model_dir), reference_csv, "label", tmp_path, action="me/fork@v2", margin=0
-    )
-    workflow = yaml.safe_load((tmp_path / ".github" / "workflows" / "mlcheck.yml").read_text())
-    assert workflow["jobs"]["gate"]["steps"][1]["uses"] == "me/fork@v2"
-
-
-def test_second_call_refuses_and_changes_nothing(seeded, sklearn_model_dir, reference_csv):
+def test_second_call_keeps_every_file_and_changes_nothing(seeded, sklearn_model_dir, reference_csv):
     before = snapshot(seeded)
-    with pytest.raises(ConfigError, match=r"checks/gates\.toml exists; mlcheck init never") as exc:
-        init_repository(str(sklearn_model_dir), reference_csv, "label", directory=seeded)
-    assert "move it away or edit it" in str(exc.value)
+    again = init_repository(str(sklearn_model_dir), reference_csv, "label", directory=seeded)
+    assert again.written == [] and again.kept == [seeded / name for name in WRITTEN]
     assert snapshot(seeded) == before
 
 
-def test_any_existing_target_stops_it_before_writing(tmp_path, sklearn_model_dir, reference_csv):
+def test_an_existing_file_is_kept_and_the_others_written(
+    tmp_path, sklearn_model_dir, reference_csv
+):
     workflow = tmp_path / ".github" / "workflows" / "mlcheck.yml"
     workflow.parent.mkdir(parents=True)
     workflow.write_text("name: mine\n")
-    with pytest.raises(ConfigError, match=r"mlcheck\.yml exists"):
-        init_repository(str(sklearn_model_dir), reference_csv, "label", tmp_path)
-    assert not (tmp_path / "checks").exists()
+    seeded = init_repository(str(sklearn_model_dir), reference_csv, "label", tmp_path)
+    assert seeded.kept == [workflow]
+    assert seeded.written == [tmp_path / name for name in WRITTEN[:2]]
     assert workflow.read_text() == "name: mine\n"
 
 

@@ -193,12 +193,22 @@ def test_lightgbm_models_of_each_kind_are_loaded_with_their_task(tmp_path):
     assert served == [True, False, False]
 
 
-def test_init_refuses_a_regressor_and_names_the_example_policy(models, tmp_path):
+def test_init_measures_a_regressor(models, tmp_path, monkeypatch):
     from mlcheck.data.io import write_table
-    from mlcheck.run.init import init_repository
+    from mlcheck.policy import load_policy
+    from mlcheck.run import init
 
+    for budget in ("_SINGLE_BUDGET", "_BATCH_BUDGET", "_SERVED_BUDGET"):
+        monkeypatch.setattr(init, budget, (0.05, 5))
     frame = models["frame"].assign(y=models["frame"]["a"] * 3 + 1)
-    data = write_table(frame, tmp_path / "reference.csv")
-    with pytest.raises(ConfigError, match=r"regression model; mlcheck init measures binary"):
-        init_repository(models["regression"], data, "y", directory=tmp_path / "repo")
-    assert not (tmp_path / "repo").exists() or not any((tmp_path / "repo").iterdir())
+    exact = write_table(frame, tmp_path / "exact.csv")
+    with pytest.raises(DataError, match="every metric's interval collapsed"):  # no error at all
+        init.init_repository(models["regression"], exact, "y", directory=tmp_path / "repo")
+    assert not (tmp_path / "repo").exists()
+    noise = np.random.default_rng(0).normal(scale=0.5, size=len(frame))
+    data = write_table(frame.assign(y=frame["y"] + noise), tmp_path / "reference.csv")
+    seeded = init.init_repository(models["regression"], data, "y", directory=tmp_path / "repo")
+    assert seeded.task == "regression" and len(seeded.written) == 3
+    policy = load_policy(tmp_path / "repo" / "checks" / "gates.toml")
+    assert policy.task == "regression"
+    assert [t.metric for t in policy.quality.thresholds] == ["r2", "rmse", "mae"]
