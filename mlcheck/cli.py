@@ -17,6 +17,7 @@ from pathlib import Path
 from mlcheck.bench.run import SECTIONS
 from mlcheck.data.scenarios import SCENARIOS
 from mlcheck.errors import ConfigError, InfrastructureError, MlcheckError
+from mlcheck.extras import run_needs
 from mlcheck.run.options import RUN_ID_ENV, RunOptions, add_gate_options
 from mlcheck.run.supervise import run_interruptible
 from mlcheck.stats.tasks import TASK_CHOICES
@@ -225,11 +226,17 @@ def cmd_gate(args: argparse.Namespace, extra: Sequence[str]) -> int:
     options = RunOptions.from_getter(lambda name: getattr(args, name, None))
     report_dir = Path(options.report_dir)
     report_dir.mkdir(parents=True, exist_ok=True)
-    for older in ("gate.json", "summary.md"):  # removing needs no space: no older PASS stays
+    from mlcheck.reports import STALE_REPORTS
+
+    for older in STALE_REPORTS:  # removing needs no space: no older PASS stays
         (report_dir / older).unlink(missing_ok=True)
     run_id = uuid.uuid4().hex
     try:
-        suites = args.suites or _default_suites(options, args.which_suites)
+        absent = run_needs(options.model, options.champion, options.engine, options.stack)
+        if absent is not None:  # one line naming the extra, before pytest starts
+            raise absent
+        which = _which_suites(args, options)
+        suites = args.suites or _default_suites(options, which)
         missing = [s for s in suites if not Path(s.split("::")[0]).exists()]
         if missing:
             raise ConfigError(
@@ -254,6 +261,7 @@ def cmd_gate(args: argparse.Namespace, extra: Sequence[str]) -> int:
         "-p",
         "no:cacheprovider",
         "-rfE",
+        *(["-v"] if getattr(args, "verbose", False) else []),
         *extra,
     ]
     env = dict(os.environ, **{RUN_ID_ENV: run_id})
@@ -268,8 +276,40 @@ def cmd_gate(args: argparse.Namespace, extra: Sequence[str]) -> int:
     if code == EXIT_ERROR and why not in ("ERROR",):
         _write_run_error(report_dir, options, run_id, why)
     _append_step_summary(report_dir)
-    print(f"mlcheck gate: exit {code} ({why})", file=sys.stderr)
+    print(f"mlcheck gate: exit {code} ({why}){_partial_note(report_dir, run_id)}", file=sys.stderr)
     return code
+
+
+def _which_suites(args: argparse.Namespace, options: RunOptions) -> str:
+    """--suites, or builtin for --only (which names mlcheck's own suites)."""
+    from mlcheck.run.selection import parse_only
+
+    if not parse_only(options.only):  # an unknown name: exit 2 naming --only and the names
+        return str(args.which_suites)
+    if args.suites:
+        raise ConfigError(
+            f"--only={options.only!r} and SUITE={args.suites[0]!r}: --only picks among "
+            "mlcheck's own suites; pass either suite names (--only) or suite paths"
+        )
+    if args.which_suites == "extra":
+        raise ConfigError(
+            f"--only={options.only!r} and --suites=extra: --only picks among mlcheck's own "
+            "suites, the policy's [suites] extra do not run with it"
+        )
+    return "builtin"
+
+
+def _partial_note(report_dir: Path, run_id: str) -> str:
+    """' · partial run: ...' when this run's gate.json says it left gates out, else ''."""
+    try:
+        data = json.loads((report_dir / "gate.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return ""
+    context = data.get("context") or {}
+    selection = context.get("selection") or {}
+    if context.get("run_id") != run_id or selection.get("full", True):
+        return ""
+    return f" · {selection.get('summary', 'partial run')}"
 
 
 def _write_run_error(report_dir: Path, options: RunOptions, run_id: str, why: str) -> None:
@@ -359,19 +399,37 @@ def cmd_init(args: argparse.Namespace) -> int:
     from mlcheck.run.init import POLICY_FILE, init_repository, next_command
 
     directory = Path(args.directory)
-    written = init_repository(
+    seeded = init_repository(
         args.model,
         Path(args.reference),
         args.target,
         directory,
         current=Path(args.current) if args.current else None,
         margin=args.margin,
-        action=args.action,
+        policy=Path(args.policy) if args.policy else None,
+        force=args.force,
+        progress=lambda line: print(f"mlcheck init: {line}", file=sys.stderr),
     )
-    for path in written:
+    for path in seeded.written:
         print(f"wrote {path}")
-    elsewhere = directory.resolve() != Path.cwd().resolve()
-    policy = directory / POLICY_FILE if elsewhere else None
+    for path in seeded.kept:
+        print(f"kept {path} (it exists; --force overwrites it)")
+    t = seeded.timings
+    if t is not None:
+        served = (
+            f"; served one row p95 {t.served_single_p95_ms:.3g} ms"
+            if t.served_single_p95_ms is not None
+            else f"; {t.note}"
+        )
+        print(
+            f"timed here: predict one row p95 {t.single_p95_ms:.3g} ms, {t.batch_rows} rows "
+            f"p95 {t.batch_p95_ms:.3g} ms{served} (thresholds with headroom: see the policy)"
+        )
+    if args.policy:
+        policy: Path | None = Path(args.policy)
+    else:
+        elsewhere = directory.resolve() != Path.cwd().resolve()
+        policy = directory / POLICY_FILE if elsewhere else None
     print(f"next: {next_command(args.model, args.reference, args.current, policy)}")
     return EXIT_PASS
 
@@ -626,6 +684,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_suites_choice(gate)
     add_gate_options(gate.add_argument, "")
+    gate.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="show each failed test's traceback in the terminal too (they are always in "
+        "report.html; by default the terminal shows the gate table and each blocked gate's "
+        "reason)",
+    )
     gate.set_defaults(handler=cmd_gate)
 
     promote = sub.add_parser(
@@ -660,7 +726,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="pytest files or folders when gating (default: as --suites says)",
     )
     _add_suites_choice(promote)
-    add_gate_options(promote.add_argument, "", skip=("model",))
+    add_gate_options(promote.add_argument, "", skip=("model", "only"))
     promote.set_defaults(handler=cmd_promote)
 
     stack = sub.add_parser(
@@ -684,17 +750,17 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--policy", metavar="PATH", help="gates.toml naming the images")
     which.set_defaults(handler=cmd_stack_which)
 
-    from mlcheck.run.init import ACTION
-
     init = sub.add_parser(
         "init",
         help="seed a repository: checks/gates.toml measured on your model, checks/schema.yaml, "
-        "and a GitHub workflow (never overwrites a file)",
-        description="Measure the model on the reference data and write checks/gates.toml "
-        "(thresholds: the measured bootstrap interval loosened by its half-width and --margin, "
-        "so the first run passes and a real regression fails; slices over low-cardinality "
-        "categorical columns), checks/schema.yaml (inferred, to edit) and "
-        ".github/workflows/mlcheck.yml (runs the gate through the mlcheck action).",
+        "and a GitHub workflow (keeps existing files unless --force)",
+        description="Measure the model (binary, multiclass or regression) on the reference data "
+        "and write checks/gates.toml (quality thresholds: the measured interval loosened by its "
+        "half-width and --margin, so the first run passes and a real regression fails; slices "
+        "over low-cardinality categorical columns; latency and load thresholds from the "
+        "model's own timings here, with headroom), checks/schema.yaml (inferred, to edit) and "
+        ".github/workflows/mlcheck.yml (installs this mlcheck with pip and runs mlcheck gate). "
+        "Existing files are kept and named; the missing ones are written.",
     )
     init.add_argument("--model", required=True, metavar="URI", help="the model to gate")
     init.add_argument(
@@ -702,19 +768,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     init.add_argument("--target", default="y", metavar="COLUMN", help="label column (default y)")
     init.add_argument(
-        "--current", metavar="PATH", help="the data the workflow gates (default: the reference)"
+        "--current",
+        metavar="PATH",
+        help="the data the workflow gates and init times the model on (default: the reference)",
     )
     init.add_argument(
         "--directory", default=".", metavar="DIR", help="the repository root (default: here)"
     )
     init.add_argument(
+        "--policy",
+        metavar="PATH",
+        help="write the policy here instead of DIR/checks/gates.toml (it names the schema "
+        "relative to its own folder)",
+    )
+    init.add_argument(
         "--margin",
         type=float,
         default=0.02,
-        help="regression tolerated below what was measured, 0 to 0.5 (default 0.02)",
+        help="regression tolerated below what was measured, 0 to 0.5 (default 0.02; for "
+        "metrics in the target's units, a share of the measured value)",
     )
     init.add_argument(
-        "--action", default=ACTION, metavar="REF", help=f"the action to call (default {ACTION})"
+        "--force", action="store_true", help="overwrite the files that exist (default: keep them)"
     )
     init.set_defaults(handler=cmd_init)
 

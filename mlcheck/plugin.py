@@ -12,6 +12,7 @@ import contextlib
 import os
 import sys
 import threading
+import traceback
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,9 +21,11 @@ from typing import Any
 import pytest
 
 from mlcheck.errors import MlcheckError
+from mlcheck.resources import resource
 from mlcheck.results import GateResult, Outcome, SuiteResult
 from mlcheck.run.inputs import GateInputs
 from mlcheck.run.options import RUN_ID_ENV, RunOptions, add_gate_options
+from mlcheck.run.selection import Selection, parse_only, selected_paths, within
 
 
 @dataclass
@@ -33,6 +36,10 @@ class _State:
     seconds: dict[str, float] = field(default_factory=dict)  # per test: setup+call+teardown
     suite: SuiteResult | None = None
     stack: Any = None  # mlcheck.stack.session.StackSession, made by the mlcheck_stack fixture
+    only: tuple[str, ...] = ()  # the suites of --mlcheck-only; () for all
+    deselected: int = 0  # tests -k, -m or --deselect left out
+    fatal: GateResult | None = None  # why the run stopped before its suites (a model not loading)
+    quiet: bool = False  # the terminal shows no tracebacks (they are in report.html)
 
 
 STATE = pytest.StashKey[_State]()
@@ -72,7 +79,11 @@ def _config_state(config: pytest.Config) -> _State:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    _config_state(config)
+    state = _config_state(config)
+    try:
+        state.only = parse_only(state.inputs.options.only)
+    except MlcheckError as exc:
+        raise pytest.UsageError(str(exc).replace("--only", "--mlcheck-only", 1)) from None
     if config.getoption("mlcheck_gate_reports", False):
         enable_gate_reports(config)
     config.addinivalue_line(
@@ -91,7 +102,8 @@ class _ReportGuard:
         except Exception as exc:
             state = session.config.stash.get(STATE, None)
             if state is not None and state.suite is not None:
-                why = f"a report could not be written: {type(exc).__name__}: {exc}"
+                where = _report_file(exc, session.config)
+                why = f"a report ({where}) could not be written: {type(exc).__name__}: {exc}"
                 gates = [*state.suite.gates, GateResult.error("mlcheck.reports", why)]
                 state.suite = SuiteResult.of(gates, **state.suite.context)
                 from mlcheck.reports import write_reports
@@ -100,6 +112,25 @@ class _ReportGuard:
                 with contextlib.suppress(OSError):
                     write_reports(state.suite, state.inputs.options.report_dir, index=False)
             raise
+
+
+def _report_file(exc: BaseException, config: pytest.Config) -> str:
+    """Which report `exc` stopped: the file an OSError names, else the one its plugin writes."""
+    if isinstance(exc, OSError) and exc.filename:
+        return str(exc.filename)
+    files = {
+        "pytest_html": getattr(config.option, "htmlpath", None),
+        "_pytest.junitxml": getattr(config.option, "xmlpath", None),
+        "mlcheck.": "gate.json, summary.md",
+    }
+    frames = [
+        frame.f_globals.get("__name__", "") for frame, _ in traceback.walk_tb(exc.__traceback__)
+    ]
+    for module in reversed(frames):  # the innermost frame of a report writer decides
+        for prefix, path in files.items():
+            if module.startswith(prefix) and path:
+                return str(path)
+    return "a report plugin's file"
 
 
 def enable_gate_reports(config: pytest.Config) -> None:
@@ -281,17 +312,69 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     return report
 
 
+def _builtin_suites() -> Path:
+    return resource("suites").resolve()
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """With --mlcheck-only, only the named suites (and the folders above them) are collected."""
+    state = config.stash.get(STATE, None)
+    if state is None or not state.only:
+        return None
+    path = collection_path.resolve()
+    keep = [p.resolve() for p in selected_paths(state.only, _builtin_suites())]
+    return None if any(within(path, k) or within(k, path) for k in keep) else True
+
+
+def pytest_deselected(items: list[pytest.Item]) -> None:
+    if items:
+        state = items[0].config.stash.get(STATE, None)
+        if state is not None:
+            state.deselected += len(items)
+
+
+def _args(config: pytest.Config) -> tuple[str, ...]:
+    """The paths (or node ids) pytest collects, absolute."""
+    return tuple(str(config.invocation_params.dir / str(arg)) for arg in config.args)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection(session: pytest.Session) -> bool | None:
+    """A run of mlcheck's suites loads its model before collecting them: a model that cannot
+    load (a package it needs is not installed, a registry that does not answer) stops the run
+    at once with one ERROR gate, instead of an ERROR from each of the gates that need it."""
+    state = session.config.stash.get(STATE, None)
+    if state is None or not state.enabled or state.inputs.model_uri is None:
+        return None
+    root = _builtin_suites()
+    paths = [Path(arg.split("::")[0]) for arg in _args(session.config)]
+    if not any(within(path, root) or within(root, path) for path in paths):
+        return None  # a user's own suites: the model loads when a gate asks for it
+    try:
+        state.inputs.policy  # noqa: B018 - a policy error is each gate's, not the model's
+    except MlcheckError:
+        return None
+    try:
+        state.inputs.model  # noqa: B018 - loaded once for the run; a failure is kept
+    except MlcheckError as exc:
+        state.fatal = GateResult.error("mlcheck.model", str(exc))
+        session.items = []
+        return True  # nothing is collected: the session ends with this one gate
+    return None
+
+
 def pytest_sessionstart(session: pytest.Session) -> None:
     """A suite run by pytest itself says ERROR until it decides (`mlcheck gate` does the same
     before it starts pytest), so a killed run never leaves an older PASS behind."""
     state = session.config.stash.get(STATE, None)
     if state is None or not state.enabled or os.environ.get(RUN_ID_ENV):
         return
-    from mlcheck.reports import write_reports
+    from mlcheck.reports import STALE_REPORTS, write_reports
 
     report_dir = Path(state.inputs.options.report_dir)
     with contextlib.suppress(OSError):
-        (report_dir / "gate.json").unlink(missing_ok=True)
+        for older in STALE_REPORTS:
+            (report_dir / older).unlink(missing_ok=True)
         pending = GateResult.error("mlcheck.run", "the gate run started and did not finish")
         write_reports(SuiteResult.of([pending], run_id="pending"), report_dir, index=False)
 
@@ -331,10 +414,20 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if state is None or not state.enabled:
         return
     gates = [gate for results in state.results.values() for gate in results]
-    if exitstatus == pytest.ExitCode.INTERRUPTED:
+    if state.fatal is not None:
+        gates = [state.fatal]
+    elif exitstatus == pytest.ExitCode.INTERRUPTED:
         gates.append(GateResult.error("mlcheck.run", "the run was interrupted; no verdict"))
     context = state.inputs.context()
     context["run_id"] = os.environ.get(RUN_ID_ENV, "")
+    context["selection"] = Selection(
+        only=state.only,
+        args=_args(session.config),
+        root=_builtin_suites(),
+        keyword=session.config.option.keyword or "",
+        marks=session.config.option.markexpr or "",
+        deselected=state.deselected,
+    ).to_dict()
     context["timings"] = _timings(state)
     state.suite = SuiteResult.of(gates, **context)
     from mlcheck.reports import write_reports
@@ -347,6 +440,18 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             reporter.write_line(f"mlcheck: {note}")
     if state.suite.verdict is Outcome.ERROR and session.exitstatus in (0, 1):
         session.exitstatus = 2
+    if state.fatal is not None:
+        session.exitstatus = 2  # not "no tests collected": the run stopped, and says why
+    if _quiet(session.config):  # the reports above took the tracebacks; the terminal does not
+        session.config.option.tbstyle = "no"
+        state.quiet = True
+        if reporter is not None:
+            reporter.reportchars = ""  # no short summary nor warnings: the gate table says it
+
+
+def _quiet(config: pytest.Config) -> bool:
+    """Tracebacks go to report.html only, unless -v or --tb asks for them in the terminal."""
+    return config.get_verbosity() <= 0 and config.option.tbstyle == "auto"
 
 
 @pytest.hookimpl(trylast=True)
@@ -377,6 +482,12 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
 
     terminalreporter.write_sep("=", "mlcheck gates")
     terminalreporter.write_line(to_text(state.suite, state.inputs.options.report_dir))
+    failed = terminalreporter.stats.get("failed", []) + terminalreporter.stats.get("error", [])
+    if failed and state.quiet:
+        html = getattr(config.option, "htmlpath", None) or "the HTML report"
+        terminalreporter.write_line(
+            f"mlcheck: the tracebacks of {len(failed)} failed tests are in {html}; -v shows them"
+        )
 
 
 @pytest.hookimpl(optionalhook=True)

@@ -99,3 +99,42 @@ def test_options_are_listed_in_help(pytester):
             "*--mlcheck-report-dir=DIR*",
         ]
     )
+
+
+def test_the_terminal_shows_the_gates_and_reasons_and_tracebacks_only_with_v(pytester):
+    pytester.makeconftest(CONFTEST)
+    pytester.makepyfile(test_suite=SUITE)
+    quiet = pytester.runpytest_subprocess("-p", "no:locust", "-p", "no:cacheprovider", "-rfE")
+    text = quiet.stdout.str()
+    assert "Traceback" not in text and "= FAILURES =" not in text and "= ERRORS =" not in text
+    assert "short test summary info" not in text  # the gate table says it
+    quiet.stdout.fnmatch_lines(
+        [
+            "*demo.fail: m=0.1000 >= 0.5000 FAIL*",
+            "*demo.broken: -=n/a ERROR (--current='x.csv' does not exist; pass a CSV)*",
+            "mlcheck: the tracebacks of 2 failed tests are in *report.html; -v shows them",
+        ]
+    )
+    html = (pytester.path / "reports" / "report.html").read_text()
+    assert "raise DataError" in html  # the traceback is kept in the report
+    verbose = pytester.runpytest_subprocess("-p", "no:locust", "-p", "no:cacheprovider", "-v")
+    assert "= ERRORS =" in verbose.stdout.str() and "raise DataError" in verbose.stdout.str()
+
+
+def test_a_keyword_run_records_what_it_deselected(pytester):
+    pytester.makeconftest(CONFTEST)
+    pytester.makepyfile(test_suite=SUITE)
+    result = pytester.runpytest_subprocess(
+        "-p", "no:locust", "-p", "no:cacheprovider", "-k", "pass"
+    )
+    assert result.ret == 0
+    selection = _gate_json(pytester)["context"]["selection"]
+    assert selection["full"] is False and selection["keyword"] == "pass"
+    assert selection["deselected"] == 3
+    partial = "partial run: -k 'pass' deselected 3 tests"
+    assert selection["summary"] == partial
+    assert partial in (pytester.path / "reports" / "summary.md").read_text()
+    result.stdout.fnmatch_lines([f"*{partial}*"])
+    full = pytester.runpytest_subprocess("-p", "no:locust", "-p", "no:cacheprovider")
+    assert _gate_json(pytester)["context"]["selection"]["full"] is True
+    assert "partial run" not in full.stdout.str()

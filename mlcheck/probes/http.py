@@ -77,6 +77,31 @@ def _output(prediction: dict[str, Any]) -> Any:
     return prediction["probability"]
 
 
+#: How many of an answer's row errors a message lists before "and N more".
+SHOWN_PROBLEMS = 3
+
+
+def _problems(body: Any, shown: int = SHOWN_PROBLEMS) -> str:
+    """An error answer in one short line: its first `shown` problems (`detail`) and how many
+    more there are; any other body as it came, cut to 300 characters."""
+    detail = body.get("detail") if isinstance(body, dict) else None
+    if not isinstance(detail, list):
+        text = str(body)
+        return text if len(text) <= 300 else f"{text[:300]}... ({len(text):,} characters)"
+
+    def one(problem: Any) -> str:
+        if not isinstance(problem, dict):
+            return str(problem)
+        where = [
+            f"{key} {problem[key]}" for key in ("row", "field") if problem.get(key) is not None
+        ]
+        return f"{', '.join(where)}: {problem.get('error', problem)}" if where else str(problem)
+
+    listed = "; ".join(one(problem) for problem in detail[:shown])
+    more = len(detail) - shown
+    return f"{listed}; and {more} more" if more > 0 else listed
+
+
 def predict_http(base_url: str, records: list[dict[str, Any]], batch: int = 100) -> np.ndarray:
     """The served outputs for `records` (P(class 1), class probabilities or values, as the
     model's task gives them), `batch` records per request."""
@@ -86,7 +111,7 @@ def predict_http(base_url: str, records: list[dict[str, Any]], batch: int = 100)
             f"{base_url}/predict", {"instances": records[start : start + batch]}
         )
         if status != 200:
-            raise InfrastructureError(f"{base_url}/predict answered {status}: {body}")
+            raise InfrastructureError(f"{base_url}/predict answered {status}: {_problems(body)}")
         scores.extend(_output(p) for p in body["predictions"])
     return np.array(scores, dtype=np.float64)
 

@@ -15,6 +15,7 @@ from mlcheck.reports.render import (
 from mlcheck.results import SuiteResult
 
 __all__ = [
+    "STALE_REPORTS",
     "to_html_table",
     "to_markdown",
     "to_text",
@@ -23,6 +24,11 @@ __all__ = [
     "write_reports",
     "write_text_atomic",
 ]
+
+
+#: Reports of an earlier run that a run may not write again: removed when a run starts, so that
+#: none of them is taken for this run's.
+STALE_REPORTS = ("gate.json", "summary.md", "drift.html", "load.html")
 
 
 def write_reports(suite: SuiteResult, report_dir: str | Path, index: bool = True) -> list[Path]:

@@ -17,6 +17,7 @@ from mlcheck.results import GateResult, Outcome, SuiteResult, format_number
 __all__ = [
     "HEADER",
     "gate_rows",
+    "partial_run",
     "to_html_table",
     "to_markdown",
     "to_text",
@@ -93,10 +94,20 @@ def _title(suite: SuiteResult) -> str:
     return "mlcheck gate · " + " · ".join(parts)
 
 
+def partial_run(suite: SuiteResult) -> str:
+    """What a narrowed run left out ("partial run: ..."), or "" for a full run."""
+    selection = suite.context.get("selection")
+    if not isinstance(selection, dict) or selection.get("full", True):
+        return ""
+    return str(selection.get("summary") or "partial run")
+
+
 def to_text(suite: SuiteResult, report_dir: str = "reports") -> str:
     rows = [HEADER, *gate_rows(suite)]
     widths = [max(len(row[i]) for row in rows) for i in range(len(HEADER))]
     lines = [_title(suite)]
+    if partial_run(suite):
+        lines.append(f" {partial_run(suite)}")
     lines += [
         " " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
         for row in rows
@@ -121,9 +132,11 @@ def to_markdown(suite: SuiteResult, report_dir: str = "reports") -> str:
         "WARN": "⚠️ WARN",
         "SKIP": "⏭ SKIP",
     }
+    partial = [f"> ⚠️ {_md_cell(partial_run(suite))}", ""] if partial_run(suite) else []
     lines = [
         f"### {_title(suite)}",
         "",
+        *partial,
         "| " + " | ".join(HEADER) + " |",
         "|" + "---|" * len(HEADER),
     ]
@@ -155,8 +168,11 @@ def to_html_table(suite: SuiteResult, header: Sequence[str] = HEADER) -> str:
         title = html.escape(gate.message, quote=True)
         body.append(f'<tr class="mlcheck-gate" title="{title}">{cells}</tr>')
     verdict = html.escape(verdict_line(suite))
+    partial = partial_run(suite)
+    selection = f'<p id="mlcheck-selection">{html.escape(partial)}</p>' if partial else ""
     return (
         '<h2 id="mlcheck-gates">Gates</h2>'
+        f"{selection}"
         '<table id="mlcheck-gate-table" class="mlcheck"><thead><tr>'
         f"{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
         f'<p id="mlcheck-verdict"><strong>{verdict}</strong></p>'

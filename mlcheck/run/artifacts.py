@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from mlcheck.extras import MissingExtra
 from mlcheck.reports.drift_html import write_drift_report
 from mlcheck.results import SuiteResult
 from mlcheck.run.inputs import GateInputs
@@ -20,18 +21,21 @@ def write_artifacts(inputs: GateInputs, suite: SuiteResult) -> list[str]:
     report_dir = Path(inputs.options.report_dir)
     loaded = inputs.__dict__  # only what the run loaded anyway: nothing is loaded for a report
     notes = []
+    path = report_dir / "schema.yaml"  # the report being written: its error names it
     try:
         if "schema" in loaded and inputs.schema_inferred:
-            path = save_schema(inputs.schema, report_dir / "schema.yaml")
-            notes.append(f"the schema was inferred from the reference data: {path} (copy, edit)")
+            saved = save_schema(inputs.schema, path)
+            notes.append(f"the schema was inferred from the reference data: {saved} (copy, edit)")
+        path = report_dir / "drift.html"
         ran_drift = any(gate.name.startswith("drift.") for gate in suite.gates)
         rows = inputs.policy.drift.report_rows if "policy" in loaded else 0
         if ran_drift and rows and {"reference", "current", "kinds"} <= loaded.keys():
             kinds = dict(inputs.kinds)
             if inputs.target in inputs.current.columns:
                 kinds[inputs.target] = "categorical"
-            path = report_dir / "drift.html"
             write_drift_report(inputs.reference, inputs.current, kinds, path, max_rows=rows)
+    except MissingExtra as exc:  # one line that names the extra
+        notes.append(f"{path} was not written: {exc}")
     except Exception as exc:  # an artifact for people must not change the verdict
-        notes.append(f"a report was not written: {type(exc).__name__}: {exc}")
+        notes.append(f"{path} was not written: {type(exc).__name__}: {exc}")
     return notes

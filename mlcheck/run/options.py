@@ -6,6 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from mlcheck.run.selection import SUITE_NAMES
+
 __all__ = ["GATE_OPTIONS", "RUN_ID_ENV", "OptionSpec", "RunOptions", "add_gate_options"]
 
 #: Set by `mlcheck gate` for its pytest run; the plugin writes it into gate.json so the CLI
@@ -105,6 +107,14 @@ GATE_OPTIONS = (
         "locust worker processes for the load gate (default: the policy's [load] workers; 0 = "
         "no workers)",
     ),
+    OptionSpec(
+        "only",
+        "SUITE[,SUITE]",
+        None,
+        f"run only these of mlcheck's suites: {', '.join(SUITE_NAMES)} (comma-separated; the "
+        "policy's [suites] extra do not run); gate.json, summary.md and the terminal then say "
+        "partial run (default: every suite)",
+    ),
 )
 
 
@@ -138,6 +148,7 @@ class RunOptions:
     stack: str = "auto"
     engine: str = "auto"
     dask_scheduler: str | None = None
+    only: str | None = None
 
     @classmethod
     def from_getter(cls, get: Callable[[str], Any], prefix: str = "") -> RunOptions:
