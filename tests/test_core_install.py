@@ -169,3 +169,60 @@ def test_the_demo_without_xgboost_is_exit_2_in_one_line(core, tmp_path):
     out = _run([core / "mlcheck", "serve", "--model", "demo"], tmp_path)
     assert out.returncode == 2 and "pip install 'mlcheck[xgboost]'" in out.stderr
     assert not (tmp_path / ".mlcheck").exists()  # failed before generating the demo data
+
+
+# ------------------------------------------------------------------ a user's first hour, core only
+#
+# An empty repository with the user's own scikit-learn regressor and three-class pipeline (a
+# text category, missing values in a number and in the text), mlcheck installed without
+# extras: `mlcheck init` measures and writes the policy, `mlcheck gate` on the same data
+# passes (latency included; the load SKIPs naming its extra), `--only drift` is a partial run
+# on record, and a model whose package is absent stops at once with one message.
+
+
+@pytest.mark.parametrize("task", ["regression", "multiclass"])
+def test_init_then_gate_pass_in_a_user_repository(core, tmp_path, task):
+    from tests.test_init_tasks import seeded_repo
+
+    repo = seeded_repo(tmp_path, task, mlcheck=(str(core / "mlcheck"),))
+    home = {"MLCHECK_HOME": str(tmp_path / ".mlcheck")}
+    data = ["--model", "model", "--reference", "reference.csv", "--current", "reference.csv"]
+    out = _run([core / "mlcheck", "gate", *data, "--stack", "off"], repo, **home)
+    assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-2000:]
+    report = json.loads((repo / "reports/gate.json").read_text())
+    gates = {g["name"]: g["outcome"] for g in report["gates"]}
+    assert gates["latency.predict.single"] == gates["latency.http.p95"] == "PASS", gates
+    assert gates["quality.slice.region"] == "PASS" and gates["load"] == "SKIP"
+    assert report["context"]["selection"]["full"] is True
+
+    only = [*data, "--stack", "off", "--only", "drift", "--report-dir", "drift-only"]
+    out = _run([core / "mlcheck", "gate", *only], repo, **home)
+    assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-2000:]
+    report = json.loads((repo / "drift-only/gate.json").read_text())
+    selection = report["context"]["selection"]
+    assert selection["full"] is False and selection["suites"] == ["drift"]
+    assert {g["name"].split(".")[0] for g in report["gates"]} == {"drift"}
+    assert "partial run" in (repo / "drift-only/summary.md").read_text()
+    assert "partial run" in out.stderr.strip().splitlines()[-1]
+
+
+def test_a_model_whose_package_is_absent_is_exit_2_with_one_message(core, tmp_path):
+    import lightgbm
+    import mlflow.lightgbm
+    from mlflow.models import infer_signature
+
+    rng = np.random.default_rng(0)
+    features = pd.DataFrame({"a": rng.normal(size=400), "b": rng.normal(size=400)})
+    labels = (features["a"] > 0).astype(int)
+    model = lightgbm.LGBMClassifier(n_estimators=5, verbose=-1).fit(features, labels)
+    signature = infer_signature(features, model.predict_proba(features)[:, 1])
+    mlflow.lightgbm.save_model(model, str(tmp_path / "model"), signature=signature)
+    features.assign(y=labels).to_csv(tmp_path / "data.csv", index=False)
+    run = ["--model", "model", "--reference", "data.csv", "--current", "data.csv"]
+    out = _run([core / "mlcheck", "gate", *run, "--target", "y", "--stack", "off"], tmp_path)
+    assert out.returncode == 2, out.stdout[-3000:] + out.stderr[-3000:]
+    said = [line for line in (out.stdout + out.stderr).splitlines() if "lightgbm" in line]
+    assert len(said) == 1 and "pip install 'mlcheck[lightgbm]'" in said[0], out.stdout
+    assert "Traceback" not in out.stdout + out.stderr
+    report = json.loads((tmp_path / "reports/gate.json").read_text())
+    assert report["verdict"] == "ERROR" and report["exit_code"] == 2

@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 import tomllib
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from mlcheck.schema import load_schema
 from tests.conftest import ROOT, save_fitted
 
 ACTIONLINT = Path(sys.executable).parent / "actionlint"
+MLCHECK = (sys.executable, "-m", "mlcheck")
 WRITTEN = ("checks/gates.toml", "checks/schema.yaml", ".github/workflows/mlcheck.yml")
 
 
@@ -77,16 +79,16 @@ def fitted_pipeline(task: str, frame: pd.DataFrame) -> Any:
     return pipeline.fit(frame.drop(columns=["y"]), frame["y"])
 
 
-def seeded_repo(root: Path, task: str) -> Path:
+def seeded_repo(root: Path, task: str, mlcheck: Sequence[str] = MLCHECK) -> Path:
     """A repository holding a fitted model and its reference data, seeded by `mlcheck init`
-    run as a user runs it (a subprocess in the repository)."""
+    run as a user runs it (a subprocess in the repository; `mlcheck`: the command)."""
     repo = root / task
     repo.mkdir()
     train = task_data(0, 1500, task)
     save_fitted(fitted_pipeline(task, train), train.drop(columns=["y"]), repo / "model")
     write_table(task_data(1, 600, task), repo / "reference.csv")
-    command = [sys.executable, "-m", "mlcheck", "init", "--model", "model"]
-    command += ["--reference", "reference.csv", "--target", "y"]
+    command = [*mlcheck, "init", "--model", "model", "--reference", "reference.csv"]
+    command += ["--target", "y"]
     run = subprocess.run(command, cwd=repo, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stdout + run.stderr
     for name in WRITTEN:
