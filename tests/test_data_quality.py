@@ -1,3 +1,4 @@
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -93,3 +94,21 @@ def test_a_rate_over_the_limit_by_chance_warns_and_one_beyond_chance_blocks():
     gate = {g.name: g for g in data_quality_gates(reference, many, DEMO)}["data_quality.outliers"]
     assert gate.outcome.value == "FAIL" and gate.reason.startswith("values outside")
     assert gate.details["lower_bounds"]["a"] > 0.10
+
+
+@pytest.mark.parametrize("dtype", [object, "category"])
+def test_unseen_categories_are_counted_as_row_by_row_text_would(dtype):
+    """Distinct values are compared as text once each; the answer is that of comparing every
+    row's text (what the gate did before), for text, numbers held as objects and missing."""
+    from mlcheck.gates.data_quality import _unseen
+
+    rng = np.random.default_rng(3)
+    pool = np.array(["a", "b", "c", "d", "e", 1, "1", 2.5, None], dtype=object)
+    reference = pd.Series(rng.choice(pool[:4], 500), dtype=dtype)
+    current = pd.Series(rng.choice(pool, 2_000), dtype=dtype)
+    labels = current.dropna().astype(str)
+    unseen = ~labels.isin(set(reference.dropna().astype(str).unique()))
+    expected = (sorted(labels[unseen].unique().tolist())[:10], int(unseen.sum()))
+    assert _unseen(reference, current) == expected
+    assert expected[1] > 0 and "1" in expected[0]
+    assert _unseen(reference, reference) == ([], 0)
