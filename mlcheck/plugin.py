@@ -25,7 +25,7 @@ from mlcheck.resources import resource
 from mlcheck.results import GateResult, Outcome, SuiteResult
 from mlcheck.run.inputs import GateInputs
 from mlcheck.run.options import RUN_ID_ENV, RunOptions, add_gate_options
-from mlcheck.run.selection import Selection, parse_only, selected_paths, within
+from mlcheck.run.selection import Selection, overlap, parse_only, selected_paths
 
 
 @dataclass
@@ -323,7 +323,7 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
         return None
     path = collection_path.resolve()
     keep = [p.resolve() for p in selected_paths(state.only, _builtin_suites())]
-    return None if any(within(path, k) or within(k, path) for k in keep) else True
+    return None if any(overlap(path, k) for k in keep) else True
 
 
 def pytest_deselected(items: list[pytest.Item]) -> None:
@@ -348,7 +348,7 @@ def pytest_collection(session: pytest.Session) -> bool | None:
         return None
     root = _builtin_suites()
     paths = [Path(arg.split("::")[0]) for arg in _args(session.config)]
-    if not any(within(path, root) or within(root, path) for path in paths):
+    if not any(overlap(path, root) for path in paths):
         return None  # a user's own suites: the model loads when a gate asks for it
     try:
         state.inputs.policy  # noqa: B018 - a policy error is each gate's, not the model's

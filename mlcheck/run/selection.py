@@ -11,7 +11,7 @@ from typing import Any
 
 from mlcheck.errors import ConfigError
 
-__all__ = ["SUITE_NAMES", "Selection", "parse_only", "selected_paths", "within"]
+__all__ = ["SUITE_NAMES", "Selection", "overlap", "parse_only", "selected_paths"]
 
 #: The suites `--only` names, each the files of mlcheck's own suites (relative to them) it runs.
 SUITE_NAMES: dict[str, tuple[str, ...]] = {
@@ -48,9 +48,10 @@ def selected_paths(names: Sequence[str], root: Path) -> list[Path]:
     return [root / part for name in names for part in SUITE_NAMES[name]]
 
 
-def within(path: Path, folder: Path) -> bool:
-    """Whether `path` is `folder` or inside it."""
-    return path == folder or folder in path.parents
+def overlap(one: Path, other: Path) -> bool:
+    """Whether one of the two paths is the other or inside it (a folder given to pytest and a
+    suite file, either way round)."""
+    return one.is_relative_to(other) or other.is_relative_to(one)
 
 
 @dataclass(frozen=True)
@@ -73,9 +74,7 @@ class Selection:
     def runs_builtin(self) -> bool:
         """Whether the run holds any of mlcheck's suites (else it is only a user's own)."""
         root = self.root.resolve()
-        return bool(self.only) or any(
-            within(path, root) or within(root, path) for path, _ in self._given()
-        )
+        return bool(self.only) or any(overlap(path, root) for path, _ in self._given())
 
     def left_out(self) -> list[str]:
         """The suite names that did not run: not named by --only, or not under the paths
@@ -91,7 +90,8 @@ class Selection:
             name
             for name in SUITE_NAMES
             if not all(
-                any(within(root / part, path) for path in whole) for part in SUITE_NAMES[name]
+                any((root / part).is_relative_to(path) for path in whole)
+                for part in SUITE_NAMES[name]
             )
         ]
 
@@ -127,7 +127,7 @@ class Selection:
         for arg in self.args:
             path = Path(arg.split("::")[0]).resolve()
             tail = arg[len(arg.split("::")[0]) :]
-            shown.append(f"{path.relative_to(base) if within(path, base) else path}{tail}")
+            shown.append(f"{path.relative_to(base) if path.is_relative_to(base) else path}{tail}")
         return ", ".join(shown)
 
     def _summary(self, full: bool, left_out: list[str]) -> str:
