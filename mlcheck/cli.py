@@ -44,6 +44,13 @@ def _port(text: str) -> int:
     return value
 
 
+def _readme(text: str) -> Path:
+    path = Path(text)
+    if not path.is_file():
+        raise argparse.ArgumentTypeError(f"no file {text!r}: name the README to rewrite")
+    return path
+
+
 def cmd_data(args: argparse.Namespace) -> int:
     from mlcheck.data.bank import generate
     from mlcheck.data.io import write_table
@@ -451,6 +458,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     path, failed = run_bench(args.only or SECTIONS, Path(args.report_dir), quick=args.quick)
     print(f"mlcheck bench: wrote {path} and {path.with_suffix('.json')}", file=sys.stderr)
+    if args.readme is not None and not args.quick:
+        from mlcheck.bench.readme import RECORD, record_run, update_readme
+
+        record = args.readme.parent / RECORD
+        merged = record_run(json.loads(path.with_suffix(".json").read_text()), record)
+        names = update_readme(args.readme, merged)
+        print(f"mlcheck bench: recorded in {record}; {args.readme}: {names}", file=sys.stderr)
     if failed:
         print(f"mlcheck bench: {failed} section(s) failed (see the report)", file=sys.stderr)
         return EXIT_ERROR
@@ -897,6 +911,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench.add_argument(
         "--report-dir", default="reports", metavar="DIR", help="where bench.json and bench.md go"
+    )
+    bench.add_argument(
+        "--readme",
+        type=_readme,
+        metavar="README.md",
+        help="also record the sections measured in benchmarks/bench.json beside this README and "
+        "rewrite its tables between <!-- bench:NAME --> markers (not with --quick)",
     )
     bench.set_defaults(handler=cmd_bench)
     return parser

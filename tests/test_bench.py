@@ -6,10 +6,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from mlcheck.bench.machine import machine
+from mlcheck.bench.readme import RECORD, block_text, readme_blocks, record_run, update_readme
 from mlcheck.bench.report import Section, markdown_table, write_report
 
 
@@ -65,3 +67,41 @@ def test_a_quick_bench_measures_every_section_side_by_side(tmp_path):
     markdown = (tmp_path / "bench.md").read_text()
     for title in ("Serving", "Drift", "Quality intervals", "Whole gate", "Gates over partitions"):
         assert f"## {title}" in markdown
+
+
+def _run_json(date: str, sections: dict) -> dict:
+    return {"machine": {**machine(), "date": date}, "sections": sections}
+
+
+def test_a_bench_run_rewrites_the_readme_tables_of_the_sections_it_measured(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text(
+        "# x\n<!-- bench:gate -->\nold\n<!-- /bench:gate -->\n"
+        "<!-- bench:drift -->\nold drift\n<!-- /bench:drift -->\ntail\n"
+    )
+    record = tmp_path / RECORD
+    first = _run_json("2026-12-01 10:00 UTC", {"gate": {"markdown": ["| a |", "| --- |"]}})
+    merged = record_run(first, record)
+    assert update_readme(readme, merged) == ["gate"]
+    blocks = readme_blocks(readme.read_text())
+    assert blocks["drift"] == "old drift\n"  # not measured: left as it was
+    assert blocks["gate"].startswith("Measured 2026-12-01 10:00 UTC") and "| a |" in blocks["gate"]
+    # a later run of one section replaces it and keeps the others, each with its own date
+    drift = {"drift": {"markdown": ["| d |"]}, "dask": {"error": "boom", "markdown": []}}
+    merged = record_run(_run_json("2026-12-07 09:00 UTC", drift), record)
+    assert set(merged) == {"gate", "drift"}  # a failed section is not recorded
+    assert update_readme(readme, merged) == ["gate", "drift"]
+    blocks = readme_blocks(readme.read_text())
+    assert "2026-12-01" in blocks["gate"] and "2026-12-07" in blocks["drift"]
+    assert readme.read_text().endswith("tail\n")
+
+
+def test_the_readme_tables_are_the_recorded_bench_numbers():
+    """The README's benchmark tables are rewritten by `mlcheck bench --readme README.md`
+    from benchmarks/bench.json; an edit by hand, or a record without its table, fails here."""
+    root = Path(__file__).resolve().parents[1]
+    record = json.loads((root / RECORD).read_text())
+    blocks = readme_blocks((root / "README.md").read_text())
+    assert set(blocks) == set(record) == {"serving", "drift", "bootstrap", "gate", "dask"}
+    for name, text in blocks.items():
+        assert text == block_text(record[name]), f"README's {name} table is not the record's"

@@ -3,9 +3,11 @@ stack and load (`suites()`: quality, estimated quality, compare, serving parity,
 data quality, drift and importance, latency) on the demo model, from 10k to 1M current rows,
 and where the time goes (the per-input and per-test seconds each run's gate.json records).
 
-Each size runs in a fresh process (`--stack off`: no services); the peak memory is the
-largest resident set among the gate's processes. The slope is a least-squares line through
-(rows, seconds).
+Each size runs in a fresh process (`--stack off`: no services) against one 200,000-row
+reference; the peak memory is the largest resident set among the gate's processes. The slope is
+a least-squares line through (rows, seconds). Each run's seconds are also split by suite
+folder, so the part that does not grow with the rows (the latency suite's fixed request
+counts, start-up) shows beside the part that does.
 """
 
 from __future__ import annotations
@@ -23,7 +25,6 @@ import numpy as np
 from mlcheck.bench.report import Section, markdown_table
 from mlcheck.data.bank import generate
 from mlcheck.data.io import write_table
-from mlcheck.models.demo import demo_data_path
 from mlcheck.resources import resource as bundled
 
 __all__ = ["gate_section", "suites"]
@@ -47,10 +48,20 @@ print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, code)
 """
 
 
-def _run(current: Path, report_dir: Path) -> dict[str, Any]:
+#: Rows of the reference every size is judged against (the README's whole-gate command).
+REFERENCE_ROWS = 200_000
+
+
+def _suite_of(test: str) -> str:
+    """`.../suites/drift/test_drift.py::test_x` -> `drift`."""
+    path = test.split("::")[0].replace("\\", "/")
+    return path.split("suites/")[-1].split("/")[0]
+
+
+def _run(reference: Path, current: Path, report_dir: Path) -> dict[str, Any]:
     command = [
         sys.executable, "-m", "mlcheck", "gate", "--stack", "off", "--model", "demo",
-        "--reference", str(demo_data_path("reference")), "--current", str(current),
+        "--reference", str(reference), "--current", str(current),
         "--report-dir", str(report_dir),
         *(str(bundled("suites", suite)) for suite in suites()),
     ]  # fmt: skip
@@ -64,6 +75,9 @@ def _run(current: Path, report_dir: Path) -> dict[str, Any]:
     timings = gate["context"].get("timings", {})
     quality = sum(t["seconds"] for t in timings.get("tests", []) if "test_quality.py" in t["test"])
     inputs = timings.get("inputs", {})
+    by_suite: dict[str, float] = {}
+    for t in timings.get("tests", []):
+        by_suite[_suite_of(t["test"])] = by_suite.get(_suite_of(t["test"]), 0.0) + t["seconds"]
     return {
         "seconds": seconds,
         "peak_mib": peak_kib / 1024,
@@ -75,22 +89,29 @@ def _run(current: Path, report_dir: Path) -> dict[str, Any]:
         "inputs_s": inputs,
         "quality_tests_s": quality - inputs.get("scores", 0.0),
         "tests_s": {t["test"].split("::")[-1]: t["seconds"] for t in timings.get("tests", [])},
+        "suites_s": by_suite,
     }
 
 
-def gate_section(sizes: tuple[int, ...] = (10_000, 100_000, 300_000, 1_000_000)) -> Section:
+def gate_section(
+    sizes: tuple[int, ...] = (10_000, 100_000, 300_000, 1_000_000),
+    reference_rows: int = REFERENCE_ROWS,
+) -> Section:
     runs: dict[int, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="mlcheck-bench-gate-") as folder:
+        reference = Path(folder) / "reference.parquet"
+        write_table(generate(reference_rows, seed=1), reference)
         for rows in sizes:
             current = Path(folder) / f"current-{rows}.parquet"
             write_table(generate(rows, seed=2), current)
-            runs[rows] = _run(current, Path(folder) / f"reports-{rows}")
+            runs[rows] = _run(reference, current, Path(folder) / f"reports-{rows}")
             current.unlink()
     x = np.array(sizes, dtype=float)
     y = np.array([runs[r]["seconds"] for r in sizes])
     slope, intercept = np.polyfit(x, y, 1) if len(sizes) > 1 else (float("nan"), float(y[0]))
     data = {
         "suites": suites(),
+        "reference_rows": reference_rows,
         "runs": {str(r): run for r, run in runs.items()},
         "slope_s_per_million_rows": float(slope) * 1e6,
         "intercept_s": float(intercept),
@@ -110,11 +131,21 @@ def gate_section(sizes: tuple[int, ...] = (10_000, 100_000, 300_000, 1_000_000))
             for rows, run in runs.items()
         ],
     )
+    folders = sorted({name for run in runs.values() for name in run["suites_s"]})
     lines += [
         "",
+        *markdown_table(
+            ["current rows", *(f"{name} s" for name in folders)],
+            [
+                (f"{r:,}", *(run["suites_s"].get(n, 0.0) for n in folders))
+                for r, run in runs.items()
+            ],
+        ),
+        "",
         f"- slope: {data['slope_s_per_million_rows']:.1f} s per million rows on top of "
-        f"{intercept:.1f} s (start-up, model load, reports)",
-        "- scoring = the model's predict on every current row; quality = intervals and slices",
+        f"{intercept:.1f} s (start-up, model load, reports); reference: {reference_rows:,} rows",
+        "- scoring = the model's predict on every current row; quality = intervals and slices;",
+        "  a suite's seconds are its tests' (the inputs they load first are in the first test's)",
     ]
     title = "Whole gate: every default suite but stack and load, on the demo model"
     return Section("gate", title, data, lines)

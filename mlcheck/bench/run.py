@@ -35,7 +35,7 @@ def _quick(name: str) -> Callable[[], Section]:
         return lambda: dask_section((200_000, 400_000), 200_000, 100_000)
     from mlcheck.bench.gate import gate_section
 
-    return lambda: gate_section((2_000, 5_000))
+    return lambda: gate_section((2_000, 5_000), reference_rows=5_000)
 
 
 def _full(name: str) -> Callable[[], Section]:
@@ -76,6 +76,7 @@ def run_bench(sections: Sequence[str], report_dir: Path, quick: bool = False) ->
             section = Section(name, f"{name}: FAILED", {"error": f"{type(exc).__name__}: {exc}"})
             section.lines = [f"Not measured: {type(exc).__name__}: {exc}"]
         section.data["section_s"] = time.perf_counter() - started
+        section.data["markdown"] = section.lines
         done.append(section)
         print("\n".join(["", f"## {section.title}", "", *section.lines, ""]), flush=True)
     return write_report(machine(), done, report_dir), failed
