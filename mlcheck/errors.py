@@ -21,3 +21,9 @@ class DataError(MlcheckError):
 
 class InfrastructureError(MlcheckError):
     """A service (serving core, Prometheus, MLflow) did not start or stopped answering."""
+
+
+class NotApplicable(Exception):
+    """The gate does not apply to this run (no labels, another task, turned off in the
+    policy, not computed over partitions): the suite reports SKIP with this reason. Not an
+    `MlcheckError`: nothing is broken, and no path turns it into an error or a pass."""

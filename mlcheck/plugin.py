@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from mlcheck.errors import MlcheckError
+from mlcheck.errors import MlcheckError, NotApplicable
 from mlcheck.resources import resource
 from mlcheck.results import GateResult, Outcome, SuiteResult
 from mlcheck.run.inputs import GateInputs
@@ -275,6 +275,9 @@ def _reason(excinfo: pytest.ExceptionInfo[BaseException]) -> str:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    if call.excinfo is not None and isinstance(call.excinfo.value, NotApplicable):
+        why = str(call.excinfo.value)  # a step said the gate does not apply: pytest's SKIP
+        call.excinfo = pytest.CallInfo.from_call(lambda: pytest.skip(why), call.when).excinfo
     report = yield
     state = item.config.stash[STATE]
     if not state.enabled:

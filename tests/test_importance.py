@@ -11,9 +11,9 @@ from mlcheck.data.io import write_table
 from mlcheck.gates.importance import importance_shares, importance_stability_gate
 from mlcheck.policy import ImportancePolicy
 from mlcheck.results import Outcome
+from mlcheck.run.data_steps import importance_stability
 from mlcheck.run.inputs import GateInputs
 from mlcheck.run.options import RunOptions
-from mlcheck.run.steps import importance_stability
 
 REFERENCE = {"duration": 0.20, "poutcome": 0.06, "contact": 0.03, "housing": 0.02, "age": 0.01}
 

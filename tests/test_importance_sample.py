@@ -18,9 +18,9 @@ from mlcheck.data.io import read_table
 from mlcheck.data.partitions import partition_files
 from mlcheck.engine.dask import sample_partitions_seeded
 from mlcheck.probes.importance import permutation_importances
+from mlcheck.run.data_steps import importance_stability
 from mlcheck.run.inputs import GateInputs
 from mlcheck.run.options import RunOptions
-from mlcheck.run.steps import importance_stability
 from mlcheck.stats.metrics import metric_values
 
 

@@ -138,3 +138,38 @@ def test_a_keyword_run_records_what_it_deselected(pytester):
     full = pytester.runpytest_subprocess("-p", "no:locust", "-p", "no:cacheprovider")
     assert _gate_json(pytester)["context"]["selection"]["full"] is True
     assert "partial run" not in full.stdout.str()
+
+
+NOT_APPLICABLE = """
+import pytest
+from mlcheck.errors import NotApplicable
+
+@pytest.fixture(scope="session")
+def shared():
+    raise NotApplicable("no labels yet")
+
+@pytest.mark.mlcheck_gate("demo.fixture")
+def test_from_a_fixture(shared):
+    pass
+
+@pytest.mark.mlcheck_gate("demo.call")
+def test_in_the_call():
+    raise NotApplicable("[demo] enabled = false")
+
+@pytest.mark.mlcheck_gate("demo.other")
+def test_another_exception_is_an_error():
+    raise ValueError("boom")
+"""
+
+
+def test_a_step_that_does_not_apply_is_a_skip_and_no_other_exception_is(pytester):
+    pytester.makeconftest(CONFTEST)
+    pytester.makepyfile(test_suite=NOT_APPLICABLE)
+    result = pytester.runpytest_subprocess("-p", "no:locust", "-p", "no:cacheprovider", "-rs")
+    assert result.ret == 2  # the ValueError: could not decide, never a pass
+    gates = {g["name"]: g for g in _gate_json(pytester)["gates"]}
+    assert gates["demo.fixture"]["outcome"] == "SKIP"
+    assert gates["demo.fixture"]["reason"] == "Skipped: no labels yet"
+    assert gates["demo.call"]["outcome"] == "SKIP"
+    assert gates["demo.call"]["reason"] == "Skipped: [demo] enabled = false"
+    assert gates["demo.other"]["outcome"] == "ERROR"

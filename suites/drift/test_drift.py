@@ -6,7 +6,7 @@ Evidently's drift report (reports/drift.html) is written after the gates, as an 
 
 import pytest
 
-from mlcheck.run.steps import drift_family
+from mlcheck.run.data_steps import drift_family, prediction_drift, target_drift
 
 
 @pytest.fixture(scope="session")
@@ -22,15 +22,9 @@ def test_column_and_dataset_drift(mlcheck_inputs, drift_results, record_gates):
 
 @pytest.mark.mlcheck_gate("drift.prediction")
 def test_prediction_drift(mlcheck_inputs, drift_results, record_gates):
-    if not mlcheck_inputs.policy.drift.prediction:
-        pytest.skip("[drift] prediction = false")
-    if mlcheck_inputs.model_uri is None:
-        pytest.skip("no --model: prediction drift needs a model's scores (the data gates decide)")
-    record_gates(drift_results["drift.prediction"])
+    record_gates(prediction_drift(mlcheck_inputs, drift_results))
 
 
 @pytest.mark.mlcheck_gate("drift.target")
 def test_target_drift(mlcheck_inputs, drift_results, record_gates):
-    if not mlcheck_inputs.policy.drift.target:
-        pytest.skip("[drift] target = false")
-    record_gates(drift_results["drift.target"])
+    record_gates(target_drift(mlcheck_inputs, drift_results))
