@@ -112,6 +112,12 @@ class Outcome(StrEnum):
     def blocks(self) -> bool:
         return self in (Outcome.FAIL, Outcome.ERROR)
 
+    @classmethod
+    def when_not_held(cls, policy_word: str) -> Outcome:
+        """The outcome of a gate whose condition does not hold, from its policy's
+        `outcome = "fail" | "warn"` (the policy checks the word when it is loaded)."""
+        return {"fail": cls.FAIL, "warn": cls.WARN}[policy_word]
+
 
 class Comparison(StrEnum):
     """How a value is held against its threshold."""

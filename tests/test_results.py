@@ -53,3 +53,10 @@ def test_verdict_and_exit_code(outcomes, verdict, code):
 def test_nan_never_passes():
     assert not Comparison.GE.holds(float("nan"), 0.5)
     assert not Comparison.LE.holds(float("nan"), 0.5)
+
+
+def test_the_policy_word_names_the_outcome_of_a_gate_that_does_not_hold():
+    assert Outcome.when_not_held("fail") is Outcome.FAIL
+    assert Outcome.when_not_held("warn") is Outcome.WARN
+    with pytest.raises(KeyError):
+        Outcome.when_not_held("pass")  # no word turns a gate that does not hold into a pass

@@ -244,7 +244,7 @@ def column_drift_gates(
         else []
     )
     family = "benjamini-hochberg" if policy.fdr else "none"
-    drifted_outcome = Outcome.FAIL if policy.column_outcome == "fail" else Outcome.WARN
+    drifted_outcome = Outcome.when_not_held(policy.column_outcome)
     column_drifts = []
     for drift in drifts:
         column = drift.column.removeprefix("drift.")

@@ -42,7 +42,7 @@ def estimated_gates(
         "max_reference_calibration_error": limit,
         "rows": len(scores),
     }
-    worse = Outcome.FAIL if estimated.outcome == "fail" else Outcome.WARN
+    worse = Outcome.when_not_held(estimated.outcome)
     if not reference_calibration_error <= limit:
         reason = (
             f"the model is not calibrated on the reference data (calibration error "

@@ -78,7 +78,7 @@ def importance_stability_gate(
             f"the top {len(ranked)} features rank differently (Spearman {correlation:.2f} < "
             f"{policy.min_rank_correlation:g})"
         )
-    failed = Outcome.FAIL if policy.outcome == "fail" else Outcome.WARN
+    failed = Outcome.when_not_held(policy.outcome)
     return GateResult(
         name=name,
         outcome=failed if reasons else Outcome.PASS,
