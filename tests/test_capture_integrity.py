@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 
 from mlcheck.cli import main
+from mlcheck.commands.monitor_windows import Monitor
 from mlcheck.data.capture import (
     CAPTURE_ID,
     LABELS_FILE,
@@ -26,7 +27,6 @@ from mlcheck.data.capture import (
 from mlcheck.data.io import read_table, write_table
 from mlcheck.errors import DataError
 from mlcheck.policy import load_policy
-from mlcheck.run.monitor import Monitor
 from mlcheck.serving.capture import Capture, CaptureBatch
 from mlcheck.stack.exporter import GateMetrics
 

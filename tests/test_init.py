@@ -14,14 +14,14 @@ import pandas as pd
 import pytest
 import yaml
 
+from mlcheck.commands import init_seed as init
+from mlcheck.commands.init_seed import init_repository, next_command
 from mlcheck.data.io import write_table
 from mlcheck.errors import ConfigError, DataError
 from mlcheck.gates.schema import schema_gate
 from mlcheck.models.load import load_model
 from mlcheck.policy import load_policy
 from mlcheck.results import Comparison
-from mlcheck.run import init
-from mlcheck.run.init import init_repository, next_command
 from mlcheck.schema import load_schema
 from mlcheck.stats.metrics import metric_values
 from tests.conftest import ROOT, save_sklearn_model

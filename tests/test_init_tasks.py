@@ -17,11 +17,11 @@ import pytest
 import yaml
 
 from mlcheck.cli import main
+from mlcheck.commands import init_seed as init
+from mlcheck.commands.init_seed import TASK_METRICS, Timings, init_repository, requirement
 from mlcheck.data.io import write_table
 from mlcheck.gates.schema import schema_gate
 from mlcheck.policy import LatencyPolicy, LoadPolicy, load_policy
-from mlcheck.run import init
-from mlcheck.run.init import TASK_METRICS, Timings, init_repository, requirement
 from mlcheck.schema import load_schema
 from tests.conftest import ROOT, save_fitted
 

@@ -14,13 +14,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from mlcheck.commands.monitor_windows import Monitor
 from mlcheck.data.bank import generate
 from mlcheck.data.capture import LABELS_FILE
 from mlcheck.data.io import write_table
 from mlcheck.data.scenarios import apply_scenario
 from mlcheck.policy import load_policy
 from mlcheck.results import Outcome
-from mlcheck.run.monitor import Monitor
 from mlcheck.serving.process import free_port
 from mlcheck.stack import choose_backend, start_stack
 from mlcheck.stack.exporter import GateMetrics

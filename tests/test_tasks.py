@@ -194,9 +194,9 @@ def test_lightgbm_models_of_each_kind_are_loaded_with_their_task(tmp_path):
 
 
 def test_init_measures_a_regressor(models, tmp_path, monkeypatch):
+    from mlcheck.commands import init_seed as init
     from mlcheck.data.io import write_table
     from mlcheck.policy import load_policy
-    from mlcheck.run import init
 
     for budget in ("_SINGLE_BUDGET", "_BATCH_BUDGET", "_SERVED_BUDGET"):
         monkeypatch.setattr(init, budget, (0.05, 5))
