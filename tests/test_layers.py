@@ -147,9 +147,15 @@ def file_io_calls(source: str) -> list[str]:
     return found
 
 
-def layer_breaks(path: Path, source: str, layers: list[tuple[str, ...]]) -> list[str]:
+def layer_breaks(
+    path: Path, source: str, layers: list[tuple[str, ...]], independent: list[bool] | None = None
+) -> list[str]:
     """Modules `path` loads by name that sit above it (or in a sibling it must not use), and
-    computed names loaded inside the pure packages."""
+    computed names loaded inside the pure packages. `independent[i]`: the siblings of layer i
+    must not meet (import-linter's `a | b`; `a : b` may import each other); by default, as the
+    contract writes them."""
+    if independent is None:
+        independent = ["|" in layer for layer in _contract_layers()]
     caller = _module_name(path)
     mine = _layer_of(caller, layers)
     breaks = []
@@ -161,8 +167,7 @@ def layer_breaks(path: Path, source: str, layers: list[tuple[str, ...]]) -> list
         theirs = _layer_of(target, layers)
         if mine is None or theirs is None or mine[1] == theirs[1]:
             continue
-        independent = ":" in _contract_layers()[mine[0]]  # siblings that must not meet
-        if theirs[0] < mine[0] or (theirs[0] == mine[0] and independent):
+        if theirs[0] < mine[0] or (theirs[0] == mine[0] and independent[mine[0]]):
             breaks.append(f"{caller}:{line} loads {target} by name (a layer up or a sibling)")
     return breaks
 
@@ -182,7 +187,10 @@ def test_a_module_loaded_by_name_from_above_is_caught():
     breaks = layer_breaks(ROOT / "mlcheck" / "stats" / "timing.py", source, _layers())
     assert breaks and "loads mlcheck.run.steps by name" in breaks[0]
     sibling = 'import importlib\nhttp = importlib.import_module("mlcheck.probes.http")\n'
-    assert layer_breaks(ROOT / "mlcheck" / "serving" / "app.py", sibling, _layers())
+    app = ROOT / "mlcheck" / "serving" / "app.py"
+    assert not layer_breaks(app, sibling, _layers())  # `probes : serving`: they may meet
+    apart = ["mlcheck.serving" in layer for layer in _contract_layers()]  # as if `|`
+    assert layer_breaks(app, sibling, _layers(), apart)
     down = 'import importlib\nerrors = importlib.import_module("mlcheck.errors")\n'
     assert not layer_breaks(ROOT / "mlcheck" / "serving" / "app.py", down, _layers())
     computed = "import importlib\nmodule = importlib.import_module(name)\n"
