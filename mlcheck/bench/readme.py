@@ -37,8 +37,17 @@ def block_text(section: dict[str, Any]) -> str:
     """One README block: the date and machine line, then the section's own Markdown."""
     m = section["machine"]
     versions = ", ".join(f"{k} {v}" for k, v in m["versions"].items() if v != "missing")
-    head = f"Measured {m['date']} by `mlcheck bench`, {m['cores']} cores, Python {m['python']}; "
-    return head + versions + ".\n\n" + "\n".join(section["markdown"]) + "\n"
+    head = (
+        f"Measured {section.get('date', m['date'])} by `mlcheck bench`, {m['cores']} cores, "
+        f"Python {m['python']}; {versions}."
+    )
+    load = section.get("load_average")
+    if load is not None and load > m["cores"]:
+        head += (
+            f" The machine was busy (load average {load:g} on {m['cores']} cores): the seconds "
+            "are slower than on a quiet machine; the ratios measured side by side hold better."
+        )
+    return head + "\n\n" + "\n".join(section["markdown"]) + "\n"
 
 
 def readme_blocks(text: str) -> dict[str, str]:

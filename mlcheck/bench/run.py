@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 import traceback
 from collections.abc import Callable, Sequence
@@ -66,7 +67,7 @@ def run_bench(sections: Sequence[str], report_dir: Path, quick: bool = False) ->
     done: list[Section] = []
     failed = 0
     for name in sections:
-        started = time.perf_counter()
+        started, date = time.perf_counter(), time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
         print(f"mlcheck bench: {name} ...", flush=True)
         try:
             section = (_quick if quick else _full)(name)()
@@ -76,6 +77,9 @@ def run_bench(sections: Sequence[str], report_dir: Path, quick: bool = False) ->
             section = Section(name, f"{name}: FAILED", {"error": f"{type(exc).__name__}: {exc}"})
             section.lines = [f"Not measured: {type(exc).__name__}: {exc}"]
         section.data["section_s"] = time.perf_counter() - started
+        section.data["date"] = date
+        # how busy the machine was over the section: above the core count, read the ratios
+        section.data["load_average"] = round(os.getloadavg()[1], 1)
         section.data["markdown"] = section.lines
         done.append(section)
         print("\n".join(["", f"## {section.title}", "", *section.lines, ""]), flush=True)
