@@ -319,33 +319,29 @@ def _labels_given(labels: pd.DataFrame, id_column: str, target: str) -> pd.DataF
     return given
 
 
-def label_capture(folder: Path, labels: pd.DataFrame, id_column: str, target: str) -> LabelJoin:
-    """Join `labels` (a request id per row, `row` when a request held several rows, and the
-    label) to the captured rows of `folder`, adding to `folder/labels.parquet`: each captured
-    row whose request id (and row) a label names takes that label, every retry of a request
-    included; a row labelled before takes the new label. Labels are checked against the
-    captured predictions first (`_checked_labels`); nothing is written when one is wrong."""
-    files = _files(folder, "--capture")
-    captured = _read_files(files, [CAPTURE_ID, *_KEYS, "prediction"])
-    given = _labels_given(labels, id_column, target)
+def _check_target_free(files: list[Path], target: str) -> None:
+    """The label's column may not share a name with a column of the captured rows."""
     names = {name for f in files for name in pq.read_schema(f).names}
     if target in names or target == CAPTURE_ID:
         raise DataError(
             f"--target={target!r} is also a column of the captured rows; rename the labels' "
             "column (and pass --target with the new name)"
         )
-    if "row" in given.columns:
-        given["row"] = _whole_rows(given["row"])
-    else:
-        multi = captured.loc[captured["row"] > 0, "request_id"].unique()
-        batched = pd.Index(multi).intersection(pd.Index(given["request_id"]))
-        if len(batched):
-            rows = int(captured.loc[captured["request_id"] == batched[0], "row"].max()) + 1
-            raise DataError(
-                f"request {batched[0]!r} predicted {rows} rows, so a label per request id is "
-                "ambiguous; add a 'row' column (the row's place in its request)"
-            )
-        given["row"] = 0
+
+
+def _check_one_row_per_request(captured: pd.DataFrame, request_ids: pd.Series) -> None:
+    """Labels without a 'row' column may name only requests that predicted one row."""
+    multi = captured.loc[captured["row"] > 0, "request_id"].unique()
+    batched = pd.Index(multi).intersection(pd.Index(request_ids))
+    if len(batched):
+        rows = int(captured.loc[captured["request_id"] == batched[0], "row"].max()) + 1
+        raise DataError(
+            f"request {batched[0]!r} predicted {rows} rows, so a label per request id is "
+            "ambiguous; add a 'row' column (the row's place in its request)"
+        )
+
+
+def _check_one_label_per_row(given: pd.DataFrame) -> None:
     twice = given.duplicated(_KEYS, keep=False)
     if twice.any():
         keys = given.loc[twice, _KEYS].drop_duplicates().head(_EXAMPLES)
@@ -355,30 +351,58 @@ def label_capture(folder: Path, labels: pd.DataFrame, id_column: str, target: st
             "(request id, row); keep one label per row in a file (a later file replaces a "
             "row's label)"
         )
+
+
+def _unmatched_ids(given: pd.DataFrame, captured: pd.DataFrame) -> pd.Series:
+    """The request ids of the labels that name no captured row."""
+    seen = given.merge(captured[_KEYS].drop_duplicates(), on=_KEYS, how="left", indicator=True)
+    return seen.loc[seen["_merge"] == "left_only", "request_id"]
+
+
+def _existing_labels(folder: Path, captured: pd.DataFrame, target: str) -> pd.DataFrame:
+    """The labels `folder` holds already, one per captured row (none: an empty frame);
+    labels written before capture ids are given theirs, and checked again."""
+    stored = _stored_labels(folder)
+    if stored is None:
+        return pd.DataFrame(columns=[CAPTURE_ID, *_KEYS, target])
+    old, old_target = stored
+    if old_target != target:
+        raise DataError(
+            f"{folder / LABELS_FILE} holds the labels in the column {old_target!r}; pass "
+            f"--target {old_target} (with the labels in that column), or delete it to start "
+            "over"
+        )
+    if CAPTURE_ID not in old.columns:  # written before capture ids: one per captured row
+        old = _attach(captured[[CAPTURE_ID, *_KEYS, "prediction"]], old, target)
+        old[target], _ = _checked_labels(
+            old[target], old["prediction"], target, f" of {LABELS_FILE}"
+        )
+    return old[[CAPTURE_ID, *_KEYS, target]].drop_duplicates(CAPTURE_ID, keep="last")
+
+
+def label_capture(folder: Path, labels: pd.DataFrame, id_column: str, target: str) -> LabelJoin:
+    """Join `labels` (a request id per row, `row` when a request held several rows, and the
+    label) to the captured rows of `folder`, adding to `folder/labels.parquet`: each captured
+    row whose request id (and row) a label names takes that label, every retry of a request
+    included; a row labelled before takes the new label. Labels are checked against the
+    captured predictions first (`_checked_labels`); nothing is written when one is wrong."""
+    files = _files(folder, "--capture")
+    captured = _read_files(files, [CAPTURE_ID, *_KEYS, "prediction"])
+    given = _labels_given(labels, id_column, target)
+    _check_target_free(files, target)
+    if "row" in given.columns:
+        given["row"] = _whole_rows(given["row"])
+    else:
+        _check_one_row_per_request(captured, given["request_id"])
+        given["row"] = 0
+    _check_one_label_per_row(given)
     given[target], new_classes = _checked_labels(given[target], captured["prediction"], target, "")
 
     matched = captured[[CAPTURE_ID, *_KEYS]].merge(
         given[[*_KEYS, target]], on=_KEYS, how="inner", validate="many_to_one"
     )
-    seen = given.merge(captured[_KEYS].drop_duplicates(), on=_KEYS, how="left", indicator=True)
-    unmatched = seen.loc[seen["_merge"] == "left_only", "request_id"]
-
-    existing = pd.DataFrame(columns=[CAPTURE_ID, *_KEYS, target])
-    stored = _stored_labels(folder)
-    if stored is not None:
-        old, old_target = stored
-        if old_target != target:
-            raise DataError(
-                f"{folder / LABELS_FILE} holds the labels in the column {old_target!r}; pass "
-                f"--target {old_target} (with the labels in that column), or delete it to start "
-                "over"
-            )
-        if CAPTURE_ID not in old.columns:  # written before capture ids: one per captured row
-            old = _attach(captured[[CAPTURE_ID, *_KEYS, "prediction"]], old, target)
-            old[target], _ = _checked_labels(
-                old[target], old["prediction"], target, f" of {LABELS_FILE}"
-            )
-        existing = old[[CAPTURE_ID, *_KEYS, target]].drop_duplicates(CAPTURE_ID, keep="last")
+    unmatched = _unmatched_ids(given, captured)
+    existing = _existing_labels(folder, captured, target)
     if matched.empty and existing.empty:
         ids = ", ".join(repr(i) for i in unmatched.head(_EXAMPLES))
         raise DataError(

@@ -379,6 +379,134 @@ class DaskEngine:
         return results
 
 
+def _by_frame(results: Sequence[_T], references: int) -> dict[str, Sequence[_T]]:
+    """Per-partition results by frame: the reference's `references` partitions come first."""
+    return {"reference": results[:references], "current": results[references:]}
+
+
+@dataclass
+class _Merged:
+    """Both frames' sketches merged over their partitions, why a column cannot be compared,
+    and the numeric columns' bins (`plan_bins`, then the second pass's counts)."""
+
+    ref: dict[str, Sketch]
+    cur: dict[str, Sketch]
+    problems: dict[str, str]
+    plans: dict[str, BinPlan] = field(default_factory=dict)
+    bins: dict[str, tuple[BinCounts, BinCounts]] = field(default_factory=dict)
+
+    def plan_bins(self, columns: Iterable[str]) -> None:
+        """The bins of each numeric column both frames hold; a column that cannot be binned
+        is a problem."""
+        compared = [c for c in columns if c in self.ref and c not in self.problems]
+        for column in compared:
+            r, c = self.ref[column], self.cur.get(column)
+            if c is None:
+                continue
+            try:
+                numeric = isinstance(r, NumericSketch) and isinstance(c, NumericSketch)
+                plan = bin_plan(r, c, column) if numeric else None  # type: ignore[arg-type]
+            except DataError as exc:
+                self.problems[column] = str(exc)
+                continue
+            if plan is not None:
+                self.plans[column] = plan
+
+    def data(self, column: str, kind: str) -> ColumnData | str:
+        """The column's merged data, or why it cannot be compared."""
+        if column in self.problems:
+            return self.problems[column]
+        if column not in self.ref or column not in self.cur:
+            return f"column {column!r} is in no partition of one of the data sets"
+        try:
+            plan = self.plans.get(column)
+            extra = (plan, *self.bins[column]) if plan is not None else None
+            return merged_column(kind, self.ref[column], self.cur[column], column, extra)
+        except DataError as exc:
+            return str(exc)
+
+
+def _lacking_columns(
+    parts: Mapping[str, Sequence[dict[str, Any]]], spec: SummarySpec
+) -> dict[str, str]:
+    """Why each column every partition lacks, or some lack (its merge would be partial),
+    cannot be compared."""
+    problems: dict[str, str] = {}
+    for frame_kind, results in parts.items():
+        for column in [*spec.kinds, TARGET]:
+            lacking = sum(1 for r in results if column not in r["sketches"])
+            if lacking:
+                label = spec.target if column == TARGET else column
+                problems[column] = (
+                    f"column {label!r} is missing from {lacking} of {len(results)} "
+                    f"{frame_kind} partitions; the schema gate lists them"
+                )
+    return problems
+
+
+def _merge_partitions(parts: Mapping[str, Sequence[dict[str, Any]]], spec: SummarySpec) -> _Merged:
+    """Each frame's sketches merged over its partitions; a column a partition could not
+    sketch, or lacks, is a problem."""
+    merged: dict[str, dict[str, Sketch]] = {}
+    problems: dict[str, str] = {}
+    for frame_kind, results in parts.items():
+        names = set().union(*(r["sketches"] for r in results))
+        merged[frame_kind] = {}
+        for name in names:
+            found = [r["sketches"][name] for r in results if name in r["sketches"]]
+            unusable = [f for f in found if isinstance(f, str)]
+            if unusable:
+                problems[name] = unusable[0]
+            else:
+                merged[frame_kind][name] = _merge_all(found)
+    problems.update(_lacking_columns(parts, spec))
+    return _Merged(merged["reference"], merged["current"], problems)
+
+
+def _count_bins(
+    engine: DaskEngine, jobs: Sequence[tuple], plans: dict[str, BinPlan], references: int
+) -> dict[str, tuple[BinCounts, BinCounts]]:
+    """The second pass: each planned column's rows per bin, merged per frame."""
+    with_plans = [(*job, plans) for job in jobs]
+    counts = _by_frame(engine.map("counting bins", second_pass, with_plans), references)
+    return {
+        column: (
+            _merge_all(c[column] for c in counts["reference"]),
+            _merge_all(c[column] for c in counts["current"]),
+        )
+        for column in plans
+    }
+
+
+def _add_model_outputs(
+    summary: DataSummary,
+    merged: _Merged,
+    current: Sequence[dict[str, Any]],
+    spec: SummarySpec,
+    model: ModelSpec,
+) -> None:
+    """The model's outputs (a DataError when they cannot be compared) and, when every
+    current partition is labelled, the merged quality sketch (and gathered rows)."""
+    summary.prediction_kind = "categorical" if model.task == "multiclass" else "numeric"
+    prediction = merged.data(PREDICTION, summary.prediction_kind)
+    if isinstance(prediction, str):
+        raise DataError(f"the model's outputs: {prediction}")
+    summary.prediction = prediction
+    sketches = [r["quality"] for r in current if "quality" in r]
+    if 0 < len(sketches) < len(current):
+        raise DataError(
+            f"{len(current) - len(sketches)} of {len(current)} current partitions have no "
+            f"{spec.target!r} column; label every partition, or none (then only the data "
+            "gates decide)"
+        )
+    if len(sketches) == len(current):
+        summary.quality = _merge_all(sketches)
+        if spec.gather:
+            kept = [r["kept"] for r in current]
+            summary.labels = np.concatenate([labels for labels, _ in kept])
+            summary.scores = np.concatenate([scores for _, scores in kept])
+
+
 def summarise(
     engine: DaskEngine,
     reference: Sequence[str],
@@ -394,100 +522,28 @@ def summarise(
     jobs = list(zip(paths, kinds, [spec] * len(paths), scored, strict=True))
     firsts = engine.map("summarising", first_pass, jobs)
     seconds = {"first pass": time.perf_counter() - started}
-    parts = {"reference": firsts[: len(reference)], "current": firsts[len(reference) :]}
-    merged: dict[str, dict[str, Sketch]] = {}
-    problems: dict[str, str] = {}
-    for frame_kind, results in parts.items():
-        names = set().union(*(r["sketches"] for r in results))
-        merged[frame_kind] = {}
-        for name in names:
-            found = [r["sketches"][name] for r in results if name in r["sketches"]]
-            unusable = [f for f in found if isinstance(f, str)]
-            if unusable:
-                problems[name] = unusable[0]
-            else:
-                merged[frame_kind][name] = _merge_all(found)
-    ref, cur = merged["reference"], merged["current"]
-    # a column every partition lacks, or lacks in some (its merge would be partial)
-    for frame_kind, results in parts.items():
-        for column in [*spec.kinds, TARGET]:
-            lacking = sum(1 for r in results if column not in r["sketches"])
-            if lacking:
-                label = spec.target if column == TARGET else column
-                problems[column] = (
-                    f"column {label!r} is missing from {lacking} of {len(results)} "
-                    f"{frame_kind} partitions; the schema gate lists them"
-                )
-    compared = [c for c in [*spec.kinds, TARGET, PREDICTION] if c in ref and c not in problems]
-    plans: dict[str, BinPlan] = {}
-    for column in compared:
-        r, c = ref[column], cur.get(column)
-        if c is None:
-            continue
-        try:
-            numeric = isinstance(r, NumericSketch) and isinstance(c, NumericSketch)
-            plan = bin_plan(r, c, column) if numeric else None  # type: ignore[arg-type]
-        except DataError as exc:
-            problems[column] = str(exc)
-            continue
-        if plan is not None:
-            plans[column] = plan
-    bins: dict[str, tuple[BinCounts, BinCounts]] = {}
-    if plans:
+    parts = _by_frame(firsts, len(reference))
+    merged = _merge_partitions(parts, spec)
+    merged.plan_bins([*spec.kinds, TARGET, PREDICTION])
+    if merged.plans:
         started = time.perf_counter()
-        jobs2 = [(*job, plans) for job in jobs]
-        counts = engine.map("counting bins", second_pass, jobs2)
+        merged.bins = _count_bins(engine, jobs, merged.plans, len(reference))
         seconds["second pass"] = time.perf_counter() - started
-        for column in plans:
-            bins[column] = (
-                _merge_all(c[column] for c in counts[: len(reference)]),
-                _merge_all(c[column] for c in counts[len(reference) :]),
-            )
-
-    def data(column: str, kind: str) -> ColumnData | str:
-        if column in problems:
-            return problems[column]
-        if column not in ref or column not in cur:
-            return f"column {column!r} is in no partition of one of the data sets"
-        try:
-            plan = plans.get(column)
-            extra = (plan, *bins[column]) if plan is not None else None
-            return merged_column(kind, ref[column], cur[column], column, extra)
-        except DataError as exc:
-            return str(exc)
-
     summary = DataSummary(
         reference_rows=sum(r["rows"] for r in parts["reference"]),
         current_rows=sum(r["rows"] for r in parts["current"]),
         partitions={"reference": len(reference), "current": len(current)},
-        drift={c: data(c, k) for c, k in spec.kinds.items()},
+        drift={c: merged.data(c, k) for c, k in spec.kinds.items()},
         seconds=seconds,
         dashboard=engine.dashboard,
         worker_peak_mib=engine.worker_peaks(),
     )
-    if TARGET in ref and TARGET in cur:
-        summary.target = data(
+    if TARGET in merged.ref and TARGET in merged.cur:
+        summary.target = merged.data(
             TARGET, "numeric" if spec.label_task == "regression" else "categorical"
         )
     if spec.model is not None:
-        summary.prediction_kind = "categorical" if spec.model.task == "multiclass" else "numeric"
-        prediction = data(PREDICTION, summary.prediction_kind)
-        if isinstance(prediction, str):
-            raise DataError(f"the model's outputs: {prediction}")
-        summary.prediction = prediction
-        sketches = [r["quality"] for r in parts["current"] if "quality" in r]
-        if 0 < len(sketches) < len(current):
-            raise DataError(
-                f"{len(current) - len(sketches)} of {len(current)} current partitions have no "
-                f"{spec.target!r} column; label every partition, or none (then only the data "
-                "gates decide)"
-            )
-        if len(sketches) == len(current):
-            summary.quality = _merge_all(sketches)
-            if spec.gather:
-                kept = [r["kept"] for r in parts["current"]]
-                summary.labels = np.concatenate([labels for labels, _ in kept])
-                summary.scores = np.concatenate([scores for _, scores in kept])
+        _add_model_outputs(summary, merged, parts["current"], spec, spec.model)
     if spec.schema is not None:
         summary.schema_groups = merge_violation_groups(
             [(path, r["schema"]) for path, r in zip(current, parts["current"], strict=True)]

@@ -4,6 +4,7 @@ missing values, outliers, duplicate rows, constant columns and categories never 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -92,6 +93,113 @@ def _unseen(reference: pd.Series, current: pd.Series) -> tuple[list[str], int]:
     return sorted({str(v) for v in unseen})[:10], int(values.isin(unseen).sum())
 
 
+def _unexpected_gate(
+    check: str, metric: str, count: float, allowed: bool, reason: str, details: dict[str, Any]
+) -> GateResult:
+    """A gate on a count that should be 0: FAIL when it is not, unless the policy allows it."""
+    return GateResult(
+        name=f"data_quality.{check}",
+        outcome=Outcome.PASS if not count or allowed else Outcome.FAIL,
+        metric=metric,
+        value=float(count),
+        threshold=0.0,
+        comparison=Comparison.EQ,
+        reason=reason,
+        details=details,
+    )
+
+
+def _missing_gate(current: pd.DataFrame, names: list[str], policy: DataQualityPolicy) -> GateResult:
+    return _worst_rate_gate(
+        "data_quality.missing",
+        "worst missing rate",
+        current[names].isna().sum(),
+        pd.Series(len(current), index=names, dtype=float),
+        policy.max_missing_rate,
+        "missing values",
+    )
+
+
+def _outlier_gate(
+    reference: pd.DataFrame, current: pd.DataFrame, names: list[str], policy: DataQualityPolicy
+) -> GateResult:
+    """The rates of present values outside the reference's quantile range, per column
+    numeric in both frames."""
+    outliers, present_rows = {}, {}
+    q = policy.outlier_quantile
+    for column in names:
+        if not (_numeric(reference, column) and _numeric(current, column)):
+            continue
+        low, high = np.nanquantile(reference[column].to_numpy(dtype=np.float64), [q, 1.0 - q])
+        values = current[column].to_numpy(dtype=np.float64)
+        present = ~np.isnan(values)
+        outside = (values < low) | (values > high)
+        outliers[column], present_rows[column] = int(outside[present].sum()), int(present.sum())
+    return _worst_rate_gate(
+        "data_quality.outliers",
+        "worst outlier rate",
+        pd.Series(outliers, dtype=float),
+        pd.Series(present_rows, dtype=float),
+        policy.max_outlier_rate,
+        f"values outside the reference's [{q:g}, {1 - q:g}] quantiles",
+    )
+
+
+def _duplicate_gate(
+    current: pd.DataFrame, names: list[str], policy: DataQualityPolicy
+) -> GateResult:
+    duplicated = float(current[names].duplicated().sum()) if names else 0.0
+    return _worst_rate_gate(
+        "data_quality.duplicates",
+        "duplicate row rate",
+        pd.Series({"rows": duplicated}),
+        pd.Series({"rows": float(len(current))}),
+        policy.max_duplicate_rate,
+        "duplicate rows",
+    )
+
+
+def _constant_gate(
+    reference: pd.DataFrame, current: pd.DataFrame, names: list[str], policy: DataQualityPolicy
+) -> GateResult:
+    """Columns with one value now that had several in the reference."""
+    constant = [
+        c
+        for c in names
+        if current[c].nunique(dropna=False) <= 1 < reference[c].nunique(dropna=False)
+    ]
+    return _unexpected_gate(
+        "constant",
+        "constant columns",
+        len(constant),
+        policy.allow_constant_columns,
+        f"constant now, varied in the reference: {', '.join(constant)}" if constant else "",
+        {"columns": constant},
+    )
+
+
+def _new_category_gate(
+    reference: pd.DataFrame, current: pd.DataFrame, names: list[str], policy: DataQualityPolicy
+) -> GateResult:
+    """Rows of the columns not numeric in the reference holding values it never had."""
+    new: dict[str, list[str]] = {}
+    new_rows = 0
+    for column in names:
+        if _numeric(reference, column):
+            continue
+        shown, rows = _unseen(reference[column], current[column])
+        if rows:
+            new[column], new_rows = shown, new_rows + rows
+    return _unexpected_gate(
+        "new_categories",
+        "rows with unseen categories",
+        new_rows,
+        policy.allow_new_categories,
+        "; ".join(f"{c}: {', '.join(map(repr, v[:5]))}" for c, v in new.items()),
+        {"new": new},
+    )
+
+
 def data_quality_gates(
     reference: pd.DataFrame,
     current: pd.DataFrame,
@@ -108,88 +216,10 @@ def data_quality_gates(
     if current.empty:
         reason = "the current data has no rows; pass labelled rows with --current"
         return [GateResult.error(f"data_quality.{check}", reason) for check in DATA_QUALITY_CHECKS]
-    results = [
-        _worst_rate_gate(
-            "data_quality.missing",
-            "worst missing rate",
-            current[names].isna().sum(),
-            pd.Series(len(current), index=names, dtype=float),
-            policy.max_missing_rate,
-            "missing values",
-        )
+    return [
+        _missing_gate(current, names, policy),
+        _outlier_gate(reference, current, names, policy),
+        _duplicate_gate(current, names, policy),
+        _constant_gate(reference, current, names, policy),
+        _new_category_gate(reference, current, names, policy),
     ]
-
-    outliers, present_rows = {}, {}
-    q = policy.outlier_quantile
-    for column in names:
-        if not (_numeric(reference, column) and _numeric(current, column)):
-            continue
-        low, high = np.nanquantile(reference[column].to_numpy(dtype=np.float64), [q, 1.0 - q])
-        values = current[column].to_numpy(dtype=np.float64)
-        present = ~np.isnan(values)
-        outside = (values < low) | (values > high)
-        outliers[column], present_rows[column] = int(outside[present].sum()), int(present.sum())
-    results.append(
-        _worst_rate_gate(
-            "data_quality.outliers",
-            "worst outlier rate",
-            pd.Series(outliers, dtype=float),
-            pd.Series(present_rows, dtype=float),
-            policy.max_outlier_rate,
-            f"values outside the reference's [{q:g}, {1 - q:g}] quantiles",
-        )
-    )
-
-    duplicated = float(current[names].duplicated().sum()) if names else 0.0
-    gate = _worst_rate_gate(
-        "data_quality.duplicates",
-        "duplicate row rate",
-        pd.Series({"rows": duplicated}),
-        pd.Series({"rows": float(len(current))}),
-        policy.max_duplicate_rate,
-        "duplicate rows",
-    )
-    results.append(gate)
-
-    constant = [
-        c
-        for c in names
-        if current[c].nunique(dropna=False) <= 1 < reference[c].nunique(dropna=False)
-    ]
-    results.append(
-        GateResult(
-            name="data_quality.constant",
-            outcome=Outcome.PASS if not constant or policy.allow_constant_columns else Outcome.FAIL,
-            metric="constant columns",
-            value=float(len(constant)),
-            threshold=0.0,
-            comparison=Comparison.EQ,
-            reason=f"constant now, varied in the reference: {', '.join(constant)}"
-            if constant
-            else "",
-            details={"columns": constant},
-        )
-    )
-
-    new: dict[str, list[str]] = {}
-    new_rows = 0
-    for column in names:
-        if _numeric(reference, column):
-            continue
-        shown, rows = _unseen(reference[column], current[column])
-        if rows:
-            new[column], new_rows = shown, new_rows + rows
-    reason = "; ".join(f"{c}: {', '.join(map(repr, v[:5]))}" for c, v in new.items())
-    results.append(
-        GateResult(
-            name="data_quality.new_categories",
-            outcome=Outcome.PASS if not new or policy.allow_new_categories else Outcome.FAIL,
-            metric="rows with unseen categories",
-            value=float(new_rows),
-            threshold=0.0,
-            comparison=Comparison.EQ,
-            reason=reason,
-            details={"new": new},
-        )
-    )
-    return results

@@ -310,6 +310,108 @@ def _categories(column: pd.Series) -> tuple[np.ndarray, list[str], np.ndarray]:
     return recode[codes], [names[i] for i in by_size], sizes[by_size]
 
 
+def _overall_undefined(name: str, metric: str, column: pd.Series, slice_metric: str) -> GateResult:
+    """ERROR: the overall metric is undefined, so no slice can be compared with it."""
+    return GateResult.error(
+        name,
+        f"{slice_metric} is undefined on this data (a single class?), so no slice of "
+        f"{column.name!r} can be compared with it; evaluate on rows with both labels",
+        metric=metric,
+    )
+
+
+def _no_large_slice(
+    name: str, metric: str, column: pd.Series, sizes: np.ndarray, min_size: int
+) -> GateResult:
+    """ERROR: no category has `min_size` rows."""
+    return GateResult.error(
+        name,
+        f"no category of {column.name!r} has {min_size} rows (largest: "
+        f"{int(sizes.max()) if len(sizes) else 0}); lower quality.slices.min_size "
+        "or evaluate on more rows",
+        metric=metric,
+    )
+
+
+def _slice_gaps(
+    codes: np.ndarray, rows: Rows, slices: int, overall: float, slice_metric: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """The metric of each of the first `slices` categories (by `codes`) and how far it
+    trails `overall` (positive: worse; NaN where the slice's metric is undefined)."""
+    in_order = codes[rows.order]  # the rows as `rows` holds them
+    masks = (in_order[None, :] == np.arange(slices)[:, None]).astype(np.float64)
+    per_slice = rows.metrics(masks, [slice_metric])[slice_metric]
+    higher = METRICS[slice_metric].higher_is_better
+    gaps = (overall - per_slice) if higher else (per_slice - overall)
+    return per_slice, gaps
+
+
+def _slice_table(
+    large: list[str],
+    counts: dict[str, int],
+    per_slice: np.ndarray,
+    gaps: np.ndarray,
+    slice_metric: str,
+) -> dict[str, dict[str, object]]:
+    """Each large slice's rows, metric and gap; metric and gap null, with a reason, where
+    the slice's metric is undefined."""
+    why_undefined = f"{slice_metric} is undefined in this slice (a single class?)"
+    return {
+        c: (
+            {"rows": int(counts[c]), slice_metric: float(v), "gap": float(g)}
+            if not np.isnan(g)
+            else {"rows": int(counts[c]), slice_metric: None, "gap": None, "reason": why_undefined}
+        )
+        for c, v, g in zip(large, per_slice, gaps, strict=True)
+    }
+
+
+def _no_slice_judged(
+    name: str,
+    metric: str,
+    column: pd.Series,
+    slices: int,
+    rules: SlicePolicy,
+    slice_metric: str,
+    details: dict[str, Any],
+) -> GateResult:
+    """ERROR: every large slice's metric is undefined."""
+    return GateResult(
+        name=name,
+        outcome=Outcome.ERROR,
+        metric=metric,
+        threshold=rules.max_gap,
+        comparison=Comparison.LE,
+        reason=f"no category of {column.name!r} can be judged: {slice_metric} is undefined "
+        f"in each of its {slices} slice(s) of {rules.min_size}+ rows (a single class "
+        "in each?); evaluate on rows with both labels in every category, or slice by "
+        "another column",
+        details=details,
+    )
+
+
+def _worst_slice_reason(
+    column: pd.Series,
+    category: str,
+    size: int,
+    value: float,
+    overall: float,
+    slice_metric: str,
+    undefined: dict[str, int],
+) -> str:
+    """Names the worst slice, and the slices left out for an undefined metric."""
+    reason = (
+        f"worst slice {column.name}={category!r} ({size} rows, "
+        f"{slice_metric}={value:.4f} vs {overall:.4f} overall)"
+    )
+    if undefined:
+        reason += (
+            f"; left out {', '.join(repr(c) for c in undefined)}: {slice_metric} is undefined "
+            "there (a single class?)"
+        )
+    return reason
+
+
 def _slice_gate(
     column: pd.Series,
     rows: Rows,
@@ -329,70 +431,34 @@ def _slice_gate(
     slice_metric = rules.metric_for(task)
     metric = f"worst {slice_metric} gap"
     if np.isnan(overall):
-        return GateResult.error(
-            name,
-            f"{slice_metric} is undefined on this data (a single class?), so no slice of "
-            f"{column.name!r} can be compared with it; evaluate on rows with both labels",
-            metric=metric,
-        )
-    higher = METRICS[slice_metric].higher_is_better
+        return _overall_undefined(name, metric, column, slice_metric)
     codes, categories, sizes = _categories(column)
     counts = dict(zip(categories, sizes.tolist(), strict=True))
     large = [c for c, size in counts.items() if size >= rules.min_size]
-    small = {c: size for c, size in counts.items() if size < rules.min_size}
     if not large:
-        return GateResult.error(
-            name,
-            f"no category of {column.name!r} has {rules.min_size} rows (largest: "
-            f"{int(sizes.max()) if len(sizes) else 0}); lower quality.slices.min_size "
-            "or evaluate on more rows",
-            metric=metric,
-        )
-    in_order = codes[rows.order]  # the rows as `rows` holds them
-    masks = (in_order[None, :] == np.arange(len(large))[:, None]).astype(np.float64)
-    per_slice = rows.metrics(masks, [slice_metric])[slice_metric]
-    gaps = (overall - per_slice) if higher else (per_slice - overall)
+        return _no_large_slice(name, metric, column, sizes, rules.min_size)
+    per_slice, gaps = _slice_gaps(codes, rows, len(large), overall, slice_metric)
     defined = ~np.isnan(gaps)
     undefined = {c: int(counts[c]) for c, ok in zip(large, defined, strict=True) if not ok}
-    why_undefined = f"{slice_metric} is undefined in this slice (a single class?)"
-    table: dict[str, dict[str, object]] = {
-        c: (
-            {"rows": int(counts[c]), slice_metric: float(v), "gap": float(g)}
-            if ok
-            else {"rows": int(counts[c]), slice_metric: None, "gap": None, "reason": why_undefined}
-        )
-        for c, v, g, ok in zip(large, per_slice, gaps, defined, strict=True)
-    }
     details = {
         "overall": overall,
-        "slices": table,
-        "too_small": small,
+        "slices": _slice_table(large, counts, per_slice, gaps, slice_metric),
+        "too_small": {c: size for c, size in counts.items() if size < rules.min_size},
         "undefined": undefined,
         "min_size": rules.min_size,
     }
     if not defined.any():
-        return GateResult(
-            name=name,
-            outcome=Outcome.ERROR,
-            metric=metric,
-            threshold=rules.max_gap,
-            comparison=Comparison.LE,
-            reason=f"no category of {column.name!r} can be judged: {slice_metric} is undefined "
-            f"in each of its {len(large)} slice(s) of {rules.min_size}+ rows (a single class "
-            "in each?); evaluate on rows with both labels in every category, or slice by "
-            "another column",
-            details=details,
-        )
+        return _no_slice_judged(name, metric, column, len(large), rules, slice_metric, details)
     worst = int(np.argmax(np.where(defined, gaps, -np.inf)))
-    reason = (
-        f"worst slice {column.name}={large[worst]!r} ({int(counts[large[worst]])} rows, "
-        f"{slice_metric}={per_slice[worst]:.4f} vs {overall:.4f} overall)"
+    reason = _worst_slice_reason(
+        column,
+        large[worst],
+        int(counts[large[worst]]),
+        per_slice[worst],
+        overall,
+        slice_metric,
+        undefined,
     )
-    if undefined:
-        reason += (
-            f"; left out {', '.join(repr(c) for c in undefined)}: {slice_metric} is undefined "
-            "there (a single class?)"
-        )
     return GateResult.judged(
         name,
         metric,

@@ -48,87 +48,104 @@ def feature_schema(spec: FeatureSpec) -> dict[str, Any]:
     return schema
 
 
+def _object(
+    properties: dict[str, Any],
+    required: list[str] | None = None,
+    *,
+    description: str | None = None,
+    closed: bool = False,
+) -> dict[str, Any]:
+    """An object schema with `properties` (and `required`, when given); `closed`: no other
+    field allowed."""
+    schema: dict[str, Any] = {"type": "object"}
+    if description is not None:
+        schema["description"] = description
+    schema["properties"] = properties
+    if required is not None:
+        schema["required"] = required
+    if closed:
+        schema["additionalProperties"] = False
+    return schema
+
+
+def _request_schemas(features: Sequence[FeatureSpec], max_rows: int) -> dict[str, Any]:
+    """What `/predict` takes: one record, or a batch of up to `max_rows` records."""
+    batch = {
+        "instances": {"type": "array", "items": _ref("Record"), "minItems": 1, "maxItems": max_rows}
+    }
+    return {
+        "Record": _object(
+            {spec.name: feature_schema(spec) for spec in features},
+            [spec.name for spec in features],
+            description="One row: every feature of the model, and nothing else",
+            closed=True,
+        ),
+        "Batch": _object(batch, ["instances"], closed=True),
+        "PredictRequest": {"anyOf": [_ref("Record"), _ref("Batch")]},
+    }
+
+
+def _response_schemas(task: str, classes: Sequence[Any] | None) -> dict[str, Any]:
+    """What `/predict` answers: a prediction per row, and the model's version."""
+    predictions = {
+        "type": "array",
+        "items": _ref("Prediction"),
+        "description": "One per row, in the order of the rows",
+    }
+    return {
+        "Prediction": _prediction_schema(task, classes),
+        "PredictResponse": _object(
+            {"predictions": predictions, "model_version": {"type": ["string", "null"]}},
+            ["predictions", "model_version"],
+        ),
+    }
+
+
+def _error_schemas() -> dict[str, Any]:
+    """An error's answer: each problem with its row and field, up to `MAX_REPORTED_ERRORS`."""
+    problem = {
+        "row": {
+            "type": ["integer", "null"],
+            "description": "Index of the row, null for the body as a whole",
+        },
+        "field": {"type": "string", "description": "The feature, or 'body'"},
+        "error": {"type": "string", "description": "What is wrong, and the limit"},
+    }
+    detail = {"type": "array", "items": _ref("Problem"), "maxItems": MAX_REPORTED_ERRORS}
+    return {
+        "Problem": _object(problem, ["row", "field", "error"]),
+        "ErrorResponse": _object({"detail": detail}, ["detail"]),
+    }
+
+
+def _info_schemas() -> dict[str, Any]:
+    """The answers of `/health`, `/ready` and `/model/info`."""
+    model_info = {
+        "uri": {"type": "string"},
+        "flavor": {"type": "string"},
+        "version": {"type": ["string", "null"]},
+        "features": {"type": "array", "items": {"type": "object"}},
+        "validated_by": {"type": "string"},
+        "schema": {"type": ["string", "null"]},
+        "load_seconds": {"type": "number"},
+        "max_rows": {"type": "integer"},
+        "decision_threshold": {"type": "number"},
+    }
+    return {
+        "Status": _object({"status": {"type": "string"}, "model": {"type": "string"}}, ["status"]),
+        "ModelInfo": _object(model_info),
+    }
+
+
 def _schemas(
     features: Sequence[FeatureSpec], max_rows: int, task: str, classes: Sequence[Any] | None
 ) -> dict[str, Any]:
-    names = [spec.name for spec in features]
+    """The document's component schemas, by name."""
     return {
-        "Record": {
-            "type": "object",
-            "description": "One row: every feature of the model, and nothing else",
-            "properties": {spec.name: feature_schema(spec) for spec in features},
-            "required": names,
-            "additionalProperties": False,
-        },
-        "Batch": {
-            "type": "object",
-            "properties": {
-                "instances": {
-                    "type": "array",
-                    "items": _ref("Record"),
-                    "minItems": 1,
-                    "maxItems": max_rows,
-                }
-            },
-            "required": ["instances"],
-            "additionalProperties": False,
-        },
-        "PredictRequest": {"anyOf": [_ref("Record"), _ref("Batch")]},
-        "Prediction": _prediction_schema(task, classes),
-        "PredictResponse": {
-            "type": "object",
-            "properties": {
-                "predictions": {
-                    "type": "array",
-                    "items": _ref("Prediction"),
-                    "description": "One per row, in the order of the rows",
-                },
-                "model_version": {"type": ["string", "null"]},
-            },
-            "required": ["predictions", "model_version"],
-        },
-        "Problem": {
-            "type": "object",
-            "properties": {
-                "row": {
-                    "type": ["integer", "null"],
-                    "description": "Index of the row, null for the body as a whole",
-                },
-                "field": {"type": "string", "description": "The feature, or 'body'"},
-                "error": {"type": "string", "description": "What is wrong, and the limit"},
-            },
-            "required": ["row", "field", "error"],
-        },
-        "ErrorResponse": {
-            "type": "object",
-            "properties": {
-                "detail": {
-                    "type": "array",
-                    "items": _ref("Problem"),
-                    "maxItems": MAX_REPORTED_ERRORS,
-                }
-            },
-            "required": ["detail"],
-        },
-        "Status": {
-            "type": "object",
-            "properties": {"status": {"type": "string"}, "model": {"type": "string"}},
-            "required": ["status"],
-        },
-        "ModelInfo": {
-            "type": "object",
-            "properties": {
-                "uri": {"type": "string"},
-                "flavor": {"type": "string"},
-                "version": {"type": ["string", "null"]},
-                "features": {"type": "array", "items": {"type": "object"}},
-                "validated_by": {"type": "string"},
-                "schema": {"type": ["string", "null"]},
-                "load_seconds": {"type": "number"},
-                "max_rows": {"type": "integer"},
-                "decision_threshold": {"type": "number"},
-            },
-        },
+        **_request_schemas(features, max_rows),
+        **_response_schemas(task, classes),
+        **_error_schemas(),
+        **_info_schemas(),
     }
 
 
