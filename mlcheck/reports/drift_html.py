@@ -6,6 +6,7 @@ Evidently draws the report a person reads; mlcheck's own drift gates decide. Row
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -18,11 +19,16 @@ __all__ = ["preload", "write_drift_report"]
 
 
 def preload() -> None:
-    """Import Evidently (~4 s) ahead of the report, e.g. on a thread while gates compute."""
+    """Import Evidently (~4 s) ahead of the report, on a thread while the gates compute.
+
+    Nothing here may reach a gate: an import that fails on the thread (a library iterating
+    `sys.modules` while the gates import theirs: "dictionary changed size during iteration")
+    is dropped, and the report imports Evidently again on the main thread when it is due,
+    saying why if it cannot. No `warnings.catch_warnings` either: it swaps the process's
+    warning filters, which pytest sets per test on the main thread."""
     if not available("evidently"):  # the report says so when it is due
         return
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with contextlib.suppress(Exception):  # retried on the main thread by the report
         import evidently.presets  # noqa: F401
 
 
