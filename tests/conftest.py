@@ -1,33 +1,39 @@
-"""Shared fixtures of the unit tests: small models made once per session, no servers."""
+"""Shared fixtures: small models made once per session (no servers), and the one MLflow
+server the registry tests share (started by the first test that asks for it).
+
+Only light modules are imported here, at collection: the models, the load probe and the run's
+inputs (Dask among them) are imported by the fixtures and helpers that use them.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from mlcheck.data.bank import BANK_FEATURES, generate
-from mlcheck.models.demo import demo_data_path
-from mlcheck.models.training import train_xgboost
-from mlcheck.policy import LoadPolicy
-from mlcheck.probes.locust import LoadRun, run_load
-from mlcheck.probes.readings import LoadStats
-from mlcheck.run.inputs import LOCUSTFILE
+if TYPE_CHECKING:
+    from mlcheck.policy import LoadPolicy
+    from mlcheck.probes.readings import LoadStats
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="session")
 def small_bank() -> pd.DataFrame:
+    from mlcheck.data.bank import generate
+
     return generate(3000, seed=11)
 
 
 @pytest.fixture(scope="session")
 def small_model_dir(tmp_path_factory: pytest.TempPathFactory, small_bank: pd.DataFrame) -> Path:
     """A quick XGBoost demo-like model (40 rounds on 3,000 rows)."""
+    from mlcheck.data.bank import BANK_FEATURES
+    from mlcheck.models.training import train_xgboost
+
     out = tmp_path_factory.mktemp("models") / "xgb"
     return train_xgboost(small_bank, out, target="y", rounds=40, features=BANK_FEATURES)
 
@@ -96,14 +102,44 @@ def sklearn_model_dir(tmp_path_factory: pytest.TempPathFactory, other_data) -> P
     return save_sklearn_model(train, train["label"], tmp_path_factory.mktemp("models") / "sklearn")
 
 
-#: A short locust run for tests: 8 users for 5 seconds.
-FAST_LOAD = LoadPolicy(users=8, spawn_rate=8, run_time_s=5, min_rps=5)
+@pytest.fixture(scope="session")
+def mlflow_service(tmp_path_factory: pytest.TempPathFactory):
+    """One real MLflow tracking server (SQLite, local artifacts) for the session's registry
+    tests, started once; each test registers its own model names."""
+    from mlcheck.serving.process import free_port
+    from mlcheck.stack.processes import start_mlflow_process
+
+    work = tmp_path_factory.mktemp("mlflow")
+    service = start_mlflow_process(work / "mlflow.db", work / "artifacts", free_port(), work)
+    try:
+        yield service
+    finally:
+        service.stop()
+
+
+def __getattr__(name: str) -> Any:
+    """FAST_LOAD, made when a test module imports it (the policy module imports the statistics
+    catalogues: not for every unit test)."""
+    if name == "FAST_LOAD":
+        return fast_load()
+    raise AttributeError(name)
+
+
+def fast_load() -> LoadPolicy:
+    """A short locust run for tests: 8 users for 5 seconds (FAST_LOAD)."""
+    from mlcheck.policy import LoadPolicy
+
+    return LoadPolicy(users=8, spawn_rate=8, run_time_s=5, min_rps=5)
 
 
 def short_load(url: str, out: Path, workers: int = 0) -> tuple[LoadStats, int, str]:
     """Run FAST_LOAD against `url` with the demo's current rows; (stats, exit code, output)."""
+    from mlcheck.models.demo import demo_data_path
+    from mlcheck.probes.locust import LoadRun, run_load
+    from mlcheck.run.inputs import LOCUSTFILE
+
     load = LoadRun(
-        url, FAST_LOAD, out, LOCUSTFILE, current=demo_data_path("current"), workers=workers
+        url, fast_load(), out, LOCUSTFILE, current=demo_data_path("current"), workers=workers
     )
     return run_load(load)
 
@@ -112,6 +148,7 @@ def pyfunc_from_code(code: str, folder: Path, name: str) -> Path:
     """An MLflow pyfunc model from Python source (no pickle) with the demo's signature."""
     import mlflow.pyfunc
 
+    from mlcheck.data.bank import BANK_FEATURES
     from mlcheck.models.training import mlflow_signature
 
     source = folder / f"{name}.py"

@@ -13,11 +13,16 @@ Each model is made once per session. Every cell's served outputs equal its offli
 a model of shuffled labels is blocked, 8 labelled rows do not pass, a shifted current set is
 blocked with the drift named, and the same current set without labels passes with the
 quality gates skipped.
+
+The cases that time nothing (no latency or load gate: the unlabelled, 8-row, shifted and
+shuffled ones) run two at a time, all before the first full gate; the full gates, which measure
+latency and load, run one at a time with nothing beside them.
 """
 
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -244,7 +249,8 @@ def _data(matrix, family: str, task: str) -> dict[str, Path]:
     return matrix["codes"] if (family, task) == ("xgboost", "multiclass") else matrix[task]
 
 
-def _gate(matrix, family, task, name, current: pd.DataFrame, model: Path, *suites):
+def _gate_args(matrix, family, task, name, current: pd.DataFrame, model: Path, *suites):
+    """The `mlcheck gate` arguments of one case and its folder (its current set written there)."""
     folder = matrix["folder"] / f"{family}-{task}-{name}"
     folder.mkdir()
     current_file = write_table(current, folder / "current.parquet")
@@ -255,6 +261,11 @@ def _gate(matrix, family, task, name, current: pd.DataFrame, model: Path, *suite
         "--current", str(current_file),
         "--stack", "off",
     ]  # fmt: skip
+    return args, folder
+
+
+def _run_gate(args: list[str], folder: Path):
+    """The finished `mlcheck gate` run and its gates by name (none without a gate.json)."""
     run = gate(*args, report_dir=folder / "reports")
     report = folder / "reports"
     gates = (
@@ -263,12 +274,64 @@ def _gate(matrix, family, task, name, current: pd.DataFrame, model: Path, *suite
     return run, gates
 
 
+def _gate(matrix, family, task, name, current: pd.DataFrame, model: Path, *suites):
+    return _run_gate(*_gate_args(matrix, family, task, name, current, model, *suites))
+
+
 def _why(run) -> str:
     return run.stdout[-4000:] + run.stderr[-2000:]
 
 
+#: The cases of a cell that start no serving core and time nothing (quality, schema and drift
+#: gates alone): `mlcheck gate` runs whose time is mostly starting Python, two at a time.
+SIDE_WORKERS = 2
+
+
+@pytest.fixture(scope="module")
+def side_cases(matrix):
+    """Per cell, its four cases besides the good model's full gate, run before any cell's full
+    gate (which measures latency and load, alone): the same current set without labels, 8
+    labelled rows, a shifted current set, and a model of shuffled labels (not for the pyfunc,
+    a formula with no labels to learn from). (family, task, case) -> (run, gates by name)."""
+    runs = {}
+    pool = ThreadPoolExecutor(SIDE_WORKERS)
+    try:
+        for family, task in CELLS:
+            current = pd.read_parquet(_data(matrix, family, task)["current"])
+            model = matrix[family, task]
+            shifted = current.copy()
+            shifted[["x0", "x2"]] += 1.0
+            cases = {
+                "unlabelled": (current.drop(columns=["label"]), model, QUALITY, "schema", "drift"),
+                "eight": (current.head(8), model, QUALITY),
+                "shifted": (shifted, model, "drift"),
+            }
+            for name, (rows, used, *suites) in cases.items():
+                args = _gate_args(matrix, family, task, name, rows, used, *suites)
+                runs[family, task, name] = pool.submit(_run_gate, *args)
+        for family, task in CELLS:  # trained while the cases above run
+            if family == "pyfunc":
+                continue
+            current = pd.read_parquet(_data(matrix, family, task)["current"])
+            folder = matrix["folder"]
+            train = matrix[task]["train"]
+            bad = save_model(family, task, train, folder / f"{family}-{task}-bad", True)
+            args = _gate_args(matrix, family, task, "shuffled", current, bad, QUALITY)
+            runs[family, task, "shuffled"] = pool.submit(_run_gate, *args)
+        # the pipeline without the None-as-NaN step (test_a_pipeline_that_scores_none_apart...)
+        task = "regression"
+        train, folder = matrix[task]["train"], matrix["folder"]
+        bare = save_model("sklearn", task, train, folder / "sklearn-bare", False, False)
+        current = pd.read_parquet(matrix[task]["current"])
+        args = _gate_args(matrix, "sklearn", task, "bare", current, bare, "model_quality")
+        runs["sklearn", task, "bare"] = pool.submit(_run_gate, *args)
+        return {key: future.result() for key, future in runs.items()}
+    finally:  # an interrupted session waits for the two runs under way, not the queued ones
+        pool.shutdown(cancel_futures=True)
+
+
 @pytest.mark.parametrize(("family", "task"), CELLS)
-def test_a_cell_gets_the_verdicts_a_reviewer_would_give(matrix, family, task):
+def test_a_cell_gets_the_verdicts_a_reviewer_would_give(matrix, side_cases, family, task):
     current = pd.read_parquet(_data(matrix, family, task)["current"])
     model = matrix[family, task]
 
@@ -281,29 +344,21 @@ def test_a_cell_gets_the_verdicts_a_reviewer_would_give(matrix, family, task):
     assert gates["latency.http.errors"]["details"]["statuses"] == {"200": 400}
     assert gates["load.failures"]["value"] == 0
 
-    unlabelled = current.drop(columns=["label"])
-    run, gates = _gate(
-        matrix, family, task, "unlabelled", unlabelled, model,
-        QUALITY, "schema", "drift",
-    )  # fmt: skip
+    run, gates = side_cases[family, task, "unlabelled"]
     assert run.returncode == 0, _why(run)
     quality = [g for n, g in gates.items() if n.startswith("quality.") and "estimated" not in n]
     assert quality and all(g["outcome"] == "SKIP" for g in quality), quality
     assert gates["schema.inputs"]["outcome"] == "PASS"
 
-    run, gates = _gate(matrix, family, task, "eight", current.head(8), model, QUALITY)
+    run, gates = side_cases[family, task, "eight"]
     assert run.returncode != 0, _why(run)
 
-    shifted = current.copy()
-    shifted[["x0", "x2"]] += 1.0
-    run, gates = _gate(matrix, family, task, "shifted", shifted, model, "drift")
+    run, gates = side_cases[family, task, "shifted"]
     assert run.returncode == 1, _why(run)
     assert {"drift.x0", "drift.x2"} <= {n for n, g in gates.items() if g["outcome"] == "FAIL"}
 
     if family != "pyfunc":  # a formula has no labels to learn from
-        folder = matrix["folder"]
-        bad = save_model(family, task, matrix[task]["train"], folder / f"{family}-{task}-bad", True)
-        run, gates = _gate(matrix, family, task, "shuffled", current, bad, QUALITY)
+        run, gates = side_cases[family, task, "shuffled"]
         assert run.returncode == 1, _why(run)
 
 
@@ -315,16 +370,11 @@ def test_the_gate_keeps_float64_rows_exact_on_the_wire():
     assert records == [{"a": value, "b": "x"}, {"a": None, "b": None}]
 
 
-def test_a_pipeline_that_scores_none_apart_from_nan_is_blocked_for_mlflow_serving(matrix):
+def test_a_pipeline_that_scores_none_apart_from_nan_is_blocked_for_mlflow_serving(side_cases):
     """MLflow's pyfunc hands a JSON null to the model as None; a OneHotEncoder fit on NaN
     scores None as an unknown category, so `mlflow models serve` would answer those rows
     differently: blocked, the column and the fix named."""
-    task = "regression"
-    bare = save_model(
-        "sklearn", task, matrix[task]["train"], matrix["folder"] / "sklearn-bare", False, False
-    )
-    current = pd.read_parquet(matrix[task]["current"])
-    run, gates = _gate(matrix, "sklearn", task, "bare", current, bare, "model_quality")
+    run, gates = side_cases["sklearn", "regression", "bare"]
     assert run.returncode == 1, _why(run)
     parity = gates["serving.mlflow_parity"]
     assert parity["outcome"] == "FAIL" and parity["details"]["missing_text_columns"] == ["region"]

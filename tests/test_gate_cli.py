@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -74,32 +75,156 @@ def test_demo_gate_passes_with_no_configuration(tmp_path):
         assert (tmp_path / report).is_file(), report
 
 
-def test_shuffled_label_model_is_blocked(tmp_path):
+#: The runs of this file that time nothing (no latency or load gate runs in them) are made
+#: `WORKERS` at a time by `quiet_runs`; the full gates above and below time, and run alone.
+WORKERS = 2
+
+
+def _run(command, cwd=ROOT, timeout=600):
+    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+
+
+def _shuffled(folder):
     train = generate(5000, seed=21)
     train["y"] = train["y"].sample(frac=1.0, random_state=0).to_numpy()
-    model = train_xgboost(train, tmp_path / "shuffled", rounds=30)
-    current = write_table(generate(5000, seed=22), tmp_path / "current.parquet")
-    run = gate(
+    model = train_xgboost(train, folder / "shuffled", rounds=30)
+    current = write_table(generate(5000, seed=22), folder / "current.parquet")
+    return gate(
         "suites/model_quality",
         "--model",
         str(model),
         "--current",
         str(current),
-        report_dir=tmp_path / "r",
+        report_dir=folder / "r",
     )
+
+
+def _bad_policy(folder):
+    policy = folder / "gates.toml"
+    policy.write_text("[quality.min]\naccuracy = 2\n")
+    return gate("--policy", str(policy), report_dir=folder / "a")
+
+
+def _empty_suite(folder):
+    empty = folder / "empty_suite"
+    empty.mkdir()
+    return gate(str(empty), report_dir=folder / "b")
+
+
+def _scenario_file(tmp_path, scenario):
+    from mlcheck.data.scenarios import apply_scenario
+
+    frame = apply_scenario(generate(20_000, seed=2), scenario, 1.0)
+    return write_table(frame, tmp_path / f"{scenario}.parquet")
+
+
+def _drifted(folder):
+    current = _scenario_file(folder, "covariate_shift")
+    return gate("suites/drift", "--current", str(current), report_dir=folder / "r")
+
+
+def _broken_schema(folder):
+    current = _scenario_file(folder, "schema_break")
+    return gate("suites/schema", "suites/drift", "--current", str(current), report_dir=folder / "r")
+
+
+def _drift_alone(folder):
+    reference = generate(3000, 1).drop(columns=["y"]).rename(columns={"age": "client_age"})
+    current = generate(3000, 2).drop(columns=["y"]).rename(columns={"age": "client_age"})
+    current["client_age"] = current["client_age"] + 15
+    write_table(reference, folder / "ref.csv")
+    write_table(current, folder / "cur.csv")
+    return gate(
+        "suites/drift",
+        "--reference",
+        str(folder / "ref.csv"),
+        "--current",
+        str(folder / "cur.csv"),
+        "--stack",
+        "off",
+        report_dir=folder / "reports",
+    )
+
+
+def _own_suites(folder):
+    """The three runs from an empty folder, each with the gate.json it left (one report dir)."""
+    (folder / "gates").mkdir()
+    (folder / "gates" / "test_own.py").write_text(
+        "from mlcheck.results import Comparison, GateResult\n\n"
+        "def test_rows(mlcheck_current, record_gates):\n"
+        "    record_gates(GateResult.judged('own.rows', 'rows', float(len(mlcheck_current)),"
+        " 30_000.0, Comparison.GE))\n"
+    )
+    policy = (
+        (ROOT / "checks" / "gates.toml")
+        .read_text()
+        .replace('file = "schema.py"', f'file = "{ROOT / "checks" / "schema.py"}"')
+    )
+    (folder / "gates.toml").write_text(policy + '\n[suites]\nextra = ["gates"]\n')
+    command = [sys.executable, "-m", "mlcheck", "gate", "--policy", "gates.toml", "--stack", "off"]
+    extra = _run([*command, "--suites", "extra"], cwd=folder)
+    after_extra = verdict(folder / "reports") if (folder / "reports/gate.json").exists() else None
+    both = _run([*command, "--suites", "all", "--", "-k", "schema or own"], cwd=folder)
+    after_both = verdict(folder / "reports") if (folder / "reports/gate.json").exists() else None
+    missing = _run([*command, "--suites", "builtin", "nope/"], cwd=folder, timeout=None)
+    return extra, after_extra, both, after_both, missing
+
+
+@pytest.fixture(scope="module")
+def quiet_runs(tmp_path_factory):
+    """name -> (the finished run, its folder) of each case below, made `WORKERS` at a time
+    before any test of them asserts (no full gate runs beside them)."""
+    from mlcheck.models.demo import demo_data_path, demo_model_path
+
+    demo_model_path()  # the demo's cache made once, before the runs that read it
+    for kind in ("reference", "current"):
+        demo_data_path(kind)
+    cases = {
+        "shuffled": _shuffled,
+        "missing": lambda folder: gate("--current", str(folder / "nope.csv"), report_dir=folder),
+        "bad_policy": _bad_policy,
+        "empty_suite": _empty_suite,
+        "usage_suite": lambda folder: _run(
+            [sys.executable, "-m", "mlcheck", "gate", "suites/nope"]
+        ),
+        "usage_data": lambda folder: _run(
+            [sys.executable, "-m", "mlcheck", "data", "--rows", "0", "--out", "x.csv"]
+        ),
+        "help": lambda folder: _run([sys.executable, "-m", "mlcheck", "--help"], cwd=None),
+        "gate_help": lambda folder: _run(
+            [sys.executable, "-m", "mlcheck", "gate", "--help"], cwd=None
+        ),
+        "drifted": _drifted,
+        "broken_schema": _broken_schema,
+        "drift_alone": _drift_alone,
+        "own_suites": _own_suites,
+    }
+    pool = ThreadPoolExecutor(WORKERS)
+    try:
+        futures = {}
+        for name, case in cases.items():
+            folder = tmp_path_factory.mktemp(name)
+            futures[name] = (pool.submit(case, folder), folder)
+        return {name: (future.result(), folder) for name, (future, folder) in futures.items()}
+    finally:  # an interrupted session waits for the two runs under way, not the queued ones
+        pool.shutdown(cancel_futures=True)
+
+
+def test_shuffled_label_model_is_blocked(quiet_runs):
+    run, folder = quiet_runs["shuffled"]
     assert run.returncode == 1, run.stdout[-3000:] + run.stderr[-3000:]
     assert "quality.roc_auc: roc_auc=0." in run.stdout and ">= 0.8500 FAIL" in run.stdout
-    failed = {g["name"]: g for g in verdict(tmp_path / "r")["gates"] if g["outcome"] == "FAIL"}
+    failed = {g["name"]: g for g in verdict(folder / "r")["gates"] if g["outcome"] == "FAIL"}
     assert {"quality.accuracy", "quality.roc_auc"} <= set(failed)
     assert failed["quality.roc_auc"]["interval"][1] < 0.85
 
 
-def test_missing_data_file_cannot_decide(tmp_path):
-    missing = tmp_path / "nope.csv"
-    run = gate("--current", str(missing), report_dir=tmp_path)
+def test_missing_data_file_cannot_decide(quiet_runs):
+    run, folder = quiet_runs["missing"]
+    missing = folder / "nope.csv"
     assert run.returncode == 2, run.stdout[-3000:]
     assert f"--current='{missing}' does not exist" in run.stdout
-    data = verdict(tmp_path)
+    data = verdict(folder)
     assert data["verdict"] == "ERROR"
     # every gate that needs the data could not decide; only the stack's MLflow check may pass
     # (the comparison says it has no champion, the baseline gate that it is for regressors)
@@ -136,40 +261,25 @@ def test_sklearn_model_on_other_data_runs_by_configuration(tmp_path, sklearn_mod
     assert (tmp_path / "r" / "schema.yaml").is_file()  # inferred: the policy names no schema
 
 
-def test_bad_policy_and_empty_suite_cannot_decide(tmp_path):
-    policy = tmp_path / "gates.toml"
-    policy.write_text("[quality.min]\naccuracy = 2\n")
-    run = gate("--policy", str(policy), report_dir=tmp_path / "a")
+def test_bad_policy_and_empty_suite_cannot_decide(quiet_runs):
+    run, folder = quiet_runs["bad_policy"]
     assert run.returncode == 2
     assert "quality.min.accuracy=2 is out of range" in run.stderr
-    assert verdict(tmp_path / "a")["verdict"] == "ERROR"
-    empty = tmp_path / "empty_suite"
-    empty.mkdir()
-    run = gate(str(empty), report_dir=tmp_path / "b")
+    assert verdict(folder / "a")["verdict"] == "ERROR"
+    run, folder = quiet_runs["empty_suite"]
     assert run.returncode == 2 and "no tests were collected" in run.stderr
 
 
-def test_usage_errors_exit_2():
-    run = subprocess.run(
-        [sys.executable, "-m", "mlcheck", "gate", "suites/nope"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-    )
+def test_usage_errors_exit_2(quiet_runs):
+    run, _ = quiet_runs["usage_suite"]
     assert run.returncode == 2 and "SUITE='suites/nope' does not exist" in run.stderr
-    run = subprocess.run(
-        [sys.executable, "-m", "mlcheck", "data", "--rows", "0", "--out", "x.csv"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-    )
+    run, _ = quiet_runs["usage_data"]
     assert run.returncode == 2 and "expected a number >= 1" in run.stderr
 
 
-def test_help_lists_commands_and_exit_codes():
-    run = subprocess.run(
-        [sys.executable, "-m", "mlcheck", "--help"], capture_output=True, text=True, check=True
-    )
+def test_help_lists_commands_and_exit_codes(quiet_runs):
+    run, _ = quiet_runs["help"]
+    assert run.returncode == 0, run.stderr
     for word in (
         "data",
         "train",
@@ -178,12 +288,8 @@ def test_help_lists_commands_and_exit_codes():
         "Exit codes: 0 pass, 1 a gate failed (blocked), 2 could not decide.",
     ):
         assert word in run.stdout
-    run = subprocess.run(
-        [sys.executable, "-m", "mlcheck", "gate", "--help"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+    run, _ = quiet_runs["gate_help"]
+    assert run.returncode == 0, run.stderr
     for option in (
         "--model URI",
         "--reference PATH",
@@ -195,95 +301,44 @@ def test_help_lists_commands_and_exit_codes():
         assert option in run.stdout
 
 
-def _scenario_file(tmp_path, scenario):
-    from mlcheck.data.scenarios import apply_scenario
-
-    frame = apply_scenario(generate(20_000, seed=2), scenario, 1.0)
-    return write_table(frame, tmp_path / f"{scenario}.parquet")
-
-
-def test_drifted_data_is_blocked_with_the_column_method_and_threshold(tmp_path):
-    current = _scenario_file(tmp_path, "covariate_shift")
-    run = gate("suites/drift", "--current", str(current), report_dir=tmp_path / "r")
+def test_drifted_data_is_blocked_with_the_column_method_and_threshold(quiet_runs):
+    run, _ = quiet_runs["drifted"]
     assert run.returncode == 1, run.stdout[-3000:]
     assert "drift.duration: wasserstein=" in run.stdout and "< 0.1000 FAIL" in run.stdout
     assert "drift.age: psi=" in run.stdout and "< 0.3000 FAIL" in run.stdout
 
 
-def test_a_broken_schema_fails_the_schema_gate_and_drift_cannot_decide(tmp_path):
-    current = _scenario_file(tmp_path, "schema_break")
-    run = gate(
-        "suites/schema", "suites/drift", "--current", str(current), report_dir=tmp_path / "r"
-    )
+def test_a_broken_schema_fails_the_schema_gate_and_drift_cannot_decide(quiet_runs):
+    run, folder = quiet_runs["broken_schema"]
     assert run.returncode == 2, run.stdout[-3000:]
-    gates = {g["name"]: g for g in verdict(tmp_path / "r")["gates"]}
+    gates = {g["name"]: g for g in verdict(folder / "r")["gates"]}
     assert gates["schema.inputs"]["outcome"] == "FAIL"
     assert gates["schema.inputs"]["reason"].startswith("duration: column is missing")
     assert gates["drift.duration"]["outcome"] == "ERROR"
     assert "'duration' is missing from the current data" in gates["drift.duration"]["reason"]
-    assert "ERROR" in (tmp_path / "r" / "index.html").read_text()
+    assert "ERROR" in (folder / "r" / "index.html").read_text()
 
 
-def test_drift_on_data_alone_runs_on_the_data_columns(tmp_path):
+def test_drift_on_data_alone_runs_on_the_data_columns(quiet_runs):
     """No model: the data's own columns are compared; prediction drift says why it is skipped."""
-    reference = generate(3000, 1).drop(columns=["y"]).rename(columns={"age": "client_age"})
-    current = generate(3000, 2).drop(columns=["y"]).rename(columns={"age": "client_age"})
-    current["client_age"] = current["client_age"] + 15
-    write_table(reference, tmp_path / "ref.csv")
-    write_table(current, tmp_path / "cur.csv")
-    run = gate(
-        "suites/drift",
-        "--reference",
-        str(tmp_path / "ref.csv"),
-        "--current",
-        str(tmp_path / "cur.csv"),
-        "--stack",
-        "off",
-        report_dir=tmp_path / "reports",
-    )
+    run, folder = quiet_runs["drift_alone"]
     assert run.returncode == 1, run.stdout[-3000:] + run.stderr[-3000:]
-    gates = {g["name"]: g for g in verdict(tmp_path / "reports")["gates"]}
+    gates = {g["name"]: g for g in verdict(folder / "reports")["gates"]}
     assert gates["drift.client_age"]["outcome"] == "FAIL"
     assert gates["drift.job"]["outcome"] == "PASS"
     assert gates["drift.prediction"]["outcome"] == "SKIP"
     assert "no --model" in gates["drift.prediction"]["reason"]
-    assert verdict(tmp_path / "reports")["context"]["model"].startswith("none")
+    assert verdict(folder / "reports")["context"]["model"].startswith("none")
 
 
-def test_gate_runs_its_own_suites_and_the_policys_extra_ones_from_any_folder(tmp_path):
+def test_gate_runs_its_own_suites_and_the_policys_extra_ones_from_any_folder(quiet_runs):
     """From an empty folder: mlcheck's suites are found through the package, and a user's own
     gate file named by the policy runs beside them, its result in gate.json."""
-    (tmp_path / "gates").mkdir()
-    (tmp_path / "gates" / "test_own.py").write_text(
-        "from mlcheck.results import Comparison, GateResult\n\n"
-        "def test_rows(mlcheck_current, record_gates):\n"
-        "    record_gates(GateResult.judged('own.rows', 'rows', float(len(mlcheck_current)),"
-        " 30_000.0, Comparison.GE))\n"
-    )
-    policy = (
-        (ROOT / "checks" / "gates.toml")
-        .read_text()
-        .replace('file = "schema.py"', f'file = "{ROOT / "checks" / "schema.py"}"')
-    )
-    (tmp_path / "gates.toml").write_text(policy + '\n[suites]\nextra = ["gates"]\n')
-    command = [sys.executable, "-m", "mlcheck", "gate", "--policy", "gates.toml", "--stack", "off"]
-    extra = subprocess.run(
-        [*command, "--suites", "extra"], cwd=tmp_path, capture_output=True, text=True, timeout=600
-    )
+    (extra, after_extra, both, after_both, missing), _ = quiet_runs["own_suites"]
     assert extra.returncode == 1, extra.stdout[-3000:] + extra.stderr[-3000:]
-    gates = {g["name"]: g for g in verdict(tmp_path / "reports")["gates"]}
+    gates = {g["name"]: g for g in after_extra["gates"]}
     assert set(gates) == {"own.rows"} and gates["own.rows"]["value"] == 20_000
-    both = subprocess.run(
-        [*command, "--suites", "all", "--", "-k", "schema or own"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
     assert both.returncode == 1, both.stdout[-3000:] + both.stderr[-3000:]
-    names = {g["name"] for g in verdict(tmp_path / "reports")["gates"]}
+    names = {g["name"] for g in after_both["gates"]}
     assert {"own.rows", "schema.inputs", "data_quality.missing"} <= names
-    missing = subprocess.run(
-        [*command, "--suites", "builtin", "nope/"], cwd=tmp_path, capture_output=True, text=True
-    )
     assert missing.returncode == 2 and "SUITE='nope/' does not exist" in missing.stderr

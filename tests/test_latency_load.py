@@ -46,6 +46,13 @@ def slow_model(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
+def slow_served(slow_model):
+    """The slow model's serving core, started once for the tests that only send it requests."""
+    with ServedModel(ServingConfig(str(slow_model))) as served:
+        yield served
+
+
+@pytest.fixture(scope="module")
 def failing_model(tmp_path_factory):
     body = (
         "if (model_input['age'] > 60).any():\n"
@@ -91,34 +98,33 @@ def test_slow_model_is_blocked_by_http_latency_and_load(tmp_path, slow_model, ti
     assert (tmp_path / "load.html").is_file() and (tmp_path / "load_stats.csv").is_file()
 
 
-def test_standalone_locust_exits_non_zero_on_a_slow_model(tmp_path, slow_model, tight_policy):
-    with ServedModel(ServingConfig(str(slow_model))) as served:
-        run = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "locust",
-                "-f",
-                "suites/load.py",
-                "--headless",
-                "-u",
-                "5",
-                "-r",
-                "5",
-                "-t",
-                "4s",
-                "--host",
-                served.url,
-                "--mlcheck-policy",
-                str(tight_policy),
-                "--mlcheck-current",
-                str(demo_data_path("current")),
-            ],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+def test_standalone_locust_exits_non_zero_on_a_slow_model(tmp_path, slow_served, tight_policy):
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "locust",
+            "-f",
+            "suites/load.py",
+            "--headless",
+            "-u",
+            "5",
+            "-r",
+            "5",
+            "-t",
+            "4s",
+            "--host",
+            slow_served.url,
+            "--mlcheck-policy",
+            str(tight_policy),
+            "--mlcheck-current",
+            str(demo_data_path("current")),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert run.returncode == 1, run.stderr[-3000:]
     assert "load.p95: p95_ms=" in run.stderr and "<= 25 FAIL" in run.stderr
     assert "load.failures: failure_ratio=0 <= 0.0500 PASS" in run.stderr
@@ -150,7 +156,7 @@ def test_locust_with_worker_processes(tmp_path):
     assert stats.workers == 2 and stats.requests > 100
 
 
-def test_a_slow_model_does_not_hold_the_event_loop(slow_model):
+def test_a_slow_model_does_not_hold_the_event_loop(slow_served):
     """A pyfunc's predict (50 ms asleep here) runs in a worker thread: eight concurrent
     requests overlap instead of queueing behind each other on the event loop."""
     import time
@@ -161,12 +167,11 @@ def test_a_slow_model_does_not_hold_the_event_loop(slow_model):
 
     frame = read_table(demo_data_path("current"), "--current").head(1)
     record = records_from_frame(frame, list(frame.columns.drop("y")))[0]
-    with ServedModel(ServingConfig(str(slow_model))) as served:
-        url = f"{served.url}/predict"
-        assert post_json(url, record)[0] == 200  # warm
-        started = time.monotonic()
-        with ThreadPoolExecutor(8) as pool:
-            statuses = [s for s, _ in pool.map(lambda _: post_json(url, record), range(8))]
-        elapsed = time.monotonic() - started
+    url = f"{slow_served.url}/predict"
+    assert post_json(url, record)[0] == 200  # warm
+    started = time.monotonic()
+    with ThreadPoolExecutor(8) as pool:
+        statuses = [s for s, _ in pool.map(lambda _: post_json(url, record), range(8))]
+    elapsed = time.monotonic() - started
     assert statuses == [200] * 8
     assert elapsed < 8 * 0.05 * 0.75, elapsed  # serial on the loop would take >= 0.4 s

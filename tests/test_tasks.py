@@ -25,11 +25,18 @@ def _frame(rows: int = 300, seed: int = 0) -> pd.DataFrame:
     return pd.DataFrame({"a": rng.normal(size=rows), "b": rng.normal(size=rows)})
 
 
+#: Named requirements: MLflow writes these instead of inferring them, which loads the model in
+#: a fresh Python subprocess for each save (seconds each; what these tests check is the task).
+SKLEARN = ["scikit-learn"]
+
+
 def _save(model, frame: pd.DataFrame, out: Path) -> str:
     import mlflow.sklearn
     from mlflow.models import infer_signature
 
-    mlflow.sklearn.save_model(model, str(out), signature=infer_signature(frame))
+    mlflow.sklearn.save_model(
+        model, str(out), signature=infer_signature(frame), pip_requirements=SKLEARN
+    )
     return str(out)
 
 
@@ -102,7 +109,9 @@ def test_probabilities_that_do_not_sum_to_one_are_refused(tmp_path):
             return np.full((len(model_input), 3), 0.5)
 
     frame = _frame(10)
-    mlflow.pyfunc.save_model(str(tmp_path / "m"), python_model=Unnormalised())
+    mlflow.pyfunc.save_model(
+        str(tmp_path / "m"), python_model=Unnormalised(), pip_requirements=["mlflow"]
+    )
     model = load_model(str(tmp_path / "m"), "multiclass")
     with pytest.raises(DataError, match="do not sum to one"):
         model.predict(frame)
@@ -115,7 +124,9 @@ def test_a_plain_pyfunc_is_decided_by_its_outputs(tmp_path):
         def predict(self, context, model_input):
             return np.asarray(model_input["a"]) * 100.0
 
-    mlflow.pyfunc.save_model(str(tmp_path / "m"), python_model=Values())
+    mlflow.pyfunc.save_model(
+        str(tmp_path / "m"), python_model=Values(), pip_requirements=["mlflow"]
+    )
     model = load_model(str(tmp_path / "m"))
     assert model.task is None
     model.predict(_frame(10))
@@ -182,7 +193,12 @@ def test_lightgbm_models_of_each_kind_are_loaded_with_their_task(tmp_path):
     )
     regressor = lgb.LGBMRegressor(n_estimators=20, verbose=-1).fit(frame, frame["a"] * 3)
     for name, model in (("clf", classifier), ("booster", booster), ("reg", regressor)):
-        mlflow.lightgbm.save_model(model, str(tmp_path / name), signature=infer_signature(frame))
+        mlflow.lightgbm.save_model(
+            model,
+            str(tmp_path / name),
+            signature=infer_signature(frame),
+            pip_requirements=["lightgbm"],
+        )
     loaded = {name: load_model(str(tmp_path / name)) for name in ("clf", "booster", "reg")}
     assert [m.task for m in loaded.values()] == ["multiclass", "multiclass", "regression"]
     np.testing.assert_allclose(loaded["clf"].predict(frame), classifier.predict_proba(frame))
