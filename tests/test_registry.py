@@ -7,21 +7,15 @@ import sys
 import pytest
 
 from mlcheck.models.demo import demo_data_path, demo_model_path
-from mlcheck.serving.process import free_port
-from mlcheck.stack.processes import start_mlflow_process
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def tracking_uri(tmp_path_factory):
-    work = tmp_path_factory.mktemp("mlflow")
-    service = start_mlflow_process(work / "mlflow.db", work / "artifacts", free_port(), work)
-    try:
-        yield service.url
-    finally:
-        service.stop()
+def tracking_uri(mlflow_service):
+    """The session's MLflow server (tests/conftest.py; these tests register `bank`)."""
+    return mlflow_service.url
 
 
 def _mlcheck(tracking_uri, *args, timeout=600):
@@ -38,17 +32,22 @@ def _client(tracking_uri):
     return MlflowClient(tracking_uri=tracking_uri)
 
 
-def _promote_from(tracking_uri, gate_json):
+def _promote_from(tracking_uri, gate_json, *extra):
     """`mlcheck promote` of bank on an existing gate.json (no new gate run)."""
-    return _mlcheck(tracking_uri, "promote", "--name", "bank", "--gate-json", str(gate_json))
+    return _mlcheck(
+        tracking_uri, "promote", "--name", "bank", "--gate-json", str(gate_json), *extra
+    )
 
 
 def _promote(tracking_uri, tmp_path, *extra):
+    """Gate bank@challenger on the model-quality suites alone (a partial run, so promoted
+    only with --allow-partial), then promote."""
     return _mlcheck(
         tracking_uri,
         "promote",
         "--name",
         "bank",
+        "--allow-partial",
         "suites/model_quality",
         "--reference",
         str(demo_data_path("reference")),
@@ -75,8 +74,13 @@ def test_register_promote_refuse_and_idempotence(tracking_uri, tmp_path, small_m
     assert client.get_model_version_by_alias("bank", "champion").version == good
     tags = client.get_model_version("bank", good).tags
     assert tags["mlcheck.gate.outcome"] == "PASS" and tags["mlcheck.gate.run_id"]
+    assert "left out" in tags["mlcheck.gate.partial"]  # what the promotion did not gate
 
-    again = _promote_from(tracking_uri, tmp_path / "first" / "gate.json")
+    # the same partial run without --allow-partial: a full run is what promotes
+    partial = _promote_from(tracking_uri, tmp_path / "first" / "gate.json")
+    assert partial.returncode == 2 and "is not a full one" in partial.stderr
+    assert "--allow-partial" in partial.stderr
+    again = _promote_from(tracking_uri, tmp_path / "first" / "gate.json", "--allow-partial")
     assert again.returncode == 0 and "already @champion; nothing to change" in again.stdout
 
     os.environ["MLFLOW_TRACKING_URI"] = tracking_uri
@@ -85,7 +89,7 @@ def test_register_promote_refuse_and_idempotence(tracking_uri, tmp_path, small_m
     finally:
         del os.environ["MLFLOW_TRACKING_URI"]
     # the first gate judged the version @challenger named then, not the one it names now
-    stale = _promote_from(tracking_uri, tmp_path / "first" / "gate.json")
+    stale = _promote_from(tracking_uri, tmp_path / "first" / "gate.json", "--allow-partial")
     assert stale.returncode == 2 and "run the gate on that model first" in stale.stderr
     refused = _promote(tracking_uri, tmp_path / "second")
     assert refused.returncode == 1, refused.stdout[-3000:]

@@ -40,6 +40,12 @@ def register(subparsers: Subparsers) -> None:
         "--gate-json", metavar="PATH", help="use this gate run instead of running the gate"
     )
     promote.add_argument(
+        "--allow-partial",
+        action="store_true",
+        help="promote on a gate run that left suites out or deselected gates (--only, -k, -m, "
+        "suite paths); by default only a full run promotes (exit 2 otherwise)",
+    )
+    promote.add_argument(
         "suites",
         nargs="*",
         metavar="SUITE",
@@ -70,6 +76,8 @@ def cmd_promote(args: argparse.Namespace) -> int:
         suite = SuiteResult.from_json(
             (Path(args.report_dir) / "gate.json").read_text(encoding="utf-8")
         )
-    promotion = promote(args.name, suite, args.source_alias, args.target_alias)
+    promotion = promote(
+        args.name, suite, args.source_alias, args.target_alias, allow_partial=args.allow_partial
+    )
     print(f"mlcheck promote: {promotion.message}")
     return promotion.exit_code

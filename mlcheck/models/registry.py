@@ -16,7 +16,7 @@ from mlcheck.errors import ConfigError
 from mlcheck.models.mlflow_server import call
 from mlcheck.results import Outcome, SuiteResult
 
-__all__ = ["Promotion", "promote", "register_model", "version_of"]
+__all__ = ["Promotion", "partial_reason", "promote", "register_model", "version_of"]
 
 TAG_PREFIX = "mlcheck.gate"
 
@@ -88,10 +88,26 @@ def _gate_matches(suite: SuiteResult, name: str, from_alias: str, version: str) 
     )
 
 
+def partial_reason(suite: SuiteResult) -> str:
+    """Why the gate run is not a full one ("" when every gate suite ran, nothing deselected);
+    a gate.json that does not say which suites ran is not taken for a full run."""
+    selection = suite.context.get("selection")
+    if not isinstance(selection, dict):
+        return "the gate.json does not record which suites ran (context.selection)"
+    if selection.get("full") is True:
+        return ""
+    return str(selection.get("summary") or "a partial run")
+
+
 def promote(
-    name: str, suite: SuiteResult, from_alias: str = "challenger", to_alias: str = "champion"
+    name: str,
+    suite: SuiteResult,
+    from_alias: str = "challenger",
+    to_alias: str = "champion",
+    allow_partial: bool = False,
 ) -> Promotion:
-    """Move `to_alias` to the version `from_alias` names, only if `suite` (its gate run) passed."""
+    """Move `to_alias` to the version `from_alias` names, only if `suite` (its gate run) passed
+    and was a full run (every gate suite, nothing deselected), unless `allow_partial`."""
     if from_alias == to_alias:
         raise ConfigError(f"--from={from_alias!r} and --to={to_alias!r} must differ")
     client = _client()
@@ -100,6 +116,13 @@ def promote(
         raise ConfigError(
             f"the gate run is for model={suite.context.get('model')!r}, not "
             f"models:/{name}@{from_alias} (version {version}); run the gate on that model first"
+        )
+    partial = partial_reason(suite)
+    if partial and not allow_partial:
+        raise ConfigError(
+            f"the gate run is not a full one ({partial}), so it cannot promote "
+            f"models:/{name}@{from_alias}; gate every suite (no --only, -k, -m or suite paths), "
+            "or pass --allow-partial to promote on the suites that ran"
         )
     model = call(f"model name {name!r}", client.get_registered_model, name)
     current = dict(getattr(model, "aliases", {}) or {}).get(to_alias)
@@ -118,6 +141,7 @@ def promote(
         f"{TAG_PREFIX}.run_id": str(suite.context.get("run_id", "")),
         f"{TAG_PREFIX}.time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         f"{TAG_PREFIX}.failed": ", ".join(g.name for g in suite.gates if g.outcome.blocks)[:4000],
+        f"{TAG_PREFIX}.partial": partial[:4000] or "no",
     }
     for key, value in tags.items():
         call(
