@@ -36,7 +36,7 @@ def record_run(run: dict[str, Any], record: Path) -> dict[str, Any]:
 def block_text(section: dict[str, Any]) -> str:
     """One README block: the date and machine line, then the section's own Markdown."""
     m = section["machine"]
-    versions = ", ".join(f"{k} {v}" for k, v in m["versions"].items() if v != "missing")
+    versions = ", ".join(f"{k} {v}" for k, v in sorted(m["versions"].items()) if v != "missing")
     head = (
         f"Measured {section.get('date', m['date'])} by `mlcheck bench`, {m['cores']} cores, "
         f"Python {m['python']}; {versions}."
