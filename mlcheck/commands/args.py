@@ -48,7 +48,7 @@ def tcp_port(text: str) -> int:
 
 def add_suites_choice(parser: argparse.ArgumentParser) -> None:
     """--suites: which suites run when no SUITE is given (`mlcheck gate` and `promote`)."""
-    from mlcheck.run.inputs import SUITE_CHOICES
+    from mlcheck.run.selection import SUITE_CHOICES
 
     parser.add_argument(
         "--suites",

@@ -44,14 +44,13 @@ from mlcheck.probes.http import records_from_frame
 from mlcheck.probes.locust import LoadRun
 from mlcheck.resources import resource
 from mlcheck.run.options import RunOptions
+from mlcheck.run.selection import SUITE_CHOICES
 from mlcheck.schema import features_from_schema, infer_schema, load_schema, save_schema
 from mlcheck.serving.codec import accepted_rows
 from mlcheck.serving.config import ServingConfig
 
-__all__ = ["LOCUSTFILE", "SUITE_CHOICES", "GateInputs"]
+__all__ = ["LOCUSTFILE", "GateInputs"]
 
-#: Which suites `mlcheck gate` runs: mlcheck's own, the policy's `[suites] extra`, or both.
-SUITE_CHOICES = ("all", "builtin", "extra")
 
 #: The locustfile every load of a run uses, found through the package (any working directory).
 LOCUSTFILE = Path(__file__).resolve().with_name("locustfile.py")

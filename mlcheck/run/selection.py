@@ -11,7 +11,10 @@ from typing import Any
 
 from mlcheck.errors import ConfigError
 
-__all__ = ["SUITE_NAMES", "Selection", "overlap", "parse_only", "selected_paths"]
+__all__ = ["SUITE_CHOICES", "SUITE_NAMES", "Selection", "overlap", "parse_only", "selected_paths"]
+
+#: Which suites `mlcheck gate` runs: mlcheck's own, the policy's `[suites] extra`, or both.
+SUITE_CHOICES = ("all", "builtin", "extra")
 
 #: The suites `--only` names, each the files of mlcheck's own suites (relative to them) it runs.
 SUITE_NAMES: dict[str, tuple[str, ...]] = {
