@@ -77,7 +77,8 @@ def _run(reference: Path, current: Path, report_dir: Path) -> dict[str, Any]:
     inputs = timings.get("inputs", {})
     by_suite: dict[str, float] = {}
     for t in timings.get("tests", []):
-        by_suite[_suite_of(t["test"])] = by_suite.get(_suite_of(t["test"]), 0.0) + t["seconds"]
+        suite = _suite_of(t["test"])
+        by_suite[suite] = by_suite.get(suite, 0.0) + t["seconds"]
     return {
         "seconds": seconds,
         "peak_mib": peak_kib / 1024,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pandas as pd
 
 from mlcheck.data.partitions import parquet_rows, partition_files
-from mlcheck.engine.dask import DASK_SKIPS, sample_partitions_seeded
+from mlcheck.engine.dask import sample_partitions_seeded
 from mlcheck.errors import DataError, NotApplicable
 from mlcheck.gates.data_quality import data_quality_gates
 from mlcheck.gates.drift import (
@@ -25,6 +25,7 @@ from mlcheck.gates.schema import schema_gate, violations_gate
 from mlcheck.policy import DEFAULT_SLICE_METRIC
 from mlcheck.probes.importance import METHOD, SAMPLE_AGREEMENT, permutation_importances
 from mlcheck.results import GateResult
+from mlcheck.run.applies import in_memory, needs_labels
 from mlcheck.run.inputs import GateInputs
 
 __all__ = [
@@ -48,8 +49,7 @@ def schema_inputs(inputs: GateInputs) -> GateResult:
 
 def data_quality(inputs: GateInputs) -> dict[str, GateResult]:
     """The data-quality gates by name (`data_quality.CHECK`)."""
-    if inputs.engine == "dask":
-        raise NotApplicable(DASK_SKIPS["data_quality"])
+    in_memory(inputs, "data_quality")
     gates = data_quality_gates(
         inputs.reference, inputs.current, inputs.policy.data_quality, columns=list(inputs.kinds)
     )
@@ -131,8 +131,7 @@ def _importance_applies(inputs: GateInputs) -> None:
         raise NotApplicable("[importance] enabled = false")
     if inputs.model_uri is None:
         raise NotApplicable("no --model: importance needs a model (the data gates decide)")
-    if inputs.missing_labels:
-        raise NotApplicable(inputs.missing_labels)
+    needs_labels(inputs)
     if inputs.target not in inputs.head("reference", 1).columns:
         raise NotApplicable(
             f"the reference data has no {inputs.target!r} labels to score importance on"

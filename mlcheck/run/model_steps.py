@@ -8,12 +8,12 @@ raises `NotApplicable` with the reason when its gate does not apply; the suites 
 from __future__ import annotations
 
 from mlcheck.data.labels import task_labels
-from mlcheck.engine.dask import DASK_SKIPS
 from mlcheck.errors import NotApplicable
 from mlcheck.gates.compare import compare_gates, no_champion_gate
 from mlcheck.gates.estimated import estimated_gates
 from mlcheck.gates.quality import baseline_gate, metric_gates, sketch_metric_gates, slice_gates
 from mlcheck.results import GateResult, Outcome
+from mlcheck.run.applies import in_memory, needs_labels
 from mlcheck.run.inputs import GateInputs
 from mlcheck.stats.estimated import ESTIMABLE, realized_metrics
 from mlcheck.stats.metrics import metric_values
@@ -27,21 +27,10 @@ __all__ = [
 ]
 
 
-def _needs_labels(inputs: GateInputs) -> None:
-    if inputs.missing_labels:
-        raise NotApplicable(inputs.missing_labels)
-
-
-def _in_memory(inputs: GateInputs, gate: str) -> None:
-    """Gates that need the rows together do not decide over partitions (yet)."""
-    if inputs.engine == "dask":
-        raise NotApplicable(DASK_SKIPS[gate])
-
-
 def quality_metrics(inputs: GateInputs) -> dict[str, GateResult]:
     """Each policy metric of the model's task with its interval, by metric name: from the rows
     in memory, or over partitions from their merged summaries (their rows gathered when few)."""
-    _needs_labels(inputs)
+    needs_labels(inputs)
     summary = inputs.summary if inputs.engine == "dask" else None
     if summary is not None and summary.quality is None:
         raise NotApplicable(f"the current partitions have no {inputs.target!r} labels")
@@ -57,8 +46,8 @@ def quality_metrics(inputs: GateInputs) -> dict[str, GateResult]:
 
 def slices(inputs: GateInputs) -> dict[str, GateResult]:
     """The slice gates by name (`quality.slice.COLUMN`)."""
-    _needs_labels(inputs)
-    _in_memory(inputs, "slices")
+    needs_labels(inputs)
+    in_memory(inputs, "slices")
     gates = slice_gates(
         inputs.current, inputs.labels, inputs.scores, inputs.policy.quality, inputs.task
     )
@@ -74,8 +63,8 @@ def regression_baseline(inputs: GateInputs) -> GateResult:
             else (f"the baseline gate is for regressors; this model is {inputs.task}")
         )
         return GateResult("quality.baseline", Outcome.SKIP, "rmse difference", reason=why)
-    _needs_labels(inputs)
-    _in_memory(inputs, "baseline")
+    needs_labels(inputs)
+    in_memory(inputs, "baseline")
     return baseline_gate(inputs.labels, inputs.scores, inputs.reference_mean, inputs.policy.quality)
 
 
@@ -83,8 +72,8 @@ def champion_comparison(inputs: GateInputs) -> list[GateResult]:
     """The paired comparison with the champion on the same rows; SKIP (recorded) without one."""
     if inputs.champion is None:
         return [no_champion_gate()]
-    _needs_labels(inputs)
-    _in_memory(inputs, "compare")
+    needs_labels(inputs)
+    in_memory(inputs, "compare")
     return compare_gates(
         inputs.labels,
         inputs.champion_scores,
@@ -100,7 +89,7 @@ def _estimable(inputs: GateInputs) -> None:
     """Why quality cannot be estimated on this run, raised; nothing when it can."""
     if inputs.policy.quality.estimated is None:
         raise NotApplicable("[quality.estimated] enabled = false")
-    _in_memory(inputs, "estimated")
+    in_memory(inputs, "estimated")
     if inputs.task == "regression":
         raise NotApplicable("estimated from class probabilities: for classifiers only")
     if not inputs.has_reference:
