@@ -117,23 +117,16 @@ def mlflow_service(tmp_path_factory: pytest.TempPathFactory):
         service.stop()
 
 
-def __getattr__(name: str) -> Any:
-    """FAST_LOAD, made when a test module imports it (the policy module imports the statistics
-    catalogues: not for every unit test)."""
-    if name == "FAST_LOAD":
-        return fast_load()
-    raise AttributeError(name)
-
-
 def fast_load() -> LoadPolicy:
-    """A short locust run for tests: 8 users for 5 seconds (FAST_LOAD)."""
+    """A short locust run for tests: 8 users for 5 seconds (the policy module is imported
+    here, not at collection: it imports the statistics catalogues)."""
     from mlcheck.policy import LoadPolicy
 
     return LoadPolicy(users=8, spawn_rate=8, run_time_s=5, min_rps=5)
 
 
 def short_load(url: str, out: Path, workers: int = 0) -> tuple[LoadStats, int, str]:
-    """Run FAST_LOAD against `url` with the demo's current rows; (stats, exit code, output)."""
+    """Run `fast_load()` against `url` with the demo's current rows; (stats, exit code, output)."""
     from mlcheck.models.demo import demo_data_path
     from mlcheck.probes.locust import LoadRun, run_load
     from mlcheck.run.inputs import LOCUSTFILE

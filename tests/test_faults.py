@@ -30,7 +30,7 @@ from mlcheck.models.demo import demo_data_path, demo_model_path
 from mlcheck.models.training import train_xgboost
 from mlcheck.probes.locust import LoadRun, run_load
 from mlcheck.serving.process import free_port
-from tests.conftest import FAST_LOAD, ROOT
+from tests.conftest import ROOT, fast_load
 
 pytestmark = pytest.mark.slow
 
@@ -196,7 +196,7 @@ def test_locust_that_does_not_start(tmp_path, demo_ready):
 def test_run_load_with_a_locustfile_that_raises(tmp_path):
     locustfile = tmp_path / "broken_locustfile.py"
     locustfile.write_text(BROKEN_LOCUST)
-    load = LoadRun(f"http://127.0.0.1:{free_port()}", FAST_LOAD, tmp_path / "out", locustfile)
+    load = LoadRun(f"http://127.0.0.1:{free_port()}", fast_load(), tmp_path / "out", locustfile)
     started = time.monotonic()
     with pytest.raises(InfrastructureError) as raised:
         run_load(load)

@@ -12,7 +12,7 @@ from mlcheck.models.demo import demo_data_path, demo_model_path
 from mlcheck.probes.http import predict_requests_counted
 from mlcheck.serving.config import ServingConfig
 from mlcheck.serving.process import ServedModel
-from tests.conftest import FAST_LOAD, ROOT, pyfunc_from_code, short_load
+from tests.conftest import ROOT, fast_load, pyfunc_from_code, short_load
 
 pytestmark = pytest.mark.slow
 
@@ -133,7 +133,7 @@ def test_standalone_locust_exits_non_zero_on_a_slow_model(tmp_path, slow_served,
 def test_a_model_that_raises_is_blocked_by_the_failure_ratio(tmp_path, failing_model):
     with ServedModel(ServingConfig(str(failing_model))) as served:
         stats, code, _ = short_load(served.url, tmp_path)
-    gates = {g.name: g for g in load_gates(stats, FAST_LOAD)}
+    gates = {g.name: g for g in load_gates(stats, fast_load())}
     assert code == 1 and gates["load.failures"].outcome.value == "FAIL"
     assert stats.failure_ratio > 0.05
 
