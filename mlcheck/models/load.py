@@ -26,7 +26,7 @@ from mlcheck.errors import ConfigError, DataError, MlcheckError
 from mlcheck.extras import require
 from mlcheck.features import FeatureKind, FeatureSpec, encode_frame, features_from_json
 from mlcheck.models.mlflow_server import bounded_requests, call, timeout_s
-from mlcheck.stats.metrics import TASK_CHOICES
+from mlcheck.stats.tasks import TASK_CHOICES
 
 __all__ = [
     "ACCEPTED_URIS",

@@ -13,6 +13,7 @@ import numpy as np
 __all__ = ["ECE_BINS", "EPS", "BinaryRows", "RankedRows", "binary_from_sums", "tie_groups"]
 
 ECE_BINS = 10
+CALIBRATION_COLUMN = 6  # the first of the per-bin calibration gap columns
 EPS = np.finfo(np.float64).eps
 
 
@@ -99,24 +100,24 @@ class BinaryRows:
         order = np.lexsort((np.asarray(y_true), np.asarray(y_score)))
         y = np.asarray(y_true, dtype=np.float64)[order]
         p = np.asarray(y_score, dtype=np.float64)[order]
+        # one matrix written in place: a column_stack of the columns made it 2-3x slower at
+        # a million rows (a temporary per column, and the stack copied again)
+        columns = np.zeros((len(p), CALIBRATION_COLUMN + ECE_BINS))
         predicted = (p >= threshold).astype(np.float64)
+        columns[:, 0] = predicted == y  # correct
+        np.multiply(predicted, y, out=columns[:, 1])  # tp
+        np.multiply(predicted, 1 - y, out=columns[:, 2])  # fp
+        np.multiply(1 - predicted, y, out=columns[:, 3])  # fn
         clipped = np.clip(p, EPS, 1.0 - EPS)
+        columns[:, 4] = -(y * np.log(clipped) + (1 - y) * np.log(1 - clipped))  # log loss
+        gap = p - y
+        columns[:, 5] = gap**2  # brier
+        # 6..: the calibration gap in the row's probability bin, zero in the others
         bins = np.minimum((p * ECE_BINS).astype(np.int64), ECE_BINS - 1)
-        onehot = np.zeros((len(p), ECE_BINS))
-        onehot[np.arange(len(p)), bins] = 1.0
+        columns[np.arange(len(p)), CALIBRATION_COLUMN + bins] = gap
         self.order = order
         self.y = y
-        self.columns = np.column_stack(
-            [
-                predicted == y,  # 0 correct
-                predicted * y,  # 1 tp
-                predicted * (1 - y),  # 2 fp
-                (1 - predicted) * y,  # 3 fn
-                -(y * np.log(clipped) + (1 - y) * np.log(1 - clipped)),  # 4 log loss
-                (p - y) ** 2,  # 5 brier
-                onehot * (p - y)[:, None],  # 6.. calibration gap per bin
-            ]
-        ).astype(np.float64)
+        self.columns = columns
         self.ranked = RankedRows(p, y)
 
     def metrics(self, weights: np.ndarray, names: Sequence[str]) -> dict[str, np.ndarray]:
@@ -156,7 +157,7 @@ def binary_from_sums(
             elif name == "brier":
                 out[name] = sums[:, 5] / total
             elif name == "calibration_error":
-                out[name] = np.abs(sums[:, 6:]).sum(axis=1) / total
+                out[name] = np.abs(sums[:, CALIBRATION_COLUMN:]).sum(axis=1) / total
             elif name != "roc_auc":
                 raise KeyError(name)
     return out
