@@ -40,6 +40,7 @@ class _State:
     deselected: int = 0  # tests -k, -m or --deselect left out
     fatal: GateResult | None = None  # why the run stopped before its suites (a model not loading)
     quiet: bool = False  # the terminal shows no tracebacks (they are in report.html)
+    launched: Any = None  # mlcheck.serving.process.ServedModel started early, not yet taken
 
 
 STATE = pytest.StashKey[_State]()
@@ -176,12 +177,21 @@ def mlcheck_reference(mlcheck_inputs: GateInputs) -> Any:
 
 
 @pytest.fixture(scope="session")
-def mlcheck_served_model(mlcheck_inputs: GateInputs) -> Iterator[Any]:
+def mlcheck_served_model(
+    request: pytest.FixtureRequest, mlcheck_inputs: GateInputs
+) -> Iterator[Any]:
     """The run's model served by a real `mlcheck serve` subprocess on a free 127.0.0.1 port,
-    with the policy's schema and decision threshold (`GateInputs.serving_config`)."""
+    with the policy's schema and decision threshold (`GateInputs.serving_config`); the one
+    launched when the session started (`_launch_served_model`) if its config is the same."""
     from mlcheck.serving.process import ServedModel
 
-    with ServedModel(mlcheck_inputs.serving_config()) as served:
+    config = mlcheck_inputs.serving_config()
+    state = _state(request)
+    launched, state.launched = state.launched, None
+    if launched is not None and launched.config != config:
+        launched.stop()  # started for another config (the model's task learnt since)
+        launched = None
+    with launched or ServedModel(config) as served:
         yield served
 
 
@@ -401,7 +411,8 @@ def _timings(state: _State) -> dict[str, Any]:
 
 def pytest_collection_finish(session: pytest.Session) -> None:
     """When drift gates will run, import Evidently for the drift report on a thread now: the
-    gates' numpy and model work leave the GIL free, so the import costs little wall time."""
+    gates' numpy and model work leave the GIL free, so the import costs little wall time.
+    When a gate needs the served model, its server starts now, beside the run's scoring."""
     state = session.config.stash.get(STATE, None)
     if state is None or not state.enabled:
         return
@@ -409,6 +420,24 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         from mlcheck.reports.drift_html import preload
 
         threading.Thread(target=preload, name="mlcheck-preload", daemon=True).start()
+    if any("mlcheck_served_model" in getattr(item, "fixturenames", ()) for item in session.items):
+        _launch_served_model(state)
+
+
+def _launch_served_model(state: _State) -> None:
+    """Start the served model's process without waiting for it (the fixture waits), once the
+    model is loaded and says its task. Anything that stops it here is left to the fixture,
+    which meets the same error in the test that needs the server and reports it there."""
+    inputs = state.inputs
+    if state.fatal is not None or inputs.model_uri is None:
+        return
+    from mlcheck.serving.process import ServedModel
+
+    try:
+        if inputs.model.task is not None:  # a pyfunc learns its task from its first outputs
+            state.launched = ServedModel(inputs.serving_config()).launch()
+    except (MlcheckError, OSError):
+        state.launched = None
 
 
 @pytest.hookimpl(tryfirst=True)  # gate.json first, then pytest-html's report with its table
@@ -464,6 +493,8 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     state = config.stash.get(STATE, None)
     if state is None:
         return
+    if state.launched is not None:  # started early, and no gate took it
+        state.launched.stop()
     if state.suite is not None:
         from mlcheck.reports import write_index
 

@@ -173,3 +173,66 @@ def test_a_step_that_does_not_apply_is_a_skip_and_no_other_exception_is(pytester
     assert gates["demo.call"]["outcome"] == "SKIP"
     assert gates["demo.call"]["reason"] == "Skipped: [demo] enabled = false"
     assert gates["demo.other"]["outcome"] == "ERROR"
+
+
+LAUNCHED = """
+import dataclasses
+import os
+import pytest
+from mlcheck.plugin import STATE
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_finish(session):
+    launched = session.config.stash[STATE].launched
+    (session.config.rootpath / "launched.txt").write_text(launched.url if launched else "")
+    (session.config.rootpath / "launched.pid").write_text(str(launched.pid if launched else ""))
+    if os.environ.get("CASE") == "replaced":  # as if launched for another config
+        launched.config = dataclasses.replace(launched.config, decision_threshold=0.25)
+"""
+
+SERVED = """
+import os
+import pytest
+
+@pytest.mark.mlcheck_gate("demo.served")
+def test_served(mlcheck_served_model):
+    launched = open("launched.txt").read()
+    if os.environ.get("CASE") == "replaced":
+        assert mlcheck_served_model.url != launched
+    else:
+        assert mlcheck_served_model.url == launched
+
+def test_plain():  # a run whose gates all skip decides nothing (exit 2)
+    pass
+"""
+
+
+def _running(pid: int) -> bool:
+    import os
+
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("case", ["taken", "left", "replaced"])
+def test_the_served_model_starts_with_the_session_and_never_outlives_it(
+    pytester, small_model_dir, monkeypatch, case
+):
+    """The server a gate needs is launched when collection ends (it starts while the run
+    scores); the fixture takes that one if its config is the run's (else starts another), and
+    a launched server no test took is stopped."""
+    monkeypatch.setenv("CASE", case)
+    pytester.makeconftest(CONFTEST + LAUNCHED)
+    skipped = SERVED.replace("@pytest.mark.mlcheck", "@pytest.mark.skip\n@pytest.mark.mlcheck")
+    pytester.makepyfile(test_suite=skipped if case == "left" else SERVED)
+    result = pytester.runpytest_subprocess(
+        "-p", "no:locust", "-p", "no:cacheprovider", f"--mlcheck-model={small_model_dir}"
+    )
+    assert (pytester.path / "launched.txt").read_text().startswith("http://127.0.0.1:")
+    outcome = {g["name"]: g["outcome"] for g in _gate_json(pytester)["gates"]}["demo.served"]
+    assert (result.ret, outcome) == ((0, "SKIP") if case == "left" else (0, "PASS"))
+    pid = int((pytester.path / "launched.pid").read_text())
+    assert not _running(pid)  # stopped: by the fixture's teardown, or at the session's end

@@ -51,7 +51,9 @@ class ServedModel:
             return ""
         return self._log.read_text(errors="replace")
 
-    def start(self) -> ServedModel:
+    def launch(self) -> ServedModel:
+        """Start the process and return at once; `start` waits until it is ready. A run
+        launches its served model early, so the server starts while the run scores."""
         self.port = self.port or free_port(self.host)
         fd, log = tempfile.mkstemp(prefix="mlcheck-serve-", suffix=".log")
         self._log = Path(log)
@@ -68,6 +70,12 @@ class ServedModel:
         ]
         with os.fdopen(fd, "wb") as out:
             self._process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+        return self
+
+    def start(self) -> ServedModel:
+        """Start the process (unless `launch` did) and wait until `/ready` answers 200."""
+        if self._process is None:
+            self.launch()
         try:
             return self._wait_ready()
         except BaseException:  # not ready, or interrupted: nothing is left running
@@ -89,7 +97,7 @@ class ServedModel:
                         return self
             except (urllib.error.URLError, ConnectionError, TimeoutError):
                 pass
-            time.sleep(0.2)
+            time.sleep(0.05)
         raise InfrastructureError(
             f"the serving core for model={self.config.model!r} was not ready at {self.url}/ready "
             f"within {self.startup_timeout:.0f} s:\n{self.logs()[-2000:]}"
