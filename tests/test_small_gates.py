@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from mlcheck.gates.load import request_count_gate
-from mlcheck.gates.quality import slice_gates
+from mlcheck.gates.quality import metric_gates, slice_gates
 from mlcheck.gates.serving import serving_parity_gate
 from mlcheck.models.load import load_model
 from mlcheck.policy import QualityPolicy, SlicePolicy
@@ -13,6 +13,7 @@ from mlcheck.probes.http import predict_http, records_from_frame
 from mlcheck.results import Outcome
 from mlcheck.serving.config import ServingConfig
 from mlcheck.serving.process import ServedModel
+from mlcheck.stats.metrics import prepare_rows
 
 
 def _slices(broken: bool):
@@ -67,6 +68,20 @@ def test_serving_parity_blocks_a_server_running_another_model(small_model_dir, s
 
 def _slice_policy() -> QualityPolicy:
     return QualityPolicy(slices=SlicePolicy(columns=("group", "region"), min_size=100))
+
+
+@pytest.mark.parametrize("n", [900, 60_000], ids=["bootstrap", "large-sample"])
+def test_rows_prepared_once_for_a_run_give_the_same_gates(n):
+    """A run prepares its rows once for the quality and slice gates: the same results as
+    each gate preparing its own."""
+    rng = np.random.default_rng(3)
+    y = (rng.random(n) < 0.3).astype(int)
+    scores = np.clip(0.25 + 0.5 * y + rng.normal(0, 0.2, n), 0, 1)
+    frame = pd.DataFrame({"group": rng.choice(["a", "b"], n), "region": rng.choice(["n", "s"], n)})
+    policy = _slice_policy()
+    rows = prepare_rows("binary", y, scores, policy.decision_threshold)
+    assert metric_gates(y, scores, policy, rows=rows) == metric_gates(y, scores, policy)
+    assert slice_gates(frame, y, scores, policy, rows=rows) == slice_gates(frame, y, scores, policy)
 
 
 def test_slice_gates_cannot_decide_on_one_class_data():

@@ -132,11 +132,13 @@ def metric_gates(
     policy: QualityPolicy,
     task: str = "binary",
     classes: Sequence[Any] | None = None,
+    rows: Rows | None = None,
 ) -> list[GateResult]:
     """One gate per threshold of the task, passing only if the interval's bound passes.
 
     `y_score` is P(class 1) (binary), class probabilities (multiclass, labels are column
-    indices; `classes` names them in the details) or predicted values (regression).
+    indices; `classes` names them in the details) or predicted values (regression). `rows`:
+    `prepare_rows` of them at the policy's threshold, when the run prepared them already.
     """
     rules = policy.rules(task)
     zeros = int(np.sum(y_true == 0)) if task == "regression" else 0
@@ -155,6 +157,7 @@ def metric_gates(
             seed=bootstrap.seed,
             task=task,
             large_sample_rows=bootstrap.large_sample_rows,
+            rows=rows,
         )
         if names
         else {}
@@ -476,8 +479,10 @@ def slice_gates(
     y_score: np.ndarray,
     policy: QualityPolicy,
     task: str = "binary",
+    rows: Rows | None = None,
 ) -> list[GateResult]:
-    """One gate per configured slice column; a missing column is an ERROR naming it."""
+    """One gate per configured slice column; a missing column is an ERROR naming it. `rows`:
+    as `metric_gates` takes them."""
     rules = policy.slices
     if rules is None:
         return []
@@ -492,7 +497,8 @@ def slice_gates(
             )
             for column in rules.columns
         ]
-    rows = prepare_rows(task, y_true, y_score, policy.decision_threshold)
+    if rows is None:
+        rows = prepare_rows(task, y_true, y_score, policy.decision_threshold)
     overall = float(rows.metrics(np.ones((1, len(rows.order))), [metric])[metric][0])
     results = []
     for column in rules.columns:

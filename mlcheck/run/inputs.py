@@ -48,6 +48,7 @@ from mlcheck.run.selection import SUITE_CHOICES
 from mlcheck.schema import features_from_schema, infer_schema, load_schema, save_schema
 from mlcheck.serving.codec import accepted_rows
 from mlcheck.serving.config import ServingConfig
+from mlcheck.stats.metrics import Rows, prepare_rows
 
 __all__ = ["LOCUSTFILE", "GateInputs"]
 
@@ -402,6 +403,17 @@ class GateInputs:
         return task_labels(
             self.current, self.target, self.task, self.model.classes, "current data", count
         )
+
+    @cached_property
+    def rows(self) -> Rows | None:
+        """The current rows prepared once for the quality and slice gates (sorted by score,
+        with the per-row columns their metrics sum); None when they cannot be (too few, or
+        outputs that do not fit the task): the gates then prepare them and say why."""
+        threshold = self.policy.quality.decision_threshold
+        try:
+            return prepare_rows(self.task, self.labels, self.scores, threshold)
+        except ValueError:
+            return None
 
     @cached_property
     def reference_mean(self) -> float:

@@ -39,7 +39,12 @@ def quality_metrics(inputs: GateInputs) -> dict[str, GateResult]:
         gates = sketch_metric_gates(summary.quality, inputs.policy.quality, inputs.model.classes)
     else:
         gates = metric_gates(
-            inputs.labels, inputs.scores, inputs.policy.quality, inputs.task, inputs.model.classes
+            inputs.labels,
+            inputs.scores,
+            inputs.policy.quality,
+            inputs.task,
+            inputs.model.classes,
+            rows=inputs.rows,
         )
     return {g.metric: g for g in gates}
 
@@ -49,7 +54,12 @@ def slices(inputs: GateInputs) -> dict[str, GateResult]:
     needs_labels(inputs)
     in_memory(inputs, "slices")
     gates = slice_gates(
-        inputs.current, inputs.labels, inputs.scores, inputs.policy.quality, inputs.task
+        inputs.current,
+        inputs.labels,
+        inputs.scores,
+        inputs.policy.quality,
+        inputs.task,
+        rows=inputs.rows,
     )
     return {g.name: g for g in gates}
 

@@ -179,10 +179,16 @@ def metric_values(
 
 
 def _prepared(
-    task: str, y_true: np.ndarray, y_score: np.ndarray, names: list[str], threshold: float
+    task: str,
+    y_true: np.ndarray,
+    y_score: np.ndarray,
+    names: list[str],
+    threshold: float,
+    rows: Rows | None = None,
 ) -> tuple[Rows, dict[str, float]]:
-    """The task's rows and each metric's value on them (every row weighted 1)."""
-    rows = prepare_rows(task, y_true, y_score, threshold)
+    """The task's rows (prepared unless given) and each metric's value on them (every row
+    weighted 1)."""
+    rows = rows if rows is not None else prepare_rows(task, y_true, y_score, threshold)
     ones = np.ones((1, len(rows.order)))
     return rows, {k: float(v[0]) for k, v in rows.metrics(ones, names).items()}
 
@@ -445,14 +451,16 @@ def metric_intervals(
     seed: int = 0,
     task: str = "binary",
     large_sample_rows: int = LARGE_SAMPLE_ROWS,
+    rows: Rows | None = None,
 ) -> dict[str, MetricEstimate]:
     """Each metric with an interval, chosen by a stated rule: with at least
     `large_sample_rows` rows (and, for a classifier, `LARGE_SAMPLE_CLASS_ROWS` rows in every
     class) the large-sample intervals of `large_sample_metrics`; otherwise, and for a metric
     without one (multiclass ROC AUC), the percentile bootstrap of `bootstrap_metrics`.
-    Either way a small sample's interval is `steadied`: exact, or `COLLAPSED`."""
+    Either way a small sample's interval is `steadied`: exact, or `COLLAPSED`. `rows`:
+    `prepare_rows` of the same arguments, when the caller prepared them already."""
     names = list(names)
-    rows, point = _prepared(task, y_true, y_score, names, threshold)
+    rows, point = _prepared(task, y_true, y_score, names, threshold, rows)
     out: dict[str, MetricEstimate] = {}
     if interval_method(y_true, task, large_sample_rows) == "large-sample":
         out = _large_sample(rows, task, point, resamples, confidence, seed)
