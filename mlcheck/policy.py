@@ -22,8 +22,8 @@ from typing import Any, TypeVar
 
 from mlcheck.errors import ConfigError
 from mlcheck.results import Comparison
-from mlcheck.stats.drift import METHODS
-from mlcheck.stats.metrics import LARGE_SAMPLE_ROWS, METRICS, TASK_CHOICES
+from mlcheck.stats.catalogue import LARGE_SAMPLE_ROWS, METHODS, METRICS
+from mlcheck.stats.tasks import TASK_CHOICES
 
 __all__ = [
     "DEFAULT_POLICY_PATH",

@@ -41,6 +41,7 @@ from scipy import stats
 from scipy.spatial import distance
 
 from mlcheck.errors import ConfigError, DataError
+from mlcheck.stats.catalogue import KINDS, METHODS, MethodSpec
 
 __all__ = [
     "KINDS",
@@ -63,7 +64,6 @@ __all__ = [
     "frame_drift",
 ]
 
-KINDS = ("numeric", "categorical")
 
 #: Evidently's small-sample family (KS, chi-square, Z) applies up to this many reference rows.
 SMALL_REFERENCE_ROWS = 1000
@@ -76,58 +76,6 @@ EXACT_KS_ROWS = 10_000
 #: Integer columns are counted with bincount when their range is at most this many values or
 #: half the rows of both frames, so the two count arrays never outweigh the column itself.
 _BINCOUNT_MIN_RANGE = 1 << 10
-
-
-@dataclass(frozen=True)
-class MethodSpec:
-    """A drift test: its verdict rule, default threshold and the column kinds it accepts.
-
-    `inclusive` says whether a statistic equal to the threshold already counts as drift:
-    Evidently drifts on `p <= threshold` for KS but `p < threshold` for chi-square and Z, and on
-    `distance >= threshold` for every distance.
-    """
-
-    name: str
-    is_p_value: bool
-    default_threshold: float
-    kinds: tuple[str, ...]
-    display_name: str = ""
-    inclusive: bool = True
-
-    def drifted(self, statistic: float, threshold: float) -> bool:
-        """Evidently's verdict for this test (a NaN statistic never drifts)."""
-        if self.is_p_value:
-            return bool(statistic <= threshold if self.inclusive else statistic < threshold)
-        return bool(statistic >= threshold if self.inclusive else statistic > threshold)
-
-
-# Evidently registers chi-square and Z for categorical columns only, yet picks them by default
-# for numeric columns with at most five distinct values; both are accepted for numeric columns
-# here so that `default_method`'s answer can always be passed back as `method`.
-METHODS: dict[str, MethodSpec] = {
-    spec.name: spec
-    for spec in (
-        MethodSpec("ks", True, 0.05, ("numeric",), "K-S p_value", inclusive=True),
-        MethodSpec(
-            "chisquare", True, 0.05, ("numeric", "categorical"), "chi-square p_value", False
-        ),
-        MethodSpec("z", True, 0.05, ("numeric", "categorical"), "Z-test p_value", False),
-        MethodSpec(
-            "chi2_two_sample",
-            True,
-            0.05,
-            ("numeric", "categorical"),
-            "two-sample chi-square p_value",
-            False,
-        ),
-        MethodSpec("wasserstein", False, 0.1, ("numeric",), "Wasserstein distance (normed)"),
-        MethodSpec(
-            "jensenshannon", False, 0.1, ("numeric", "categorical"), "Jensen-Shannon distance"
-        ),
-        MethodSpec("psi", False, 0.1, ("numeric", "categorical"), "PSI"),
-        MethodSpec("kl_div", False, 0.1, ("numeric", "categorical"), "Kullback-Leibler divergence"),
-    )
-}
 
 
 class DriftRule(Protocol):

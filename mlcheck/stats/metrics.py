@@ -20,6 +20,13 @@ from typing import Protocol
 import numpy as np
 
 from mlcheck.stats.binary import BinaryRows
+from mlcheck.stats.catalogue import (
+    ERROR_QUANTILES,
+    LARGE_SAMPLE_ROWS,
+    METRICS,
+    MetricSpec,
+    task_metrics,
+)
 from mlcheck.stats.intervals import (
     clopper_pearson,
     delong,
@@ -29,7 +36,7 @@ from mlcheck.stats.intervals import (
 )
 from mlcheck.stats.moments import Moments
 from mlcheck.stats.multiclass import MulticlassRows
-from mlcheck.stats.regression import ERROR_QUANTILES, RegressionRows
+from mlcheck.stats.regression import RegressionRows
 from mlcheck.stats.tasks import TASK_CHOICES, TASKS
 
 __all__ = [
@@ -56,53 +63,6 @@ __all__ = [
     "steadied",
     "task_metrics",
 ]
-
-_CLASSIFIERS = frozenset({"binary", "multiclass"})
-_ALL = frozenset(TASKS)
-
-
-@dataclass(frozen=True)
-class MetricSpec:
-    """A metric's name, direction, the tasks it applies to and the range of its values."""
-
-    name: str
-    higher_is_better: bool
-    tasks: frozenset[str] = frozenset({"binary"})
-    lower: float = 0.0
-    upper: float = 1.0
-
-
-_INF = math.inf
-METRICS: dict[str, MetricSpec] = {
-    spec.name: spec
-    for spec in (
-        MetricSpec("accuracy", True, _CLASSIFIERS),
-        MetricSpec("roc_auc", True, _CLASSIFIERS),
-        MetricSpec("f1", True),
-        MetricSpec("precision", True),
-        MetricSpec("recall", True),
-        MetricSpec("log_loss", False, _CLASSIFIERS, 0.0, _INF),
-        MetricSpec("brier", False, _CLASSIFIERS, 0.0, 2.0),
-        MetricSpec("calibration_error", False, _CLASSIFIERS),
-        MetricSpec("f1_macro", True, frozenset({"multiclass"})),
-        MetricSpec("f1_weighted", True, frozenset({"multiclass"})),
-        MetricSpec("precision_macro", True, frozenset({"multiclass"})),
-        MetricSpec("recall_macro", True, frozenset({"multiclass"})),
-        MetricSpec("precision_min", True, frozenset({"multiclass"})),
-        MetricSpec("recall_min", True, frozenset({"multiclass"})),
-        MetricSpec("mae", False, frozenset({"regression"}), 0.0, _INF),
-        MetricSpec("rmse", False, frozenset({"regression"}), 0.0, _INF),
-        MetricSpec("r2", True, frozenset({"regression"}), -_INF, 1.0),
-        MetricSpec("mape", False, frozenset({"regression"}), 0.0, _INF),
-        *(MetricSpec(q, False, frozenset({"regression"}), 0.0, _INF) for q in ERROR_QUANTILES),
-    )
-}
-assert all(spec.tasks <= _ALL for spec in METRICS.values())
-
-
-def task_metrics(task: str) -> list[str]:
-    """The metrics defined for `task`, in catalogue order."""
-    return [name for name, spec in METRICS.items() if task in spec.tasks]
 
 
 @dataclass(frozen=True)
@@ -291,9 +251,6 @@ def paired_difference(
     return _estimates(point, draws, confidence, resamples)
 
 
-#: From this many rows on, `metric_intervals` uses large-sample intervals (policy:
-#: [quality] large_sample_rows): 1000 bootstrap resamples of a million rows take ~35 s.
-LARGE_SAMPLE_ROWS = 100_000
 #: ... when every class of a classifier's labels has at least this many rows (a rare class
 #: makes the sums of its counts far from normal).
 LARGE_SAMPLE_CLASS_ROWS = 1_000

@@ -28,6 +28,7 @@ from scipy import stats
 
 from mlcheck.errors import DataError
 from mlcheck.stats.binary import BinaryRows, binary_from_sums
+from mlcheck.stats.catalogue import ERROR_QUANTILES
 from mlcheck.stats.intervals import wilson
 from mlcheck.stats.metrics import (
     LARGE_SAMPLE_CLASS_ROWS,
@@ -40,12 +41,7 @@ from mlcheck.stats.metrics import (
 )
 from mlcheck.stats.moments import Moments
 from mlcheck.stats.multiclass import MulticlassRows, class_scores, multiclass_from_sums
-from mlcheck.stats.regression import (
-    ERROR_QUANTILES,
-    RegressionRows,
-    constant_spread,
-    regression_from_sums,
-)
+from mlcheck.stats.regression import RegressionRows, constant_spread, regression_from_sums
 
 __all__ = ["ERROR_BINS", "SCORE_BINS", "QualitySketch", "sketch_metrics"]
 

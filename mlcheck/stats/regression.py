@@ -10,10 +10,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["ERROR_QUANTILES", "RegressionRows", "constant_spread", "regression_from_sums"]
+from mlcheck.stats.catalogue import ERROR_QUANTILES
 
-#: The absolute-error quantile metrics and the level each stands for.
-ERROR_QUANTILES = {"abs_error_p50": 0.50, "abs_error_p90": 0.90, "abs_error_p99": 0.99}
+__all__ = ["RegressionRows", "constant_spread", "regression_from_sums"]
 
 
 class RegressionRows:
