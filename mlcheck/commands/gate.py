@@ -123,9 +123,9 @@ def _which_suites(args: argparse.Namespace, options: RunOptions) -> str:
 
 
 def _default_suites(options: RunOptions, which: str) -> list[str]:
-    from mlcheck.run.inputs import GateInputs  # the policy names the extra suites
+    from mlcheck.run.spec import RunSpec  # the policy names the extra suites
 
-    return GateInputs(options).suites(which)
+    return RunSpec(options).suites(which)
 
 
 def _gate_exit_code(pytest_code: int, report_dir: Path, run_id: str) -> tuple[int, str]:

@@ -19,17 +19,18 @@ def write_artifacts(inputs: GateInputs, suite: SuiteResult) -> list[str]:
     """Write `schema.yaml` (when the run inferred its schema) and `drift.html` (when drift
     gates ran) to the report folder; returns what the terminal should say. Never raises."""
     report_dir = Path(inputs.options.report_dir)
-    loaded = inputs.__dict__  # only what the run loaded anyway: nothing is loaded for a report
+    loaded = inputs.loaded  # only what the run loaded anyway: nothing is loaded for a report
     notes = []
     path = report_dir / "schema.yaml"  # the report being written: its error names it
     try:
-        if "schema" in loaded and inputs.schema_inferred:
+        if loaded("schema") is not None and inputs.schema_inferred:
             saved = save_schema(inputs.schema, path)
             notes.append(f"the schema was inferred from the reference data: {saved} (copy, edit)")
         path = report_dir / "drift.html"
         ran_drift = any(gate.name.startswith("drift.") for gate in suite.gates)
-        rows = inputs.policy.drift.report_rows if "policy" in loaded else 0
-        if ran_drift and rows and {"reference", "current", "kinds"} <= loaded.keys():
+        rows = inputs.policy.drift.report_rows if loaded("policy") is not None else 0
+        have = all(loaded(name) is not None for name in ("reference", "current", "kinds"))
+        if ran_drift and rows and have:
             kinds = dict(inputs.kinds)
             if inputs.target in inputs.current.columns:
                 kinds[inputs.target] = "categorical"

@@ -39,12 +39,11 @@ from mlcheck.gates.drift import column_kinds
 from mlcheck.models.demo import DEMO, demo_data_path, demo_model_or
 from mlcheck.models.load import Predictor, load_model
 from mlcheck.models.registry import version_of
-from mlcheck.policy import DEFAULT_POLICY_PATH, Policy, load_policy
+from mlcheck.policy import Policy
 from mlcheck.probes.http import records_from_frame
 from mlcheck.probes.locust import LoadRun
-from mlcheck.resources import resource
 from mlcheck.run.options import RunOptions
-from mlcheck.run.selection import SUITE_CHOICES
+from mlcheck.run.spec import RunSpec
 from mlcheck.schema import features_from_schema, infer_schema, load_schema, save_schema
 from mlcheck.serving.codec import accepted_rows
 from mlcheck.serving.config import ServingConfig
@@ -104,40 +103,14 @@ class GateInputs:
         self._nested = 0.0
         #: How long work shows progress: `say(text, end)` (the pytest plugin shows it live).
         self.say: Callable[[str, str], None] | None = None
-        both = options.reference is not None and options.current is not None
-        #: The model to gate: --model; else the demo, unless both data files are given: then
-        #: None, a run on data alone (the data gates decide, the model's gates cannot).
-        self.model_uri: str | None = options.model or (None if both else DEMO)
+        #: The run's options resolved before anything loads: the model URI, the policy.
+        self.spec = RunSpec(options)
+        #: The model to gate (`RunSpec.model_uri`): None for a run on data alone.
+        self.model_uri: str | None = self.spec.model_uri
 
-    @cached_property
+    @property
     def policy(self) -> Policy:
-        """`--policy`, else `checks/gates.toml` here, else the demo's policy for the demo model
-        (carried by mlcheck), else the built-in defaults."""
-        given = self.options.policy
-        if given is None and not DEFAULT_POLICY_PATH.is_file() and self.model_uri == DEMO:
-            given = str(resource("checks", "gates.toml"))
-        return load_policy(given)
-
-    def suites(self, which: str) -> list[str]:
-        """The suite paths of `--suites builtin|extra|all`: mlcheck's own, the policy's
-        `[suites] extra`, or both."""
-        if which not in SUITE_CHOICES:
-            raise ConfigError(
-                f"--suites={which!r} is not a choice; use one of: {', '.join(SUITE_CHOICES)}"
-            )
-        extra = [str(path) for path in self.policy.suites.extra]
-        missing = [path for path in extra if not Path(path).exists()]
-        if missing:
-            raise ConfigError(
-                f"[suites] extra names {missing[0]!r}, which does not exist; paths there are "
-                f"relative to the policy file ({self.policy.source})"
-            )
-        if which == "extra" and not extra:
-            raise ConfigError(
-                f"--suites=extra but the policy ({self.policy.source}) names no [suites] extra"
-            )
-        builtin = [str(resource("suites"))]
-        return {"builtin": builtin, "extra": extra, "all": builtin + extra}[which]
+        return self.spec.policy
 
     @cached_property
     def target(self) -> str:
@@ -611,19 +584,24 @@ class GateInputs:
             "policy": source if source.is_file() else None,
         }
 
+    def loaded(self, name: str) -> Any:
+        """The input `name` (policy, model, reference, current, summary, schema, kinds, ...)
+        if the run loaded it already, else None: reports never load anything."""
+        return vars(self.spec if name == "policy" else self).get(name)
+
     def context(self) -> dict[str, Any]:
         """What the run was about, for report headers; never raises."""
-        policy = self.__dict__.get("policy")
+        policy = self.loaded("policy")
         ctx: dict[str, Any] = {
             "model": self.model_uri or "none (data gates only)",
             "policy": policy.source if policy is not None else self.options.policy or "default",
         }
         for kind in ("reference", "current"):
-            frame = self.__dict__.get(kind)
+            frame = self.loaded(kind)
             label = getattr(self.options, kind) or (DEMO if self.model_uri == DEMO else None)
             if label:
                 ctx[kind] = f"{label} ({len(frame):,} rows)" if frame is not None else label
-        summary = self.__dict__.get("summary")
+        summary = self.loaded("summary")
         if summary is not None:
             ctx["engine"] = f"dask ({summary.dashboard})" if summary.dashboard else "dask"
             ctx["dask"] = {
@@ -634,7 +612,7 @@ class GateInputs:
                 rows = getattr(summary, f"{kind}_rows")
                 parts = summary.partitions[kind]
                 ctx[kind] = f"{self.data_location(kind)} ({rows:,} rows, {parts} partitions)"
-        model = self.__dict__.get("model")
+        model = self.loaded("model")
         if model is not None:
             ctx["flavor"] = model.info.flavor
             if model.task is not None:
