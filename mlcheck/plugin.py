@@ -16,21 +16,24 @@ import traceback
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from mlcheck.errors import MlcheckError, NotApplicable
 from mlcheck.resources import resource
 from mlcheck.results import GateResult, Outcome, SuiteResult
-from mlcheck.run.inputs import GateInputs
 from mlcheck.run.options import RUN_ID_ENV, RunOptions, add_gate_options
 from mlcheck.run.selection import Selection, overlap, parse_only, selected_paths
+
+if TYPE_CHECKING:
+    from mlcheck.run.inputs import GateInputs
 
 
 @dataclass
 class _State:
-    inputs: GateInputs
+    options: RunOptions
+    say: Callable[[str, str], None]  # progress to the terminal, past the output capture
     enabled: bool = False
     results: dict[str, list[GateResult]] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)  # per test: setup+call+teardown
@@ -41,6 +44,18 @@ class _State:
     fatal: GateResult | None = None  # why the run stopped before its suites (a model not loading)
     quiet: bool = False  # the terminal shows no tracebacks (they are in report.html)
     launched: Any = None  # mlcheck.serving.process.ServedModel started early, not yet taken
+    _inputs: GateInputs | None = None
+
+    @property
+    def inputs(self) -> GateInputs:
+        """The run's inputs, made on first use: a pytest run that records no gates never
+        imports them (models, data, statistics: ~1.2 s of every session)."""
+        if self._inputs is None:
+            from mlcheck.run.inputs import GateInputs
+
+            self._inputs = GateInputs(self.options)
+            self._inputs.say = self.say
+        return self._inputs
 
 
 STATE = pytest.StashKey[_State]()
@@ -73,16 +88,14 @@ def _config_state(config: pytest.Config) -> _State:
     """The run's state, made on first use (a suite's conftest may ask before our configure)."""
     if STATE not in config.stash:
         options = RunOptions.from_getter(config.getoption, "mlcheck-")
-        inputs = GateInputs(options)
-        inputs.say = _live(config)
-        config.stash[STATE] = _State(inputs=inputs)
+        config.stash[STATE] = _State(options=options, say=_live(config))
     return config.stash[STATE]
 
 
 def pytest_configure(config: pytest.Config) -> None:
     state = _config_state(config)
     try:
-        state.only = parse_only(state.inputs.options.only)
+        state.only = parse_only(state.options.only)
     except MlcheckError as exc:
         raise pytest.UsageError(str(exc).replace("--only", "--mlcheck-only", 1)) from None
     if config.getoption("mlcheck_gate_reports", False):
@@ -111,7 +124,7 @@ class _ReportGuard:
 
                 # if even this fails, the ERROR gate.json of the run's start stays
                 with contextlib.suppress(OSError):
-                    write_reports(state.suite, state.inputs.options.report_dir, index=False)
+                    write_reports(state.suite, state.options.report_dir, index=False)
             raise
 
 
@@ -140,7 +153,7 @@ def enable_gate_reports(config: pytest.Config) -> None:
     if not state.enabled:
         config.pluginmanager.register(_ReportGuard(), "mlcheck-report-guard")
     state.enabled = True
-    report_dir = Path(state.inputs.options.report_dir)
+    report_dir = Path(state.options.report_dir)
     if not getattr(config.option, "htmlpath", None):
         config.option.htmlpath = str(report_dir / "report.html")
         config.option.self_contained_html = True
@@ -384,7 +397,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         return
     from mlcheck.reports import STALE_REPORTS, write_reports
 
-    report_dir = Path(state.inputs.options.report_dir)
+    report_dir = Path(state.options.report_dir)
     with contextlib.suppress(OSError):
         for older in STALE_REPORTS:
             (report_dir / older).unlink(missing_ok=True)
@@ -465,7 +478,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     from mlcheck.reports import write_reports
     from mlcheck.run.artifacts import write_artifacts
 
-    write_reports(state.suite, state.inputs.options.report_dir, index=False)
+    write_reports(state.suite, state.options.report_dir, index=False)
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     for note in write_artifacts(state.inputs, state.suite):  # never raises
         if reporter is not None:
@@ -498,7 +511,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     if state.suite is not None:
         from mlcheck.reports import write_index
 
-        write_index(state.suite, state.inputs.options.report_dir)
+        write_index(state.suite, state.options.report_dir)
     if state.stack is not None:
         inputs = state.inputs
         report_dir = Path(inputs.options.report_dir)
@@ -515,7 +528,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     from mlcheck.reports import to_text
 
     terminalreporter.write_sep("=", "mlcheck gates")
-    terminalreporter.write_line(to_text(state.suite, state.inputs.options.report_dir))
+    terminalreporter.write_line(to_text(state.suite, state.options.report_dir))
     failed = terminalreporter.stats.get("failed", []) + terminalreporter.stats.get("error", [])
     if failed and state.quiet:
         html = getattr(config.option, "htmlpath", None) or "the HTML report"
