@@ -39,6 +39,17 @@ LOADERS: dict[str, Callable[..., Any]] = {
 pytestmark = pytest.mark.slow  # about 15 s in all (two cores shared with other tests)
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_native_thread() -> Iterator[None]:
+    """The budget's models predict a few hundred rows thousands of times: with OpenMP's
+    threads, each predict waits at a barrier for a thread another process holds the core of
+    (6 s alone, 15 s beside one busy core, 161 s in a full test run); one thread does not."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        yield
+
+
 def _frame(name: str) -> pd.DataFrame:
     frame: pd.DataFrame = LOADERS[name](as_frame=True).frame
     return frame
