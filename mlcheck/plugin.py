@@ -429,12 +429,22 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     state = session.config.stash.get(STATE, None)
     if state is None or not state.enabled:
         return
-    if any(_gate_name(item).startswith("drift.") for item in session.items):
+    drift = any(_gate_name(item).startswith("drift.") for item in session.items)
+    if drift and _drift_report_rows(state.inputs):
         from mlcheck.reports.drift_html import preload
 
         threading.Thread(target=preload, name="mlcheck-preload", daemon=True).start()
     if any("mlcheck_served_model" in getattr(item, "fixturenames", ()) for item in session.items):
         _launch_served_model(state)
+
+
+def _drift_report_rows(inputs: GateInputs) -> int:
+    """The policy's `[drift] report_rows` (0: no drift.html, nothing to preload); 0 when the
+    policy is invalid (the gates report that)."""
+    try:
+        return inputs.policy.drift.report_rows
+    except MlcheckError:
+        return 0
 
 
 def _launch_served_model(state: _State) -> None:

@@ -236,3 +236,37 @@ def test_the_served_model_starts_with_the_session_and_never_outlives_it(
     assert (result.ret, outcome) == ((0, "SKIP") if case == "left" else (0, "PASS"))
     pid = int((pytester.path / "launched.pid").read_text())
     assert not _running(pid)  # stopped: by the fixture's teardown, or at the session's end
+
+
+NO_REPORT = """
+import sys
+import threading
+
+def pytest_sessionfinish(session):
+    for thread in threading.enumerate():
+        if thread.name == "mlcheck-preload":
+            thread.join()
+    (session.config.rootpath / "evidently.txt").write_text(str("evidently" in sys.modules))
+"""
+
+
+def test_no_drift_report_means_evidently_is_not_imported(pytester):
+    """The drift gates' run imports Evidently on a thread for drift.html; a policy that turns
+    the report off (`[drift] report_rows = 0`) does not pay for that import."""
+    pytester.makeconftest(CONFTEST + NO_REPORT)
+    pytester.makefile(".toml", policy="[drift]\nreport_rows = 0\n")
+    pytester.makepyfile(
+        test_suite="""
+import pytest
+from mlcheck.results import GateResult, Outcome
+
+@pytest.mark.mlcheck_gate("drift.x")
+def test_drift(record_gates):
+    record_gates(GateResult("drift.x", Outcome.PASS, "psi"))
+"""
+    )
+    result = pytester.runpytest_subprocess(
+        "-p", "no:locust", "-p", "no:cacheprovider", "--mlcheck-policy=policy.toml"
+    )
+    assert result.ret == 0
+    assert (pytester.path / "evidently.txt").read_text() == "False"
