@@ -118,7 +118,7 @@ def encode_frame(frame: pd.DataFrame, features: Iterable[FeatureSpec]) -> np.nda
 def _category_codes(column: pd.Series, categories: Sequence[str]) -> np.ndarray:
     """Each value's index in `categories` as float32, NaN for a missing or unknown value; a
     value matches by its text (1 matches "1"). A categorical column is looked up by its
-    categories, not row by row (a million rows: ~1 ms instead of ~40 ms)."""
+    categories, not row by row (a million rows: ~7 ms a column instead of ~30 ms)."""
     if isinstance(column.dtype, pd.CategoricalDtype):
         own = column.cat.categories.astype("string")
         lookup = pd.Index(list(categories), dtype="string").get_indexer(own)
