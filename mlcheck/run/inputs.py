@@ -535,18 +535,24 @@ class GateInputs:
         `schema.yaml` for it), so serving accepts what the schema gate passes (missing values
         where the reference had them or the schema allows them) and refuses what it blocks.
         """
-        schema = self.policy.schema.file
-        if schema is None and self.serving_schema is not None:
-            schema = save_schema(self.serving_schema, Path(self.options.report_dir) / "schema.yaml")
         return ServingConfig(
             model=self.model.info.path,
-            schema=str(schema) if schema is not None else None,
+            schema=self._serving_schema_file,
             target=self.target,
             decision_threshold=self.policy.quality.decision_threshold,
             # a model that cannot say its task (a plain pyfunc) is not scored here for it:
             # the server decides from its first outputs, as the model would here
             task=self.model.task or self.requested_task,
         )
+
+    @cached_property
+    def _serving_schema_file(self) -> str | None:
+        """The file of `serving_schema`: the policy's, else the inferred one saved once to
+        the report folder's `schema.yaml`; None when the model's signature alone decides."""
+        schema = self.policy.schema.file
+        if schema is None and self.serving_schema is not None:
+            schema = save_schema(self.serving_schema, Path(self.options.report_dir) / "schema.yaml")
+        return str(schema) if schema is not None else None
 
     def load_run(self, url: str, out_dir: Path) -> LoadRun:
         """The run's `[load]` against `url`, with the run's policy file, current rows, workers.
