@@ -28,8 +28,9 @@ from mlcheck.run.inputs import GateInputs
 from mlcheck.run.options import RunOptions
 from mlcheck.schema import infer_schema, merge_violation_groups, violation_groups
 from mlcheck.serving.process import free_port
+from mlcheck.stats.catalogue import task_metrics
 from mlcheck.stats.drift import column_data, columns_drift, frame_drift
-from mlcheck.stats.metrics import large_sample_metrics, task_metrics
+from mlcheck.stats.metrics import large_sample_metrics
 from mlcheck.stats.moments import Moments
 from mlcheck.stats.quality_sketch import QualitySketch, sketch_metrics
 from mlcheck.stats.sketch import bin_counts, bin_plan, merged_column, sketch

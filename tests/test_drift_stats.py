@@ -21,8 +21,8 @@ from mlcheck.data.bank import generate
 from mlcheck.errors import ConfigError, DataError
 from mlcheck.policy import ColumnDriftRule
 from mlcheck.stats import drift as drift_stats
+from mlcheck.stats.catalogue import METHODS
 from mlcheck.stats.drift import (
-    METHODS,
     ColumnDrift,
     column_drift,
     dataset_drift,

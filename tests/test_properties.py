@@ -30,7 +30,8 @@ from mlcheck.policy import (
     parse_policy,
 )
 from mlcheck.results import Comparison, GateResult, Outcome
-from mlcheck.stats.metrics import METRICS, bootstrap_metrics, metric_values, task_metrics
+from mlcheck.stats.catalogue import METRICS, task_metrics
+from mlcheck.stats.metrics import bootstrap_metrics, metric_values
 
 BINARY = task_metrics("binary")
 

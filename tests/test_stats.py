@@ -4,7 +4,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn import metrics as skm
 
-from mlcheck.stats.metrics import bootstrap_metrics, metric_values, task_metrics
+from mlcheck.stats.catalogue import task_metrics
+from mlcheck.stats.metrics import bootstrap_metrics, metric_values
 
 
 def _data(seed: int, n: int, decimals: int = 3):

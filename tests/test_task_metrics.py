@@ -11,7 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn import metrics as skm
 
-from mlcheck.stats.metrics import bootstrap_metrics, metric_values, paired_difference, task_metrics
+from mlcheck.stats.catalogue import task_metrics
+from mlcheck.stats.metrics import bootstrap_metrics, metric_values, paired_difference
 
 FAST = settings(max_examples=60, deadline=None)
 

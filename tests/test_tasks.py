@@ -16,7 +16,7 @@ from mlcheck.models.load import load_model
 from mlcheck.policy import load_policy
 from mlcheck.results import Outcome
 from mlcheck.serving.responses import answer
-from mlcheck.stats.metrics import METRICS
+from mlcheck.stats.catalogue import METRICS
 from tests.conftest import ROOT
 
 

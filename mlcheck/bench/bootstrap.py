@@ -17,12 +17,8 @@ from sklearn import metrics as skm
 
 from mlcheck.bench.report import Section, markdown_table
 from mlcheck.policy import DEFAULT_THRESHOLDS
-from mlcheck.stats.metrics import (
-    bootstrap_metrics,
-    large_sample_metrics,
-    paired_difference,
-    task_metrics,
-)
+from mlcheck.stats.catalogue import task_metrics
+from mlcheck.stats.metrics import bootstrap_metrics, large_sample_metrics, paired_difference
 
 __all__ = ["bootstrap_section"]
 

@@ -32,7 +32,8 @@ import pandas as pd
 
 from mlcheck.bench.report import Section, markdown_table
 from mlcheck.data.bank import generate
-from mlcheck.stats.drift import METHODS, ColumnDrift, dataset_drift, frame_drift
+from mlcheck.stats.catalogue import METHODS
+from mlcheck.stats.drift import ColumnDrift, dataset_drift, frame_drift
 
 __all__ = ["alibi_python", "drift_section"]
 

@@ -27,7 +27,8 @@ from mlcheck.policy import (
     LoadPolicy,
     QualityPolicy,
 )
-from mlcheck.stats.metrics import METRICS, MetricEstimate
+from mlcheck.stats.catalogue import METRICS
+from mlcheck.stats.metrics import MetricEstimate
 
 __all__ = [
     "CONFIDENCE",

@@ -69,7 +69,8 @@ from mlcheck.policy import DEFAULT_SLICE_METRIC, QualityPolicy, SlicePolicy
 from mlcheck.probes.http import records_from_frame
 from mlcheck.results import Outcome
 from mlcheck.schema import infer_schema, save_schema
-from mlcheck.stats.metrics import COLLAPSED, METRICS, metric_intervals, paired_difference
+from mlcheck.stats.catalogue import METRICS
+from mlcheck.stats.metrics import COLLAPSED, metric_intervals, paired_difference
 from mlcheck.stats.timing import percentiles_ms
 
 __all__ = [

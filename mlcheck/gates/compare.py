@@ -8,7 +8,8 @@ import numpy as np
 
 from mlcheck.policy import ComparePolicy
 from mlcheck.results import Comparison, GateResult, Outcome
-from mlcheck.stats.metrics import METRICS, paired_difference, task_metrics
+from mlcheck.stats.catalogue import METRICS, task_metrics
+from mlcheck.stats.metrics import paired_difference
 
 __all__ = ["compare_gates", "no_champion_gate"]
 

@@ -17,8 +17,8 @@ from mlcheck.errors import DataError
 from mlcheck.features import FeatureKind, FeatureSpec, infer_features
 from mlcheck.policy import DriftPolicy
 from mlcheck.results import Comparison, GateResult, Outcome
+from mlcheck.stats.catalogue import METHODS
 from mlcheck.stats.drift import (
-    METHODS,
     ColumnData,
     ColumnDrift,
     Effect,

@@ -15,15 +15,14 @@ import pandas as pd
 from mlcheck.errors import DataError
 from mlcheck.policy import MetricThreshold, QualityPolicy, SlicePolicy
 from mlcheck.results import Comparison, GateResult, Outcome
+from mlcheck.stats.catalogue import METRICS, task_metrics
 from mlcheck.stats.metrics import (
     COLLAPSED,
-    METRICS,
     MetricEstimate,
     Rows,
     metric_intervals,
     paired_difference,
     prepare_rows,
-    task_metrics,
 )
 from mlcheck.stats.multiclass import class_counts
 from mlcheck.stats.quality_sketch import QualitySketch, sketch_metrics

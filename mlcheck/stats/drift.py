@@ -44,15 +44,12 @@ from mlcheck.errors import ConfigError, DataError
 from mlcheck.stats.catalogue import KINDS, METHODS, MethodSpec
 
 __all__ = [
-    "KINDS",
-    "METHODS",
     "Binned",
     "ColumnData",
     "ColumnDrift",
     "Detectable",
     "DriftRule",
     "Effect",
-    "MethodSpec",
     "category_table",
     "column_data",
     "column_drift",

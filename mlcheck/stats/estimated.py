@@ -28,12 +28,8 @@ import numpy as np
 from scipy import stats
 
 from mlcheck.stats.binary import binary_from_sums, tie_groups
-from mlcheck.stats.metrics import (
-    LARGE_SAMPLE_CLASS_ROWS,
-    LARGE_SAMPLE_ROWS,
-    MetricEstimate,
-    _interval,
-)
+from mlcheck.stats.catalogue import LARGE_SAMPLE_ROWS
+from mlcheck.stats.metrics import LARGE_SAMPLE_CLASS_ROWS, MetricEstimate, _interval
 
 __all__ = ["CLOSED_FORM", "DRAWN", "ESTIMABLE", "estimated_metrics", "realized_metrics"]
 

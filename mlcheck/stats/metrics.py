@@ -23,9 +23,6 @@ from mlcheck.stats.binary import BinaryRows
 from mlcheck.stats.catalogue import (
     ERROR_QUANTILES,
     LARGE_SAMPLE_ROWS,
-    METRICS,
-    MetricSpec,
-    task_metrics,
 )
 from mlcheck.stats.intervals import (
     clopper_pearson,
@@ -37,18 +34,13 @@ from mlcheck.stats.intervals import (
 from mlcheck.stats.moments import Moments
 from mlcheck.stats.multiclass import MulticlassRows
 from mlcheck.stats.regression import RegressionRows
-from mlcheck.stats.tasks import TASK_CHOICES, TASKS
+from mlcheck.stats.tasks import TASKS
 
 __all__ = [
     "COLLAPSED",
     "FEW_OUTCOMES",
     "LARGE_SAMPLE_CLASS_ROWS",
-    "LARGE_SAMPLE_ROWS",
-    "METRICS",
-    "TASKS",
-    "TASK_CHOICES",
     "MetricEstimate",
-    "MetricSpec",
     "Rows",
     "bootstrap_metrics",
     "delta_method",
@@ -61,7 +53,6 @@ __all__ = [
     "prepare_rows",
     "proportion_counts",
     "steadied",
-    "task_metrics",
 ]
 
 
