@@ -21,6 +21,7 @@ from mlcheck.serving.capture import Capture, CaptureBatch
 from mlcheck.serving.config import ServingConfig
 from mlcheck.serving.process import ServedModel
 from tests.conftest import ROOT
+from tests.gate_runner import run_gate
 
 
 def _batch(rid: str, rows: int) -> CaptureBatch:
@@ -87,13 +88,12 @@ def _serve_rows(url_port: int, frame: pd.DataFrame) -> None:
 
 
 def _gate(current, report_dir):
-    command = [
-        sys.executable, "-m", "mlcheck", "gate", "--stack", "off", "--model", "demo",
-        "--reference", str(demo_data_path("reference")), "--current", str(current),
-        "--report-dir", str(report_dir),
+    run = run_gate([
+        "--stack", "off", "--model", "demo",
+        "--reference", demo_data_path("reference"), "--current", current,
+        "--report-dir", report_dir,
         "suites/model_quality/test_quality.py", "suites/drift", "suites/schema",
-    ]  # fmt: skip
-    run = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    ])  # fmt: skip
     gates = {g["name"]: g for g in json.loads((report_dir / "gate.json").read_text())["gates"]}
     return run, gates
 

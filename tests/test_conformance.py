@@ -7,7 +7,8 @@ multiclass, regression. The data is made here: standardized float64 features wit
 an integer column, a string category, and missing values in a numeric and in the categorical
 column (JSON null on the wire, NaN offline).
 
-Each model is made once per session. Every cell goes through `mlcheck gate` end to end: the
+Each model is made once per session. Every cell goes through `mlcheck gate` end to end (each
+run forked from a process that has imported what a run imports: `tests/gate_runner.py`): the
 good model passes the full gate (latency and load included) with its served outputs equal to
 its offline outputs (<= 1e-9) on rows with nulls, through a real serving core,
 a model of shuffled labels is blocked, 8 labelled rows do not pass, a shifted current set is
@@ -263,7 +264,7 @@ def _why(run) -> str:
 
 
 #: The cases of a cell that start no serving core and time nothing (quality, schema and drift
-#: gates alone): `mlcheck gate` runs whose time is mostly starting Python, two at a time.
+#: gates alone): short `mlcheck gate` runs, two at a time.
 SIDE_WORKERS = 2
 
 

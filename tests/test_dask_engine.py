@@ -34,6 +34,7 @@ from mlcheck.stats.metrics import large_sample_metrics
 from mlcheck.stats.moments import Moments
 from mlcheck.stats.quality_sketch import QualitySketch, sketch_metrics
 from mlcheck.stats.sketch import bin_counts, bin_plan, merged_column, sketch
+from tests.gate_runner import run_gate
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -213,14 +214,12 @@ def _write_partitions(frame: pd.DataFrame, folder: Path, pieces: int) -> None:
 def _gate(tmp: Path, engine: str, reference: Path, current: Path, *extra: str) -> dict[str, str]:
     report = tmp / f"report-{engine}-{current.name}-{len(extra)}"
     suites = [ROOT / "suites" / s for s in ("drift", "schema", "model_quality/test_quality.py")]
-    run = subprocess.run(
+    run = run_gate(
         [
-            sys.executable, "-m", "pytest", *map(str, suites), "-q", "-p", "no:cacheprovider",
-            "--mlcheck-model=demo", f"--mlcheck-reference={reference}",
-            f"--mlcheck-current={current}", f"--mlcheck-engine={engine}",
-            "--mlcheck-gate-reports", f"--mlcheck-report-dir={report}", *extra,
+            *suites, "--model", "demo", "--reference", reference, "--current", current,
+            "--engine", engine, "--stack", "off", "--report-dir", report, *extra,
         ],
-        capture_output=True, text=True, timeout=600, cwd=tmp,
+        cwd=tmp,
     )  # fmt: skip
     assert run.returncode in (0, 1), run.stdout[-3000:] + run.stderr[-3000:]
     gates = json.loads((report / "gate.json").read_text())["gates"]
@@ -280,7 +279,7 @@ def test_the_gate_runs_on_a_cluster_the_user_started(tmp_path):
         _write_partitions(generate(60_000, seed=22), tmp_path / "current", 3)
         ours = _gate(
             tmp_path, "dask", tmp_path / "reference", tmp_path / "current",
-            f"--mlcheck-dask-scheduler={address}",
+            f"--dask-scheduler={address}",
         )  # fmt: skip
         local = _gate(tmp_path, "local", tmp_path / "reference", tmp_path / "current")
         decided = {n: o for n, o in ours.items() if o != "SKIP"}

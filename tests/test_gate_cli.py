@@ -11,24 +11,14 @@ from mlcheck.data.bank import generate
 from mlcheck.data.io import write_table
 from mlcheck.models.training import train_xgboost
 from tests.conftest import ROOT
+from tests.gate_runner import run_gate
 
 pytestmark = pytest.mark.slow
 
 
-def gate(*args, report_dir):
-    command = [
-        sys.executable,
-        "-m",
-        "mlcheck",
-        "gate",
-        *args,
-        "--report-dir",
-        str(report_dir),
-        "--",
-        "-p",
-        "no:locust",
-    ]
-    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+def gate(*args, report_dir, fresh=False):
+    """`mlcheck gate ARGS --report-dir REPORT_DIR` from the repository (see `run_gate`)."""
+    return run_gate([*args, "--report-dir", report_dir, "--", "-p", "no:locust"], fresh=fresh)
 
 
 def verdict(report_dir):
@@ -36,7 +26,7 @@ def verdict(report_dir):
 
 
 def test_demo_gate_passes_with_no_configuration(tmp_path):
-    run = gate("--stack", "off", report_dir=tmp_path)
+    run = gate("--stack", "off", report_dir=tmp_path, fresh=True)  # as a user runs it
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     data = verdict(tmp_path)
     assert data["verdict"] == "PASS"
@@ -118,9 +108,9 @@ def _scenario_file(tmp_path, scenario):
     return write_table(frame, tmp_path / f"{scenario}.parquet")
 
 
-def _drifted(folder):
+def _drifted(folder, fresh=False):
     current = _scenario_file(folder, "covariate_shift")
-    return gate("suites/drift", "--current", str(current), report_dir=folder / "r")
+    return gate("suites/drift", "--current", str(current), report_dir=folder / "r", fresh=fresh)
 
 
 def _broken_schema(folder):
@@ -195,6 +185,7 @@ def quiet_runs(tmp_path_factory):
             [sys.executable, "-m", "mlcheck", "gate", "--help"], cwd=None
         ),
         "drifted": _drifted,
+        "drifted_fresh": lambda folder: _drifted(folder, fresh=True),
         "broken_schema": _broken_schema,
         "drift_alone": _drift_alone,
         "own_suites": _own_suites,
@@ -306,6 +297,23 @@ def test_drifted_data_is_blocked_with_the_column_method_and_threshold(quiet_runs
     assert run.returncode == 1, run.stdout[-3000:]
     assert "drift.duration: wasserstein=" in run.stdout and "< 0.1000 FAIL" in run.stdout
     assert "drift.age: psi=" in run.stdout and "< 0.3000 FAIL" in run.stdout
+
+
+def test_a_forked_gate_run_decides_as_a_fresh_one(quiet_runs):
+    """The tests' gate runs are forked from a warm process (`tests/gate_runner.py`): the same
+    run as a new `python -m mlcheck gate` gives the same exit code, gates and terminal table."""
+    (forked, forked_dir), (fresh, fresh_dir) = quiet_runs["drifted"], quiet_runs["drifted_fresh"]
+    assert forked.returncode == fresh.returncode == 1, fresh.stdout[-3000:] + fresh.stderr[-3000:]
+
+    def decided(folder):
+        keys = ("outcome", "value", "interval", "threshold", "reason")
+        return {g["name"]: [g.get(k) for k in keys] for g in verdict(folder / "r")["gates"]}
+
+    def table(run):
+        return [line for line in run.stdout.splitlines() if line.startswith(" drift.")]
+
+    assert decided(forked_dir) == decided(fresh_dir)
+    assert table(fresh) and table(forked) == table(fresh)
 
 
 def test_a_broken_schema_fails_the_schema_gate_and_drift_cannot_decide(quiet_runs):

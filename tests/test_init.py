@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
-import sys
 import tomllib
 from pathlib import Path
 
@@ -24,7 +22,8 @@ from mlcheck.policy import load_policy
 from mlcheck.results import Comparison
 from mlcheck.schema import load_schema
 from mlcheck.stats.metrics import metric_values
-from tests.conftest import ROOT, save_sklearn_model
+from tests.conftest import save_sklearn_model
+from tests.gate_runner import run_gate
 
 WRITTEN = ("checks/gates.toml", "checks/schema.yaml", ".github/workflows/mlcheck.yml")
 
@@ -220,29 +219,9 @@ def save_shuffled_model(train: pd.DataFrame, out: Path) -> Path:
 
 
 def gate(model: Path, reference: Path, current: Path, policy: Path, report_dir: Path):
-    command = [
-        sys.executable,
-        "-m",
-        "mlcheck",
-        "gate",
-        "suites/model_quality/test_quality.py",
-        "--model",
-        str(model),
-        "--reference",
-        str(reference),
-        "--current",
-        str(current),
-        "--policy",
-        str(policy),
-        "--stack",
-        "off",
-        "--report-dir",
-        str(report_dir),
-        "--",
-        "-p",
-        "no:locust",
-    ]
-    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    args = ["suites/model_quality/test_quality.py", "--model", model, "--reference", reference]
+    args += ["--current", current, "--policy", policy, "--stack", "off"]
+    return run_gate([*args, "--report-dir", report_dir, "--", "-p", "no:locust"], timeout=300)
 
 
 @pytest.mark.slow

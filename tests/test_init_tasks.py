@@ -24,6 +24,7 @@ from mlcheck.gates.schema import schema_gate
 from mlcheck.policy import LatencyPolicy, LoadPolicy, load_policy
 from mlcheck.schema import load_schema
 from tests.conftest import ROOT, save_fitted
+from tests.gate_runner import run_gate
 
 ACTIONLINT = Path(sys.executable).parent / "actionlint"
 MLCHECK = (sys.executable, "-m", "mlcheck")
@@ -100,11 +101,9 @@ def seeded_repo(root: Path, task: str, mlcheck: Sequence[str] = MLCHECK) -> Path
 
 def gate(repo: Path) -> subprocess.CompletedProcess[str]:
     """`mlcheck gate` on the same data, without the stack and the locust load (latency runs)."""
-    command = [sys.executable, "-m", "mlcheck", "gate", "--model", "model"]
-    command += ["--reference", "reference.csv", "--current", "reference.csv"]
-    command += ["--policy", "checks/gates.toml", "--stack", "off", "--report-dir", "reports"]
-    command += ["--", "-k", "not test_load", "-p", "no:locust"]
-    return subprocess.run(command, cwd=repo, capture_output=True, text=True, timeout=600)
+    args = ["--model", "model", "--reference", "reference.csv", "--current", "reference.csv"]
+    args += ["--policy", "checks/gates.toml", "--stack", "off", "--report-dir", "reports"]
+    return run_gate([*args, "--", "-k", "not test_load", "-p", "no:locust"], cwd=repo)
 
 
 @pytest.mark.slow

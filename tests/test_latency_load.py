@@ -13,6 +13,7 @@ from mlcheck.probes.http import predict_requests_counted
 from mlcheck.serving.config import ServingConfig
 from mlcheck.serving.process import ServedModel
 from tests.conftest import ROOT, fast_load, pyfunc_from_code, short_load
+from tests.gate_runner import run_gate
 
 pytestmark = pytest.mark.slow
 
@@ -73,8 +74,7 @@ def tight_policy(tmp_path):
 
 
 def _gate(*args, report_dir):
-    command = [sys.executable, "-m", "mlcheck", "gate", *args, "--report-dir", str(report_dir)]
-    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    return run_gate([*args, "--report-dir", report_dir])
 
 
 def test_slow_model_is_blocked_by_http_latency_and_load(tmp_path, slow_model, tight_policy):

@@ -33,6 +33,7 @@ from mlcheck.stack import choose_backend, start_stack
 from mlcheck.stack.exporter import GateMetrics
 from mlcheck.stack.mlflow_log import gate_run_params, log_gate_run
 from tests.conftest import ROOT, pyfunc_from_code, short_load
+from tests.gate_runner import run_gate
 
 pytestmark = pytest.mark.slow
 
@@ -311,20 +312,8 @@ def test_prometheus_failing_during_a_run_is_a_clear_error_within_30_s(
 
 
 def test_the_stack_suite_through_mlcheck_gate(backend, fast_policy, tmp_path):
-    command = [
-        sys.executable,
-        "-m",
-        "mlcheck",
-        "gate",
-        "suites/stack",
-        "--stack",
-        backend,
-        "--policy",
-        str(fast_policy),
-        "--report-dir",
-        str(tmp_path),
-    ]
-    run = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    args = ["suites/stack", "--stack", backend, "--policy", fast_policy, "--report-dir", tmp_path]
+    run = run_gate(args)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
     gates = {g["name"]: g for g in json.loads((tmp_path / "gate.json").read_text())["gates"]}
     for name in (
