@@ -525,7 +525,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     if state.stack is not None:
         inputs = state.inputs
         report_dir = Path(inputs.options.report_dir)
-        note = state.stack.finish(state.suite, report_dir, inputs.run_params())  # never raises
+        note = state.stack.finish(state.suite, report_dir, inputs.spec.run_params())  # never raises
         reporter = config.pluginmanager.get_plugin("terminalreporter")
         if note and reporter is not None:
             reporter.write_line(f"mlcheck stack: {note}")

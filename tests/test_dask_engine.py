@@ -310,26 +310,26 @@ def test_auto_picks_dask_only_for_parquet_past_its_share_of_memory(tmp_path, mon
     _write_partitions(generate(2_000, seed=2), tmp_path / "current", 2)
     write_table(generate(2_000, seed=3), tmp_path / "current.csv")
     parquet = {"reference": str(tmp_path / "reference"), "current": str(tmp_path / "current")}
-    assert _inputs(tmp_path, **parquet).engine == "local"  # far below a quarter of memory
-    monkeypatch.setattr("mlcheck.run.inputs.AUTO_MEMORY_SHARE", 0.0)
-    assert _inputs(tmp_path, **parquet).engine == "dask"
+    assert _inputs(tmp_path, **parquet).spec.engine == "local"  # far below a quarter of memory
+    monkeypatch.setattr("mlcheck.data.partitions.AUTO_MEMORY_SHARE", 0.0)
+    assert _inputs(tmp_path, **parquet).spec.engine == "dask"
     as_csv = {**parquet, "current": str(tmp_path / "current.csv")}
-    assert _inputs(tmp_path, **as_csv).engine == "local"  # CSV is read in memory
+    assert _inputs(tmp_path, **as_csv).spec.engine == "local"  # CSV is read in memory
     glob = {**parquet, "current": str(tmp_path / "current" / "part-*.parquet")}
-    assert _inputs(tmp_path, **glob).engine == "dask"
+    assert _inputs(tmp_path, **glob).spec.engine == "dask"
     # served traffic (capture-*.parquet) is a capture folder, not partitions: read in memory
     capture = tmp_path / "capture"
     capture.mkdir()
     generate(500, seed=4).to_parquet(capture / "capture-0001.parquet", index=False)
     served = _inputs(tmp_path, reference=parquet["reference"], current=str(capture))
-    assert served.engine == "local" and served.current_is_capture
+    assert served.spec.engine == "local" and served.spec.current_is_capture
 
 
 def test_engine_options_are_checked(tmp_path):
     with pytest.raises(ConfigError, match="--engine='spark'"):
-        _ = _inputs(tmp_path, engine="spark").engine
+        _ = _inputs(tmp_path, engine="spark").spec.engine
     with pytest.raises(ConfigError, match="--dask-scheduler"):
-        _ = _inputs(tmp_path, engine="local", dask_scheduler="tcp://127.0.0.1:8786").engine
+        _ = _inputs(tmp_path, engine="local", dask_scheduler="tcp://127.0.0.1:8786").spec.engine
 
 
 def test_with_dask_the_rows_are_never_loaded_whole(tmp_path):
@@ -344,7 +344,7 @@ def test_with_dask_the_rows_are_never_loaded_whole(tmp_path):
     with pytest.raises(ConfigError, match="--engine local"):
         _ = inputs.current
     assert len(inputs.records(5)) == 5  # the serving gates send rows of the first partition
-    assert not inputs.current_is_capture
+    assert not inputs.spec.current_is_capture
 
 
 def test_a_folder_or_glob_of_partitions_reads_as_one_frame_in_memory(tmp_path):

@@ -120,4 +120,4 @@ def test_a_truncated_parquet_file_names_the_option_when_its_footer_is_read(tmp_p
     truncated.write_bytes(whole[: len(whole) // 2])
     options = RunOptions(reference=str(tmp_path / "whole.parquet"), current=str(truncated))
     with pytest.raises(DataError, match=r"--current: .*truncated.parquet' is not a readable"):
-        GateInputs(options).engine  # noqa: B018 - reading the footers is the point
+        GateInputs(options).spec.engine  # noqa: B018 - reading the footers is the point

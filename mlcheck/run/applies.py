@@ -18,5 +18,5 @@ def needs_labels(inputs: GateInputs) -> None:
 
 def in_memory(inputs: GateInputs, gate: str) -> None:
     """Gates that need the rows together do not decide over partitions (yet)."""
-    if inputs.engine == "dask":
+    if inputs.spec.engine == "dask":
         raise NotApplicable(DASK_SKIPS[gate])

@@ -41,7 +41,7 @@ __all__ = [
 def schema_inputs(inputs: GateInputs) -> GateResult:
     """Every schema violation of the current data, in one gate (counted per partition and
     merged with --engine dask)."""
-    if inputs.engine == "dask":
+    if inputs.spec.engine == "dask":
         summary = inputs.summary
         return violations_gate(summary.schema_groups, summary.current_rows, inputs.schema)
     return schema_gate(inputs.current, inputs.current_schema)
@@ -61,7 +61,7 @@ def drift_family(inputs: GateInputs) -> dict[str, GateResult]:
     share, the model's outputs (unless `[drift] prediction = false` or there is no model) and
     the labels (unless `[drift] target = false`; SKIP when a side has none)."""
     policy = inputs.policy.drift
-    summary = inputs.summary if inputs.engine == "dask" else None
+    summary = inputs.summary if inputs.spec.engine == "dask" else None
     outputs: dict[str, Member] = {}
     if policy.prediction and inputs.model_uri is not None:
         if summary is not None:
@@ -119,10 +119,10 @@ def _importance_rows(
     """The reference or current data the importances are measured on, and its row count:
     the frame in memory (the probe samples it), or with --engine dask the same seeded sample
     drawn from the partitions one at a time."""
-    if inputs.engine != "dask":
+    if inputs.spec.engine != "dask":
         frame = getattr(inputs, kind)
         return frame, len(frame)
-    files = partition_files(inputs.data_location(kind), f"--{kind}")
+    files = partition_files(inputs.spec.data_location(kind), f"--{kind}")
     return sample_partitions_seeded(files, rows, seed), parquet_rows(files, f"--{kind}")
 
 

@@ -1,7 +1,7 @@
-"""The inputs of one gate run, loaded once and on demand: policy, model, data and scores.
+"""The inputs of one gate run, loaded once and on demand: model, data, scores and schema.
 
-The bundled demo is resolved here, at the edge: `--model demo` becomes the demo's model
-directory and data files, and below this module it is a model like any other.
+What the run's options resolve to before anything loads (the data's paths, the engine, the
+task asked for, the bundled demo) is the run's `RunSpec`.
 """
 
 from __future__ import annotations
@@ -21,22 +21,11 @@ from mlcheck.data.bank import TARGET
 from mlcheck.data.capture import CAPTURE_COLUMNS
 from mlcheck.data.io import read_table
 from mlcheck.data.labels import regression_targets, task_labels
-from mlcheck.data.partitions import (
-    AUTO_MEMORY_SHARE,
-    ENGINE_CHOICES,
-    in_memory_bytes,
-    is_parquet,
-    is_partitioned,
-    memory_bytes,
-    parquet_rows,
-    partition_files,
-    sample_partitions,
-)
+from mlcheck.data.partitions import parquet_rows, partition_files, sample_partitions
 from mlcheck.engine.dask import DaskEngine, DataSummary, ModelSpec, SummarySpec, summarise
 from mlcheck.errors import ConfigError, MlcheckError
 from mlcheck.features import FeatureSpec
 from mlcheck.gates.drift import column_kinds
-from mlcheck.models.demo import DEMO, demo_data_path, demo_model_or
 from mlcheck.models.load import Predictor, load_model
 from mlcheck.models.registry import version_of
 from mlcheck.policy import Policy
@@ -103,7 +92,8 @@ class GateInputs:
         self._nested = 0.0
         #: How long work shows progress: `say(text, end)` (the pytest plugin shows it live).
         self.say: Callable[[str, str], None] | None = None
-        #: The run's options resolved before anything loads: the model URI, the policy.
+        #: The run's options resolved before anything loads: the model URI, the policy, the
+        #: data's paths, the engine, the task asked for.
         self.spec = RunSpec(options)
         #: The model to gate (`RunSpec.model_uri`): None for a run on data alone.
         self.model_uri: str | None = self.spec.model_uri
@@ -121,7 +111,7 @@ class GateInputs:
         given = self.options.target or self.policy.target
         if given:
             return given
-        if self.model_uri in (DEMO, None):
+        if self.spec.is_demo or self.model_uri is None:
             return TARGET
         info = self.model.info
         trained = ((info.metadata or {}).get("mlcheck") or {}).get("target")
@@ -130,7 +120,7 @@ class GateInputs:
         inputs = set(info.feature_names or ())
         if not inputs:
             return TARGET
-        data = self.head("reference" if self.has_reference else "current", 1)
+        data = self.head("reference" if self.spec.has_reference else "current", 1)
         others = [str(c) for c in data.columns if c not in inputs]
         if len(others) > 1:
             raise ConfigError(
@@ -139,11 +129,6 @@ class GateInputs:
                 f"({', '.join(others[:6])}); set --target NAME or [data] target in the policy"
             )
         return others[0] if others else ""
-
-    @property
-    def requested_task(self) -> str:
-        """--task, else the policy's `[data] task` (default auto)."""
-        return self.options.task or self.policy.task
 
     @cached_property
     @_timed
@@ -155,7 +140,7 @@ class GateInputs:
                 "--model URI (--mlcheck-model in pytest), or run only the data suites "
                 "(suites/drift, suites/schema)"
             )
-        return load_model(demo_model_or(self.model_uri), self.requested_task)
+        return load_model(self.spec.model_location(self.model_uri), self.spec.requested_task)
 
     @property
     def label_task(self) -> str:
@@ -163,8 +148,8 @@ class GateInputs:
         the model's or the requested task, else regression for a numeric target with many
         values and classes otherwise."""
         known = self.model.task if self.model_uri is not None else None
-        if known or self.requested_task != "auto":
-            return known or self.requested_task
+        if known or self.spec.requested_task != "auto":
+            return known or self.spec.requested_task
         column = self.head("reference").get(self.target)
         if column is None or not pd.api.types.is_numeric_dtype(column):
             return "binary"
@@ -174,24 +159,12 @@ class GateInputs:
     def task(self) -> str:
         """binary, multiclass or regression: asked for, or what the model is; a model that
         cannot say (a plain pyfunc) is scored on the current data and its outputs decide."""
-        if self.model.task is None and self.engine == "dask":
+        if self.model.task is None and self.spec.engine == "dask":
             self._scores(self.model, self.head("current", 1000))  # the first outputs decide
         elif self.model.task is None:
             self.scores  # noqa: B018 - the first outputs set the task
         assert self.model.task is not None
         return self.model.task
-
-    def data_path(self, kind: str) -> Path:
-        """Path of the `reference` or `current` data: the option, or the demo's for `demo`."""
-        given = getattr(self.options, kind)
-        if given:
-            return Path(given)
-        if self.model_uri == DEMO:
-            return demo_data_path(kind)
-        raise ConfigError(
-            f"--{kind} is required when --model={self.model_uri!r} is not 'demo'; "
-            f"pass the {kind} data as a CSV or Parquet file (--mlcheck-{kind} in pytest)"
-        )
 
     @cached_property
     @_timed
@@ -202,7 +175,7 @@ class GateInputs:
         was asked for by name must load.
         """
         if self.options.champion:
-            return load_model(demo_model_or(self.options.champion), self.task)
+            return load_model(self.spec.model_location(self.options.champion), self.task)
         match = re.match(r"^models:/([^/@]+)@([\w-]+)$", self.model_uri or "")
         if match is None or match.group(2) == "champion":
             return None
@@ -212,51 +185,8 @@ class GateInputs:
             return None  # no champion yet: the absolute gates decide
         return load_model(f"models:/{match.group(1)}@champion", self.task)  # it must load
 
-    @cached_property
-    def engine(self) -> str:
-        """local or dask: --engine, with auto resolved by the inputs' size (Parquet only)."""
-        engine, scheduler = self.options.engine, self.options.dask_scheduler
-        if engine not in ENGINE_CHOICES:
-            raise ConfigError(
-                f"--engine={engine!r} is not a choice; use one of: {', '.join(ENGINE_CHOICES)}"
-            )
-        if scheduler and engine == "local":
-            raise ConfigError(
-                f"--dask-scheduler={scheduler!r} is given with --engine=local; pass --engine "
-                "dask (or auto) to use that cluster, or drop --dask-scheduler"
-            )
-        if engine != "auto":
-            return engine
-        try:
-            locations = [self.data_location(kind) for kind in ("reference", "current")]
-        except ConfigError:  # a data set is missing: the gates that need it say so
-            return "local"
-        if not all(is_parquet(where) for where in locations):
-            return "local"
-        if scheduler:
-            return "dask"
-        size = sum(
-            in_memory_bytes(partition_files(where, f"--{kind}"), f"--{kind}")
-            for kind, where in zip(("reference", "current"), locations, strict=True)
-        )
-        return "dask" if size > AUTO_MEMORY_SHARE * memory_bytes() else "local"
-
-    @property
-    def has_reference(self) -> bool:
-        """Whether reference data was given (or comes with the demo)."""
-        try:
-            self.data_path("reference")
-        except ConfigError:
-            return False
-        return True
-
-    def data_location(self, kind: str) -> str:
-        """`data_path` as given (a glob or fsspec URL stays as it is)."""
-        given = getattr(self.options, kind)
-        return str(given) if given else str(self.data_path(kind))
-
     def _local_only(self, kind: str) -> None:
-        if self.engine == "dask":
+        if self.spec.engine == "dask":
             raise ConfigError(
                 f"this gate needs the {kind} data's rows in memory, which --engine dask does "
                 "not load; it runs with --engine local (on a sample that fits)"
@@ -267,24 +197,24 @@ class GateInputs:
         dask, of its first partition, or (rows None) a sample of up to `SAMPLE_ROWS` rows from
         every partition: what the serving and latency gates send, and what schemas and column
         kinds are inferred from when nothing declares them."""
-        if self.engine != "dask":
+        if self.spec.engine != "dask":
             frame: pd.DataFrame = getattr(self, kind)
         elif rows is None:
-            files = partition_files(self.data_location(kind), f"--{kind}")
+            files = partition_files(self.spec.data_location(kind), f"--{kind}")
             return sample_partitions(files, SAMPLE_ROWS, f"--{kind}")
         else:
             frame = read_table(self.first_partition(kind), f"--{kind}")
         return frame if rows is None else frame.head(rows)
 
     def first_partition(self, kind: str) -> str:
-        return partition_files(self.data_location(kind), f"--{kind}")[0]
+        return partition_files(self.spec.data_location(kind), f"--{kind}")[0]
 
     @cached_property
     @_timed
     def summary(self) -> DataSummary:
         """Both data sets' partitions summarised on a Dask cluster (--engine dask)."""
         files = {
-            kind: partition_files(self.data_location(kind), f"--{kind}")
+            kind: partition_files(self.spec.data_location(kind), f"--{kind}")
             for kind in ("reference", "current")
         }
         model = None
@@ -320,15 +250,10 @@ class GateInputs:
     def current(self) -> pd.DataFrame:
         """The current data; of a capture folder, the served rows' features (and labels)."""
         self._local_only("current")
-        frame = read_table(self.data_path("current"), "--current")
-        if self.current_is_capture:
+        frame = read_table(self.spec.data_path("current"), "--current")
+        if self.spec.current_is_capture:
             frame = frame.drop(columns=[c for c in CAPTURE_COLUMNS if c in frame.columns])
         return frame
-
-    @property
-    def current_is_capture(self) -> bool:
-        folder = self.data_path("current")
-        return folder.is_dir() and not is_partitioned(str(folder))
 
     @property
     def missing_labels(self) -> str:
@@ -337,14 +262,14 @@ class GateInputs:
         an error instead: the run was set up wrong)."""
         if self.target and self.target in self.head("current", 1).columns:
             return ""
-        folder = self.data_path("current")
+        folder = self.spec.data_path("current")
         if not self.target:
             return (
                 f"no label column: the reference data has no column besides the inputs of "
                 f"model={self.model_uri!r}; add the labels to --current and --reference and "
                 "name them with --target NAME or [data] target"
             )
-        if not self.current_is_capture:
+        if not self.spec.current_is_capture:
             return (
                 f"--current={str(folder)!r} has no {self.target!r} column (labels); the data "
                 f"gates decide without it, the quality gates once it is added (or set --target "
@@ -360,7 +285,7 @@ class GateInputs:
     @_timed
     def reference(self) -> pd.DataFrame:
         self._local_only("reference")
-        return read_table(self.data_path("reference"), "--reference")
+        return read_table(self.spec.data_path("reference"), "--reference")
 
     def _scores(self, model: Predictor, frame: pd.DataFrame) -> np.ndarray:
         return model.scores(frame.drop(columns=[self.target], errors="ignore"))
@@ -369,7 +294,7 @@ class GateInputs:
     def labels(self) -> np.ndarray:
         """The current data's labels: class indices in the model's class order (0/1 for a
         binary model without class names), or the numeric target of a regressor."""
-        if self.engine == "dask":
+        if self.spec.engine == "dask":
             return self._gathered("labels")
         scores = self.scores
         count = scores.shape[1] if scores.ndim == 2 else 0
@@ -398,7 +323,7 @@ class GateInputs:
     def scores(self) -> np.ndarray:
         """The model's outputs for every current row: P(class 1), class probabilities or
         values, by task."""
-        if self.engine == "dask":
+        if self.spec.engine == "dask":
             return self._gathered("scores")
         return self._scores(self.model, self.current)
 
@@ -459,7 +384,7 @@ class GateInputs:
         """The schema the model is served with: the one its data is gated on (the policy's,
         else the reference's). Without either, none: the model's signature alone decides what
         serving accepts; a model without a signature is served with the current data's."""
-        if self.policy.schema.file is not None or self.has_reference:
+        if self.policy.schema.file is not None or self.spec.has_reference:
             return self.schema
         if self.model.info.features is not None:
             return None
@@ -468,16 +393,6 @@ class GateInputs:
     @property
     def schema_inferred(self) -> bool:
         return self.policy.schema.file is None
-
-    @property
-    def load_workers(self) -> int:
-        """Locust worker processes: the option, else the policy's `[load] workers`."""
-        given = self.options.load_workers
-        if given is None:
-            return self.policy.load.workers
-        if not given.isdigit() or int(given) > 64:
-            raise ConfigError(f"--load-workers={given!r} must be a whole number from 0 to 64")
-        return int(given)
 
     @cached_property
     def feature_names(self) -> list[str]:
@@ -516,7 +431,7 @@ class GateInputs:
 
     def head_scores(self, rows: int) -> np.ndarray:
         """The model's outputs for the first `rows` current rows."""
-        if self.engine != "dask":
+        if self.spec.engine != "dask":
             return self.scores[:rows]
         return self._scores(self.model, self.head("current", rows))
 
@@ -542,7 +457,7 @@ class GateInputs:
             decision_threshold=self.policy.quality.decision_threshold,
             # a model that cannot say its task (a plain pyfunc) is not scored here for it:
             # the server decides from its first outputs, as the model would here
-            task=self.model.task or self.requested_task,
+            task=self.model.task or self.spec.requested_task,
         )
 
     @cached_property
@@ -562,8 +477,8 @@ class GateInputs:
         """
         self.head("current", 1)  # raises DataError naming the file
         source = Path(self.policy.source)
-        current = self.data_path("current")
-        if self.engine == "dask":  # the load sends rows of the first partition
+        current = self.spec.data_path("current")
+        if self.spec.engine == "dask":  # the load sends rows of the first partition
             current = Path(self.first_partition("current"))
         return LoadRun(
             url=url,
@@ -572,23 +487,8 @@ class GateInputs:
             locustfile=LOCUSTFILE,
             policy_file=source if source.is_file() else None,
             current=current,
-            workers=self.load_workers,
+            workers=self.spec.load_workers,
         )
-
-    def run_params(self) -> dict[str, Any]:
-        """What identifies the run for the MLflow log: model URI, data files, policy file."""
-        data: dict[str, Path | None] = {}
-        for kind in ("reference", "current"):
-            try:
-                data[kind] = self.data_path(kind)
-            except MlcheckError:
-                data[kind] = None
-        source = Path(self.policy.source)
-        return {
-            "model": self.model_uri or "none",
-            "data": data,
-            "policy": source if source.is_file() else None,
-        }
 
     def loaded(self, name: str) -> Any:
         """The input `name` (policy, model, reference, current, summary, schema, kinds, ...)
@@ -604,7 +504,7 @@ class GateInputs:
         }
         for kind in ("reference", "current"):
             frame = self.loaded(kind)
-            label = getattr(self.options, kind) or (DEMO if self.model_uri == DEMO else None)
+            label = self.spec.data_label(kind)
             if label:
                 ctx[kind] = f"{label} ({len(frame):,} rows)" if frame is not None else label
         summary = self.loaded("summary")
@@ -617,7 +517,7 @@ class GateInputs:
             for kind in ("reference", "current"):
                 rows = getattr(summary, f"{kind}_rows")
                 parts = summary.partitions[kind]
-                ctx[kind] = f"{self.data_location(kind)} ({rows:,} rows, {parts} partitions)"
+                ctx[kind] = f"{self.spec.data_location(kind)} ({rows:,} rows, {parts} partitions)"
         model = self.loaded("model")
         if model is not None:
             ctx["flavor"] = model.info.flavor

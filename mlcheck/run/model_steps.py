@@ -31,7 +31,7 @@ def quality_metrics(inputs: GateInputs) -> dict[str, GateResult]:
     """Each policy metric of the model's task with its interval, by metric name: from the rows
     in memory, or over partitions from their merged summaries (their rows gathered when few)."""
     needs_labels(inputs)
-    summary = inputs.summary if inputs.engine == "dask" else None
+    summary = inputs.summary if inputs.spec.engine == "dask" else None
     if summary is not None and summary.quality is None:
         raise NotApplicable(f"the current partitions have no {inputs.target!r} labels")
     if summary is not None and summary.quality is not None and summary.scores is None:
@@ -102,7 +102,7 @@ def _estimable(inputs: GateInputs) -> None:
     in_memory(inputs, "estimated")
     if inputs.task == "regression":
         raise NotApplicable("estimated from class probabilities: for classifiers only")
-    if not inputs.has_reference:
+    if not inputs.spec.has_reference:
         raise NotApplicable("no --reference: its labels are what says the model is calibrated")
     if inputs.target not in inputs.reference.columns:
         raise NotApplicable(
