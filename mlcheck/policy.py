@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 from mlcheck.errors import ConfigError
 from mlcheck.results import Comparison
 from mlcheck.stats.catalogue import LARGE_SAMPLE_ROWS, METHODS, METRICS
-from mlcheck.stats.tasks import TASK_CHOICES
+from mlcheck.stats.tasks import TASK_CHOICES, Task, TaskChoice
 
 __all__ = [
     "DEFAULT_POLICY_PATH",
@@ -164,7 +164,7 @@ class BootstrapPolicy:
 
 
 #: The thresholds a task is gated on when the policy sets none under [quality.min/max].
-DEFAULT_THRESHOLDS: dict[str, tuple[MetricThreshold, ...]] = {
+DEFAULT_THRESHOLDS: dict[Task, tuple[MetricThreshold, ...]] = {
     "binary": (
         MetricThreshold("accuracy", Comparison.GE, 0.90),
         MetricThreshold("roc_auc", Comparison.GE, 0.85),
@@ -181,9 +181,13 @@ DEFAULT_THRESHOLDS: dict[str, tuple[MetricThreshold, ...]] = {
     "regression": (MetricThreshold("r2", Comparison.GE, 0.50),),
 }
 #: The metric slices are compared on when the policy names none.
-DEFAULT_SLICE_METRIC = {"binary": "roc_auc", "multiclass": "accuracy", "regression": "r2"}
+DEFAULT_SLICE_METRIC: dict[Task, str] = {
+    "binary": "roc_auc",
+    "multiclass": "accuracy",
+    "regression": "r2",
+}
 #: The non-inferiority margins of the compare gate when the policy sets none.
-DEFAULT_MARGINS: dict[str, tuple[tuple[str, float], ...]] = {
+DEFAULT_MARGINS: dict[Task, tuple[tuple[str, float], ...]] = {
     "binary": (("roc_auc", 0.01), ("accuracy", 0.01), ("log_loss", 0.02)),
     "multiclass": (("accuracy", 0.01), ("f1_macro", 0.01), ("log_loss", 0.02)),
     "regression": (("r2", 0.01),),
@@ -201,7 +205,7 @@ class SlicePolicy:
     min_size: int = number(300, 1, 10**9, integer=True)
     max_gap: float = number(0.08, 0.0, lambda read: METRICS[read["metric"] or "roc_auc"].upper)
 
-    def metric_for(self, task: str) -> str:
+    def metric_for(self, task: Task) -> str:
         return self.metric or DEFAULT_SLICE_METRIC[task]
 
 
@@ -237,7 +241,7 @@ class QualityPolicy:
     slices: SlicePolicy | None = table(SlicePolicy, can_disable=True)
     estimated: EstimatedPolicy | None = table(EstimatedPolicy, can_disable=True)
 
-    def rules(self, task: str) -> tuple[MetricThreshold, ...]:
+    def rules(self, task: Task) -> tuple[MetricThreshold, ...]:
         """The thresholds gated for `task`: the policy's own, else the task's defaults."""
         return self.thresholds or DEFAULT_THRESHOLDS[task]
 
@@ -355,7 +359,7 @@ class ComparePolicy:
     margins: tuple[tuple[str, float], ...] = custom(lambda t: _margins(t), ("margin_<metric>",), ())
     bootstrap: BootstrapPolicy = flat(BootstrapPolicy)
 
-    def margins_for(self, task: str) -> tuple[tuple[str, float], ...]:
+    def margins_for(self, task: Task) -> tuple[tuple[str, float], ...]:
         """The policy's margins, else the task's `DEFAULT_MARGINS`."""
         return self.margins or DEFAULT_MARGINS[task]
 
@@ -374,7 +378,7 @@ class DataPolicy:
     Without a `target`, the run finds it (see `GateInputs.target`): the demo's is `y`."""
 
     target: str | None = text(None)
-    task: str = choice("auto", TASK_CHOICES)
+    task: TaskChoice = choice("auto", TASK_CHOICES)
 
 
 @dataclass(frozen=True)
@@ -397,7 +401,7 @@ class Policy:
         return self.data.target
 
     @property
-    def task(self) -> str:
+    def task(self) -> TaskChoice:
         return self.data.task
 
 

@@ -4,6 +4,7 @@ mismatch is a clear error naming the fix, never a pass."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import get_args
 
 import numpy as np
 import pandas as pd
@@ -17,6 +18,7 @@ from mlcheck.policy import load_policy
 from mlcheck.results import Outcome
 from mlcheck.serving.responses import answer
 from mlcheck.stats.catalogue import METRICS
+from mlcheck.stats.tasks import TASK_CHOICES, TASKS, Task, TaskChoice, as_task
 from tests.conftest import ROOT
 
 
@@ -84,6 +86,15 @@ def test_a_model_gated_as_another_task_is_a_config_error(models, which, task, sa
 def test_an_unknown_task_names_the_choices(models):
     with pytest.raises(ConfigError, match="--task='ordinal' is not a task; use one of: auto"):
         load_model(models["regression"], "ordinal")
+
+
+def test_the_task_names_are_the_task_types():
+    assert TASKS == get_args(Task) == ("binary", "multiclass", "regression")
+    assert TASK_CHOICES == get_args(TaskChoice) == ("auto", *TASKS)
+    assert [as_task(task) for task in TASKS] == list(TASKS)
+    for text in ("auto", "ordinal", "Binary", ""):
+        with pytest.raises(ValueError, match=f"task {text!r} is not one of binary, multiclass"):
+            as_task(text)
 
 
 def test_a_class_the_model_never_saw_is_a_data_error():

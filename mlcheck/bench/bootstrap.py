@@ -19,6 +19,7 @@ from mlcheck.bench.report import Section, markdown_table
 from mlcheck.policy import DEFAULT_THRESHOLDS
 from mlcheck.stats.catalogue import task_metrics
 from mlcheck.stats.metrics import bootstrap_metrics, large_sample_metrics, paired_difference
+from mlcheck.stats.tasks import Task
 
 __all__ = ["bootstrap_section"]
 
@@ -61,7 +62,7 @@ def _tasks(rows: int, resamples: int, classes: int = 3) -> dict[str, dict[str, f
     probabilities = rng.dirichlet(np.ones(classes), rows) + 0.5 * np.eye(classes)[labels]
     probabilities /= probabilities.sum(axis=1, keepdims=True)
     target = rng.normal(100, 20, rows)
-    data = {
+    data: dict[Task, tuple[np.ndarray, np.ndarray]] = {
         "binary": _binary(rows, 1),
         "multiclass": (labels, probabilities),
         "regression": (target, target + rng.normal(0, 5, rows)),

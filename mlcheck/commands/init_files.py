@@ -29,6 +29,7 @@ from mlcheck.policy import (
 )
 from mlcheck.stats.catalogue import METRICS
 from mlcheck.stats.metrics import MetricEstimate
+from mlcheck.stats.tasks import Task
 
 __all__ = [
     "CONFIDENCE",
@@ -130,7 +131,7 @@ class Measured:
     source: str
     rows: int
     target: str
-    task: str
+    task: Task
     estimates: dict[str, MetricEstimate]
     left_out: dict[str, str]
     baseline: MetricEstimate | None

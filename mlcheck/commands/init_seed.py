@@ -71,6 +71,7 @@ from mlcheck.results import Outcome
 from mlcheck.schema import infer_schema, save_schema
 from mlcheck.stats.catalogue import METRICS
 from mlcheck.stats.metrics import COLLAPSED, metric_intervals, paired_difference
+from mlcheck.stats.tasks import Task
 from mlcheck.stats.timing import percentiles_ms
 
 __all__ = [
@@ -119,7 +120,7 @@ class Seeded:
 
     written: list[Path] = field(default_factory=list)
     kept: list[Path] = field(default_factory=list)
-    task: str | None = None
+    task: Task | None = None
     timings: Timings | None = None
 
 
@@ -308,7 +309,7 @@ def _measure_slices(
     target: str,
     labels: np.ndarray,
     scores: np.ndarray,
-    task: str,
+    task: Task,
     margin: float,
 ) -> Slices | None:
     """The slice section, or None when no column can be sliced.

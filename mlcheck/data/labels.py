@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from mlcheck.errors import DataError
+from mlcheck.stats.tasks import Task
 
 __all__ = ["binary_labels", "class_indices", "regression_targets", "task_labels"]
 
@@ -75,7 +76,7 @@ def regression_targets(frame: pd.DataFrame, target: str, data_name: str) -> np.n
 def task_labels(
     frame: pd.DataFrame,
     target: str,
-    task: str,
+    task: Task,
     classes: Sequence[Any] | None,
     data_name: str,
     class_count: int = 0,

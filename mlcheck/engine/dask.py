@@ -43,6 +43,7 @@ from mlcheck.stats.sketch import (
     merged_column,
     sketch,
 )
+from mlcheck.stats.tasks import Task
 
 __all__ = [
     "DASK_SKIPS",
@@ -76,7 +77,7 @@ class ModelSpec:
     """What a worker needs to score a partition: the model's local path (or URI) and task."""
 
     path: str
-    task: str
+    task: Task
     classes: tuple[Any, ...] | None
     threshold: float
     features: tuple[str, ...] | None
@@ -119,7 +120,7 @@ class DataSummary:
 
 
 @functools.lru_cache(maxsize=2)
-def _model(path: str, task: str) -> Predictor:
+def _model(path: str, task: Task) -> Predictor:
     """The model, loaded once per worker process."""
     return load_model(path, task)
 

@@ -10,6 +10,7 @@ from mlcheck.policy import ComparePolicy
 from mlcheck.results import Comparison, GateResult, Outcome
 from mlcheck.stats.catalogue import METRICS, task_metrics
 from mlcheck.stats.metrics import paired_difference
+from mlcheck.stats.tasks import Task
 
 __all__ = ["compare_gates", "no_champion_gate"]
 
@@ -32,7 +33,7 @@ def compare_gates(
     policy: ComparePolicy,
     threshold: float = 0.5,
     champion_name: str = "champion",
-    task: str = "binary",
+    task: Task = "binary",
 ) -> list[GateResult]:
     """One gate per metric: the challenger may trail the champion by at most the margin.
 

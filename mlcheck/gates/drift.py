@@ -26,6 +26,7 @@ from mlcheck.stats.drift import (
     columns_drift,
     dataset_drift,
 )
+from mlcheck.stats.tasks import Task
 
 __all__ = [
     "Member",
@@ -302,7 +303,7 @@ def _dataset_gate(
 
 
 def prediction_member(
-    reference_scores: np.ndarray, current_scores: np.ndarray, task: str = "binary"
+    reference_scores: np.ndarray, current_scores: np.ndarray, task: Task = "binary"
 ) -> Member:
     """The model's outputs as a family member: P(class 1) or predicted values as a numeric
     column, a multiclass model's predicted classes as a categorical one."""

@@ -14,6 +14,7 @@ import numpy as np
 from mlcheck.policy import EstimatedPolicy, QualityPolicy
 from mlcheck.results import GateResult, Outcome
 from mlcheck.stats.estimated import ESTIMABLE, estimated_metrics
+from mlcheck.stats.tasks import Task
 
 __all__ = ["estimated_gates"]
 
@@ -24,7 +25,7 @@ def estimated_gates(
     scores: np.ndarray,
     reference_calibration_error: float,
     policy: QualityPolicy,
-    task: str,
+    task: Task,
     realized: Mapping[str, float] | None = None,
 ) -> list[GateResult]:
     """One gate per threshold of the task that can be estimated; `realized` (once labels

@@ -26,11 +26,12 @@ from mlcheck.stats.metrics import (
 )
 from mlcheck.stats.multiclass import class_counts
 from mlcheck.stats.quality_sketch import QualitySketch, sketch_metrics
+from mlcheck.stats.tasks import Task
 
 __all__ = ["baseline_gate", "metric_gates", "sketch_metric_gates", "slice_gates"]
 
 
-def _not_for_task(rule: MetricThreshold, task: str) -> GateResult:
+def _not_for_task(rule: MetricThreshold, task: Task) -> GateResult:
     return GateResult.error(
         f"quality.{rule.metric}",
         f"{rule.metric} is not a {task} metric; the policy's [quality.min]/[quality.max] for a "
@@ -40,7 +41,7 @@ def _not_for_task(rule: MetricThreshold, task: str) -> GateResult:
 
 
 def _label_details(
-    y_true: np.ndarray, y_score: np.ndarray, task: str, classes: Sequence[Any] | None
+    y_true: np.ndarray, y_score: np.ndarray, task: Task, classes: Sequence[Any] | None
 ) -> dict[str, Any]:
     """What the labels hold: positives (binary), per-class metrics (multiclass), the spread
     of the target (regression)."""
@@ -74,7 +75,7 @@ def _class_details(
 
 
 def _rule_errors(
-    rules: Sequence[MetricThreshold], task: str, zero_targets: int
+    rules: Sequence[MetricThreshold], task: Task, zero_targets: int
 ) -> dict[str, GateResult]:
     """The rules that cannot be decided on this task or data, as ERROR gates."""
     results: dict[str, GateResult] = {}
@@ -129,7 +130,7 @@ def metric_gates(
     y_true: np.ndarray,
     y_score: np.ndarray,
     policy: QualityPolicy,
-    task: str = "binary",
+    task: Task = "binary",
     classes: Sequence[Any] | None = None,
     rows: Rows | None = None,
 ) -> list[GateResult]:
@@ -419,7 +420,7 @@ def _slice_gate(
     rows: Rows,
     overall: float,
     rules: SlicePolicy,
-    task: str,
+    task: Task,
 ) -> GateResult:
     """The worst gap between a large slice's metric and the overall one.
 
@@ -477,7 +478,7 @@ def slice_gates(
     y_true: np.ndarray,
     y_score: np.ndarray,
     policy: QualityPolicy,
-    task: str = "binary",
+    task: Task = "binary",
     rows: Rows | None = None,
 ) -> list[GateResult]:
     """One gate per configured slice column; a missing column is an ERROR naming it. `rows`:

@@ -26,7 +26,7 @@ from mlcheck.errors import ConfigError, DataError, MlcheckError
 from mlcheck.extras import require
 from mlcheck.features import FeatureKind, FeatureSpec, encode_frame, features_from_json
 from mlcheck.models.mlflow_server import bounded_requests, call, timeout_s
-from mlcheck.stats.tasks import TASK_CHOICES
+from mlcheck.stats.tasks import TASK_CHOICES, Task, TaskChoice, is_task_choice
 
 __all__ = [
     "ACCEPTED_URIS",
@@ -87,7 +87,7 @@ class Predictor(ABC):
     inline_ok: ClassVar[bool] = False
 
     def __init__(
-        self, info: ModelInfo, task: str | None, classes: Sequence[Any] | None = None
+        self, info: ModelInfo, task: Task | None, classes: Sequence[Any] | None = None
     ) -> None:
         self.info = info
         self.task = task
@@ -125,10 +125,10 @@ class Predictor(ABC):
             )
         return scores
 
-    def require_task(self, requested: str) -> str:
+    def require_task(self, requested: str) -> TaskChoice:
         """The task to gate as: `requested`, unless `auto`; a mismatch with what the model is
         (a regressor gated as a classifier, ...) is a ConfigError naming both."""
-        if requested not in TASK_CHOICES:
+        if not is_task_choice(requested):
             raise ConfigError(
                 f"--task={requested!r} is not a task; use one of: {', '.join(TASK_CHOICES)}"
             )
@@ -186,7 +186,7 @@ def _as_array(output: Any) -> Any:
     return output.to_numpy() if hasattr(output, "to_numpy") else output
 
 
-def _task_of_outputs(values: np.ndarray) -> str:
+def _task_of_outputs(values: np.ndarray) -> Task:
     """What unlabelled outputs are: a column per class, P(class 1) in [0, 1], else values."""
     if values.ndim == 2 and values.shape[1] > 2:
         return "multiclass"
@@ -198,7 +198,7 @@ def _task_of_outputs(values: np.ndarray) -> str:
 
 
 def _checked(
-    values: np.ndarray, task: str, info: ModelInfo, classes: tuple[Any, ...] | None
+    values: np.ndarray, task: Task, info: ModelInfo, classes: tuple[Any, ...] | None
 ) -> np.ndarray:
     """The outputs in the task's shape, or a DataError naming the model and the problem."""
     model = f"model={info.uri!r} ({info.flavor})"
@@ -245,7 +245,7 @@ def _checked(
     return values.reshape(-1) if task == "binary" else values
 
 
-def _xgboost_task(booster: Any) -> tuple[str, int]:
+def _xgboost_task(booster: Any) -> tuple[Task, int]:
     """The task and class count from an XGBoost booster's objective."""
     import json
 
@@ -334,6 +334,7 @@ class SklearnPredictor(Predictor):
 
     def __init__(self, info: ModelInfo, model: Any) -> None:
         classes = getattr(model, "classes_", None)
+        task: Task
         if hasattr(model, "predict_proba") and classes is not None:
             task = "binary" if len(classes) == 2 else "multiclass"
         elif hasattr(model, "predict"):
@@ -357,6 +358,7 @@ class LightGBMBoosterPredictor(Predictor):
 
     def __init__(self, info: ModelInfo, booster: Any) -> None:
         objective = str(booster.params.get("objective") or booster.dump_model().get("objective"))
+        task: Task
         if objective.startswith(("binary", "cross_entropy")):
             task, classes = "binary", range(2)
         elif objective.startswith(("multiclass", "softmax", "multiclassova")):

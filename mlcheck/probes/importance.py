@@ -23,6 +23,7 @@ import pandas as pd
 from mlcheck.data.labels import task_labels
 from mlcheck.models.load import Predictor
 from mlcheck.stats.metrics import metric_values
+from mlcheck.stats.tasks import Task
 
 __all__ = ["METHOD", "SAMPLE_AGREEMENT", "Importance", "permutation_importances"]
 
@@ -100,7 +101,7 @@ def permutation_importances(
     frame: pd.DataFrame,
     features: list[str],
     target: str,
-    task: str,
+    task: Task,
     metric: str,
     rows: int,
     repeats: int,

@@ -17,12 +17,13 @@ import numpy as np
 import pandas as pd
 
 from mlcheck.errors import DataError
+from mlcheck.stats.tasks import Task
 
 __all__ = ["mlflow_models_serve", "mlflow_pyfunc_scores", "pyfunc_serves_labels"]
 
 
 def mlflow_pyfunc_scores(
-    model_dir: str, records: list[dict[str, Any]], task: str = "binary", labels: bool = False
+    model_dir: str, records: list[dict[str, Any]], task: Task = "binary", labels: bool = False
 ) -> np.ndarray:
     """MLflow's pyfunc outputs per record for the model at `model_dir`, as float64: P(class
     1), class probabilities (multiclass) or values (regression); with `labels` (a classifier
@@ -50,7 +51,7 @@ def mlflow_pyfunc_scores(
     return values.reshape(-1)
 
 
-def pyfunc_serves_labels(model_dir: str, task: str = "binary") -> bool:
+def pyfunc_serves_labels(model_dir: str, task: Task = "binary") -> bool:
     """True for a scikit-learn-style classifier whose pyfunc `predict` returns class labels
     (MLflow's default for scikit-learn and LightGBM's scikit-learn API), which mlcheck
     deliberately scores with `predict_proba` instead."""

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import numpy as np
 import pandas as pd
@@ -37,6 +37,7 @@ from mlcheck.schema import features_from_schema, infer_schema, load_schema, save
 from mlcheck.serving.codec import accepted_rows
 from mlcheck.serving.config import ServingConfig
 from mlcheck.stats.metrics import Rows, prepare_rows
+from mlcheck.stats.tasks import Task, TaskChoice
 
 __all__ = ["LOCUSTFILE", "GateInputs"]
 
@@ -156,7 +157,7 @@ class GateInputs:
         return "regression" if column.nunique() > 20 else "binary"
 
     @cached_property
-    def task(self) -> str:
+    def task(self) -> Task:
         """binary, multiclass or regression: asked for, or what the model is; a model that
         cannot say (a plain pyfunc) is scored on the current data and its outputs decide."""
         if self.model.task is None and self.spec.engine == "dask":
@@ -456,8 +457,9 @@ class GateInputs:
             target=self.target,
             decision_threshold=self.policy.quality.decision_threshold,
             # a model that cannot say its task (a plain pyfunc) is not scored here for it:
-            # the server decides from its first outputs, as the model would here
-            task=self.model.task or self.spec.requested_task,
+            # the server decides from its first outputs, as the model would here (the task
+            # asked for is one of TASK_CHOICES: the model loaded with it, `require_task`)
+            task=self.model.task or cast("TaskChoice", self.spec.requested_task),
         )
 
     @cached_property

@@ -39,6 +39,7 @@ from mlcheck.serving.metrics import CLIENT_CLOSED_REQUEST, ServingMetrics
 from mlcheck.serving.openapi import openapi_document
 from mlcheck.serving.reload import ALIAS_URI, ModelSlot, Reload, Reloader
 from mlcheck.serving.responses import answer, class_labels
+from mlcheck.stats.tasks import Task
 
 __all__ = ["app_from_env", "create_app"]
 
@@ -358,7 +359,7 @@ async def predict(request: Request) -> Response:
             outputs = predictor.predict(columns)
         else:
             outputs = await run_in_threadpool(predictor.predict, columns)
-        task = predictor.task or "binary"  # set by the first outputs of a plain pyfunc
+        task: Task = predictor.task or "binary"  # set by the first outputs of a plain pyfunc
     except Exception as exc:  # a model that raises must not crash the server
         return _model_failed(state, note, f"{type(exc).__name__}: {exc}")
     if not np.isfinite(outputs).all():

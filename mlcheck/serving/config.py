@@ -16,7 +16,7 @@ from pathlib import Path
 
 from mlcheck.errors import ConfigError
 from mlcheck.serving.logs import LOG_FORMATS
-from mlcheck.stats.tasks import TASK_CHOICES
+from mlcheck.stats.tasks import TASK_CHOICES, TaskChoice
 
 __all__ = ["ENV_PREFIX", "ServingConfig"]
 
@@ -54,7 +54,7 @@ class ServingConfig:
     workers: int = 1
     body_timeout_s: float = 10.0
     header_timeout_s: float = 10.0
-    task: str = "auto"
+    task: TaskChoice = "auto"
     log_format: str = "text"  # json: one JSON line per request and server event (logs.py)
     reload_every_s: float = 0.0  # follow a registry alias every so many seconds (0: never)
     capture_dir: str | None = None  # append the served rows to Parquet files here

@@ -21,6 +21,7 @@ from prometheus_client import (
 from mlcheck.models.load import ModelInfo
 from mlcheck.serving.reload import RELOAD_OUTCOMES
 from mlcheck.serving.responses import Answer, class_labels
+from mlcheck.stats.tasks import Task
 
 __all__ = [
     "CLIENT_CLOSED_REQUEST",
@@ -217,7 +218,7 @@ class ServingMetrics:
         observe_many(self.values, answer.values)
 
     def start_at_zero(
-        self, task: str | None = "binary", classes: Sequence[Any] | None = None
+        self, task: Task | None = "binary", classes: Sequence[Any] | None = None
     ) -> None:
         """Create the /predict series at 0 before the first request.
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from mlcheck.features import FeatureKind, FeatureSpec
 from mlcheck.serving.codec import FLOAT32_MAX, MAX_DEPTH, MAX_DIGITS, MAX_REPORTED_ERRORS
+from mlcheck.stats.tasks import Task
 
 __all__ = ["OPENAPI_VERSION", "feature_schema", "openapi_document"]
 
@@ -85,7 +86,7 @@ def _request_schemas(features: Sequence[FeatureSpec], max_rows: int) -> dict[str
     }
 
 
-def _response_schemas(task: str, classes: Sequence[Any] | None) -> dict[str, Any]:
+def _response_schemas(task: Task, classes: Sequence[Any] | None) -> dict[str, Any]:
     """What `/predict` answers: a prediction per row, and the model's version."""
     predictions = {
         "type": "array",
@@ -138,7 +139,7 @@ def _info_schemas() -> dict[str, Any]:
 
 
 def _schemas(
-    features: Sequence[FeatureSpec], max_rows: int, task: str, classes: Sequence[Any] | None
+    features: Sequence[FeatureSpec], max_rows: int, task: Task, classes: Sequence[Any] | None
 ) -> dict[str, Any]:
     """The document's component schemas, by name."""
     return {
@@ -153,7 +154,7 @@ def _get(operation_id: str, summary: str, ok: dict[str, Any]) -> dict[str, Any]:
     return {"get": {"operationId": operation_id, "summary": summary, "responses": {"200": ok}}}
 
 
-def _prediction_schema(task: str, classes: Sequence[Any] | None) -> dict[str, Any]:
+def _prediction_schema(task: Task, classes: Sequence[Any] | None) -> dict[str, Any]:
     """One row's prediction: `{class, probability}`, `{class, probabilities}` or `{value}`."""
     if task == "regression":
         return {
@@ -196,7 +197,7 @@ def openapi_document(
     description: str = "",
     max_body_bytes: int | None = None,
     body_timeout_s: float | None = None,
-    task: str = "binary",
+    task: Task = "binary",
     classes: Sequence[Any] | None = None,
 ) -> dict[str, Any]:
     """The OpenAPI document of a serving app that validates requests against `features` and

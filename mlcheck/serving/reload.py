@@ -25,6 +25,7 @@ from mlcheck.errors import ConfigError, MlcheckError
 from mlcheck.features import FeatureKind, FeatureSpec
 from mlcheck.models.load import Predictor, load_model
 from mlcheck.models.registry import version_of
+from mlcheck.stats.tasks import TaskChoice
 
 __all__ = ["ALIAS_URI", "RELOAD_OUTCOMES", "ModelSlot", "Reload", "Reloader", "parse_duration"]
 
@@ -104,7 +105,7 @@ class Reloader(Generic[S]):
     def __init__(
         self,
         uri: str,
-        task: str,
+        task: TaskChoice,
         slot: ModelSlot[S],
         prepare: Callable[[Predictor], S],
         predictor_of: Callable[[S], Predictor],

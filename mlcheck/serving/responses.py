@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from mlcheck.stats.tasks import Task
+
 __all__ = ["Answer", "answer", "class_labels"]
 
 
@@ -20,7 +22,7 @@ def _plain(value: Any) -> Any:
     return value.item() if hasattr(value, "item") else value
 
 
-def class_labels(task: str, classes: Sequence[Any] | None, width: int = 2) -> list[Any] | None:
+def class_labels(task: Task, classes: Sequence[Any] | None, width: int = 2) -> list[Any] | None:
     """The labels a classifier answers with: its classes, else 0..K-1 (None for a regressor)."""
     if task == "regression":
         return None
@@ -40,7 +42,7 @@ class Answer:
 
 
 def answer(
-    task: str, outputs: np.ndarray, classes: Sequence[Any] | None, threshold: float
+    task: Task, outputs: np.ndarray, classes: Sequence[Any] | None, threshold: float
 ) -> Answer:
     """The predictions for `outputs` (P(class 1), class probabilities or values)."""
     empty = np.empty(0)

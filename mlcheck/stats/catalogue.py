@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from mlcheck.stats.tasks import TASKS
+from mlcheck.stats.tasks import TASKS, Task
 
 __all__ = [
     "ERROR_QUANTILES",
@@ -71,7 +71,7 @@ METRICS: dict[str, MetricSpec] = {
 assert all(spec.tasks <= _ALL for spec in METRICS.values())
 
 
-def task_metrics(task: str) -> list[str]:
+def task_metrics(task: Task) -> list[str]:
     """The metrics defined for `task`, in catalogue order."""
     return [name for name, spec in METRICS.items() if task in spec.tasks]
 

@@ -30,6 +30,7 @@ from scipy import stats
 from mlcheck.stats.binary import binary_from_sums, tie_groups
 from mlcheck.stats.catalogue import LARGE_SAMPLE_ROWS
 from mlcheck.stats.metrics import LARGE_SAMPLE_CLASS_ROWS, MetricEstimate, _interval
+from mlcheck.stats.tasks import Task
 
 __all__ = ["CLOSED_FORM", "DRAWN", "ESTIMABLE", "estimated_metrics", "realized_metrics"]
 
@@ -60,7 +61,7 @@ class _Expected:
     """The rows' probabilities as the confusion counts and ranks every metric here sums over:
     metrics of any label matrix (draws x rows, 0/1 or fractional), and of `p` itself."""
 
-    def __init__(self, y_score: np.ndarray, task: str, threshold: float, ranked: bool) -> None:
+    def __init__(self, y_score: np.ndarray, task: Task, threshold: float, ranked: bool) -> None:
         scores = np.asarray(y_score, dtype=np.float64)
         self.task = task
         if task == "multiclass":
@@ -160,7 +161,7 @@ class _Expected:
 def estimated_metrics(
     y_score: np.ndarray,
     names: Sequence[str],
-    task: str = "binary",
+    task: Task = "binary",
     threshold: float = 0.5,
     draws: int = 400,
     confidence: float = 0.95,
@@ -210,7 +211,7 @@ def realized_metrics(
     labels: np.ndarray,
     y_score: np.ndarray,
     names: Sequence[str],
-    task: str = "binary",
+    task: Task = "binary",
     threshold: float = 0.5,
 ) -> dict[str, float]:
     """The metrics `estimated_metrics` estimates, of the real `labels` (0/1, or class indices

@@ -34,7 +34,7 @@ from mlcheck.stats.intervals import (
 from mlcheck.stats.moments import Moments
 from mlcheck.stats.multiclass import MulticlassRows
 from mlcheck.stats.regression import RegressionRows
-from mlcheck.stats.tasks import TASKS
+from mlcheck.stats.tasks import Task, as_task
 
 __all__ = [
     "COLLAPSED",
@@ -89,7 +89,7 @@ class Rows(Protocol):
 
 
 def prepare_rows(
-    task: str, y_true: np.ndarray, y_score: np.ndarray, threshold: float = 0.5
+    task: Task, y_true: np.ndarray, y_score: np.ndarray, threshold: float = 0.5
 ) -> Rows:
     """The rows of `task`: `y_score` is P(class 1), class probabilities (rows x classes, labels
     are column indices) or predicted values; `threshold` is the binary decision threshold."""
@@ -102,9 +102,8 @@ def prepare_rows(
     return RegressionRows(y_true, y_score)
 
 
-def _check_inputs(task: str, y_true: np.ndarray, y_score: np.ndarray) -> None:
-    if task not in TASKS:
-        raise ValueError(f"task {task!r} is not one of {', '.join(TASKS)}")
+def _check_inputs(task: Task, y_true: np.ndarray, y_score: np.ndarray) -> None:
+    as_task(task)  # a caller without types (a user's suite) may pass any text
     dims = 2 if task == "multiclass" else 1
     if y_true.ndim != 1 or y_score.ndim != dims or y_score.shape[0] != y_true.shape[0]:
         raise ValueError(
@@ -120,7 +119,7 @@ def metric_values(
     names: Iterable[str],
     threshold: float = 0.5,
     masks: np.ndarray | None = None,
-    task: str = "binary",
+    task: Task = "binary",
 ) -> dict[str, np.ndarray]:
     """Point values of `names`; with `masks` (groups x rows, 0/1), one value per group."""
     rows = prepare_rows(task, y_true, y_score, threshold)
@@ -130,7 +129,7 @@ def metric_values(
 
 
 def _prepared(
-    task: str,
+    task: Task,
     y_true: np.ndarray,
     y_score: np.ndarray,
     names: list[str],
@@ -183,7 +182,7 @@ def bootstrap_metrics(
     resamples: int = 1000,
     confidence: float = 0.95,
     seed: int = 0,
-    task: str = "binary",
+    task: Task = "binary",
 ) -> dict[str, MetricEstimate]:
     """Each metric with a percentile bootstrap interval; the same seed gives the same interval."""
     rows, point = _prepared(task, y_true, y_score, list(names), threshold)
@@ -213,7 +212,7 @@ def paired_difference(
     resamples: int = 1000,
     confidence: float = 0.95,
     seed: int = 0,
-    task: str = "binary",
+    task: Task = "binary",
 ) -> dict[str, MetricEstimate]:
     """metric(candidate) - metric(baseline) on the same rows, with a paired bootstrap interval.
 
@@ -247,7 +246,7 @@ def paired_difference(
 LARGE_SAMPLE_CLASS_ROWS = 1_000
 
 
-def interval_method(y_true: np.ndarray, task: str, large_sample_rows: int) -> str:
+def interval_method(y_true: np.ndarray, task: Task, large_sample_rows: int) -> str:
     """`large-sample` or `bootstrap`: the stated rule `metric_intervals` follows."""
     if len(y_true) < large_sample_rows:
         return "bootstrap"
@@ -267,7 +266,7 @@ COLLAPSED = "collapsed"
 
 
 def proportion_counts(
-    task: str, name: str, sums: np.ndarray, rows: float
+    task: Task, name: str, sums: np.ndarray, rows: float
 ) -> tuple[float, float] | None:
     """(successes, trials) of a metric that is a share of rows, from the column sums of
     `rows` prepared rows: accuracy, binary precision and recall; else None."""
@@ -280,7 +279,7 @@ def proportion_counts(
 
 
 def exact_counts(
-    task: str, name: str, value: float, sums: np.ndarray, rows: float
+    task: Task, name: str, value: float, sums: np.ndarray, rows: float
 ) -> tuple[float, float] | None:
     """`proportion_counts`, and for a binary ROC AUC of exactly 0 or 1 the
     min(positives, negatives) disjoint positive-negative pairs, every one ranked wrong or
@@ -311,7 +310,7 @@ def steadied(
 
 
 def _closed_form(
-    rows: Rows, task: str, name: str, sums: np.ndarray, confidence: float
+    rows: Rows, task: Task, name: str, sums: np.ndarray, confidence: float
 ) -> tuple[str, float, float]:
     """Wilson, DeLong or order statistics for `name`, or ("", nan, nan) if it has none;
     `sums`: the rows' column sums."""
@@ -334,7 +333,7 @@ def large_sample_metrics(
     draws: int = 1000,
     confidence: float = 0.95,
     seed: int = 0,
-    task: str = "binary",
+    task: Task = "binary",
 ) -> dict[str, MetricEstimate]:
     """Large-sample intervals of the metrics that have one.
 
@@ -351,7 +350,7 @@ def large_sample_metrics(
 
 
 def _large_sample(
-    rows: Rows, task: str, point: dict[str, float], draws: int, confidence: float, seed: int
+    rows: Rows, task: Task, point: dict[str, float], draws: int, confidence: float, seed: int
 ) -> dict[str, MetricEstimate]:
     """`large_sample_metrics` of the metrics in `point` (their values) on prepared rows."""
     out: dict[str, MetricEstimate] = {}
@@ -397,7 +396,7 @@ def metric_intervals(
     resamples: int = 1000,
     confidence: float = 0.95,
     seed: int = 0,
-    task: str = "binary",
+    task: Task = "binary",
     large_sample_rows: int = LARGE_SAMPLE_ROWS,
     rows: Rows | None = None,
 ) -> dict[str, MetricEstimate]:

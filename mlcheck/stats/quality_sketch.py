@@ -42,6 +42,7 @@ from mlcheck.stats.metrics import (
 from mlcheck.stats.moments import Moments
 from mlcheck.stats.multiclass import MulticlassRows, class_scores, multiclass_from_sums
 from mlcheck.stats.regression import RegressionRows, constant_spread, regression_from_sums
+from mlcheck.stats.tasks import Task
 
 __all__ = ["ERROR_BINS", "SCORE_BINS", "QualitySketch", "sketch_metrics"]
 
@@ -79,7 +80,7 @@ def _error_edge(index: int) -> float:
 class QualitySketch:
     """One partition's (or merged partitions') quality summary of `task`."""
 
-    task: str
+    task: Task
     classes: int  # columns of the score matrix (multiclass), else 0
     moments: Moments
     labels: np.ndarray  # rows per class (classifiers); [rows] (regression)
@@ -91,7 +92,7 @@ class QualitySketch:
     @classmethod
     def of(
         cls,
-        task: str,
+        task: Task,
         y_true: np.ndarray,
         y_score: np.ndarray,
         threshold: float = 0.5,
