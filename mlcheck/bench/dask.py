@@ -16,13 +16,16 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from mlcheck.bench.report import Section, markdown_table
 from mlcheck.data.bank import generate
 from mlcheck.resources import resource as bundled
+
+if TYPE_CHECKING:
+    from mlcheck.data.partitions import Engine
 
 __all__ = ["dask_section"]
 
@@ -38,7 +41,7 @@ def _partitions(folder: Path, rows: int, per_partition: int, seed: int) -> Path:
     return folder
 
 
-def _run(reference: Path, current: Path, engine: str, report_dir: Path) -> dict[str, Any]:
+def _run(reference: Path, current: Path, engine: Engine, report_dir: Path) -> dict[str, Any]:
     command = [
         sys.executable, "-m", "mlcheck", "gate", "--stack", "off", "--model", "demo",
         "--engine", engine, "--reference", str(reference), "--current", str(current),

@@ -10,6 +10,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Literal, get_args
 
 import fsspec
 import pandas as pd
@@ -21,6 +22,8 @@ from mlcheck.errors import ConfigError, DataError
 __all__ = [
     "AUTO_MEMORY_SHARE",
     "ENGINE_CHOICES",
+    "Engine",
+    "EngineChoice",
     "in_memory_bytes",
     "is_parquet",
     "is_partitioned",
@@ -28,7 +31,11 @@ __all__ = [
     "sample_partitions",
 ]
 
-ENGINE_CHOICES = ("auto", "local", "dask")
+#: Where a run computes: in this process (pandas) or on a Dask cluster.
+Engine = Literal["local", "dask"]
+#: What `--engine` may ask for: an engine, or `auto` (the inputs' size decides).
+EngineChoice = Literal["auto", "local", "dask"]
+ENGINE_CHOICES: tuple[EngineChoice, ...] = get_args(EngineChoice)
 #: `--engine auto` picks Dask when the inputs' uncompressed size passes this share of memory.
 AUTO_MEMORY_SHARE = 0.25
 _PARQUET = (".parquet", ".pq")

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from mlcheck.errors import ConfigError, MlcheckError
 from mlcheck.models.demo import DEMO, demo_data_path, demo_model_or
@@ -20,6 +20,9 @@ from mlcheck.policy import DEFAULT_POLICY_PATH, Policy, load_policy
 from mlcheck.resources import resource
 from mlcheck.run.options import RunOptions
 from mlcheck.run.selection import SUITE_CHOICES
+
+if TYPE_CHECKING:
+    from mlcheck.data.partitions import Engine
 
 __all__ = ["RunSpec"]
 
@@ -123,7 +126,7 @@ class RunSpec:
         return folder.is_dir() and not is_partitioned(str(folder))
 
     @cached_property
-    def engine(self) -> str:
+    def engine(self) -> Engine:
         """local or dask: --engine, with auto resolved by the inputs' size (Parquet only)."""
         from mlcheck.data.partitions import (  # pyarrow, fsspec: on use
             AUTO_MEMORY_SHARE,
@@ -145,7 +148,7 @@ class RunSpec:
                 "dask (or auto) to use that cluster, or drop --dask-scheduler"
             )
         if engine != "auto":
-            return engine
+            return cast("Engine", engine)  # one of ENGINE_CHOICES, checked above
         try:
             locations = [self.data_location(kind) for kind in ("reference", "current")]
         except ConfigError:  # a data set is missing: the gates that need it say so
