@@ -22,6 +22,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import traceback
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -54,6 +55,10 @@ PRELOAD = (
     "pytest_html",
 )
 
+#: The exit code of a forked run that failed outside `mlcheck gate` (`mlcheck gate` exits 0, 1
+#: or 2): a test that expects a gate to block (1) cannot pass on it.
+RUNNER_FAILED = 70
+
 _context: multiprocessing.context.ForkServerContext | None = None
 
 
@@ -84,12 +89,15 @@ def _child(args: list[str], cwd: str, env: dict[str, str], out: str, err: str) -
     os.chdir(cwd)
     os.environ.clear()
     os.environ.update(env)
-    import mlcheck.commands.gate as gate_command
-    from mlcheck.cli import main
-
-    gate_command.run_interruptible = _pytest_here  # type: ignore[assignment]
     try:
+        import mlcheck.commands.gate as gate_command
+        from mlcheck.cli import main
+
+        gate_command.run_interruptible = _pytest_here  # type: ignore[assignment]
         code = main(["gate", *args])
+    except Exception:  # the runner's own failure: never an exit code a gate run gives
+        traceback.print_exc()
+        code = RUNNER_FAILED
     finally:
         atexit._run_exitfuncs()  # as an interpreter's exit would (a forked child skips them)
         sys.stdout.flush()
