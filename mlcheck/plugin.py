@@ -1,4 +1,4 @@
-"""The pytest plugin: `--mlcheck-*` options, fixtures for the gate inputs, and the gate report.
+"""The pytest plugin: `--mlcheck-*` options, fixtures for the run's parts, and the gate report.
 
 Suites opt in to gate reporting with `enable_gate_reports(config)` in their conftest; then
 every test becomes a gate record (a recorded `GateResult`, or PASS/FAIL/ERROR from the test's
@@ -27,7 +27,10 @@ from mlcheck.run.options import RUN_ID_ENV, RunOptions, add_gate_options
 from mlcheck.run.selection import Selection, overlap, parse_only, selected_paths
 
 if TYPE_CHECKING:
-    from mlcheck.run.inputs import GateInputs
+    from mlcheck.run.data import Data
+    from mlcheck.run.parts import Run
+    from mlcheck.run.scores import Scores
+    from mlcheck.run.serving import Serving
 
 
 @dataclass
@@ -44,18 +47,17 @@ class _State:
     fatal: GateResult | None = None  # why the run stopped before its suites (a model not loading)
     quiet: bool = False  # the terminal shows no tracebacks (they are in report.html)
     launched: Any = None  # mlcheck.serving.process.ServedModel started early, not yet taken
-    _inputs: GateInputs | None = None
+    _run: Run | None = None
 
     @property
-    def inputs(self) -> GateInputs:
-        """The run's inputs, made on first use: a pytest run that records no gates never
+    def run(self) -> Run:
+        """The run's parts, made on first use: a pytest run that records no gates never
         imports them (models, data, statistics: ~1.2 s of every session)."""
-        if self._inputs is None:
-            from mlcheck.run.inputs import GateInputs
+        if self._run is None:
+            from mlcheck.run.parts import Run
 
-            self._inputs = GateInputs(self.options)
-            self._inputs.say = self.say
-        return self._inputs
+            self._run = Run(self.options, say=self.say)
+        return self._run
 
 
 STATE = pytest.StashKey[_State]()
@@ -164,41 +166,57 @@ def _state(request: pytest.FixtureRequest) -> _State:
 
 
 @pytest.fixture(scope="session")
-def mlcheck_inputs(request: pytest.FixtureRequest) -> GateInputs:
-    """The run's inputs, loaded on first use."""
-    return _state(request).inputs
+def mlcheck_run(request: pytest.FixtureRequest) -> Run:
+    """The run's parts (`spec`, `model`, `data`, `scores`, `serving`), each loaded on first use."""
+    return _state(request).run
 
 
 @pytest.fixture(scope="session")
-def mlcheck_policy(mlcheck_inputs: GateInputs) -> Any:
-    return mlcheck_inputs.policy
+def mlcheck_data(mlcheck_run: Run) -> Data:
+    """The run's data: `reference`, `current`, `target`, `schema`, `kinds`, ..."""
+    return mlcheck_run.data
 
 
 @pytest.fixture(scope="session")
-def mlcheck_model(mlcheck_inputs: GateInputs) -> Any:
-    return mlcheck_inputs.model
+def mlcheck_scores(mlcheck_run: Run) -> Scores:
+    """What the model says about the data: `task`, `labels`, `scores`, `champion`, ..."""
+    return mlcheck_run.scores
 
 
 @pytest.fixture(scope="session")
-def mlcheck_current(mlcheck_inputs: GateInputs) -> Any:
-    return mlcheck_inputs.current
+def mlcheck_serving(mlcheck_run: Run) -> Serving:
+    """How the model is served: `serving_config()`, `served_records(n)`, `load_run(...)`."""
+    return mlcheck_run.serving
 
 
 @pytest.fixture(scope="session")
-def mlcheck_reference(mlcheck_inputs: GateInputs) -> Any:
-    return mlcheck_inputs.reference
+def mlcheck_policy(mlcheck_run: Run) -> Any:
+    return mlcheck_run.spec.policy
 
 
 @pytest.fixture(scope="session")
-def mlcheck_served_model(
-    request: pytest.FixtureRequest, mlcheck_inputs: GateInputs
-) -> Iterator[Any]:
+def mlcheck_model(mlcheck_run: Run) -> Any:
+    return mlcheck_run.model.model
+
+
+@pytest.fixture(scope="session")
+def mlcheck_current(mlcheck_data: Data) -> Any:
+    return mlcheck_data.current
+
+
+@pytest.fixture(scope="session")
+def mlcheck_reference(mlcheck_data: Data) -> Any:
+    return mlcheck_data.reference
+
+
+@pytest.fixture(scope="session")
+def mlcheck_served_model(request: pytest.FixtureRequest, mlcheck_serving: Serving) -> Iterator[Any]:
     """The run's model served by a real `mlcheck serve` subprocess on a free 127.0.0.1 port,
-    with the policy's schema and decision threshold (`GateInputs.serving_config`); the one
+    with the policy's schema and decision threshold (`Serving.serving_config`); the one
     launched when the session started (`_launch_served_model`) if its config is the same."""
     from mlcheck.serving.process import ServedModel
 
-    config = mlcheck_inputs.serving_config()
+    config = mlcheck_serving.serving_config()
     state = _state(request)
     launched, state.launched = state.launched, None
     if launched is not None and launched.config != config:
@@ -210,7 +228,7 @@ def mlcheck_served_model(
 
 @pytest.fixture(scope="session")
 def mlcheck_stack(
-    request: pytest.FixtureRequest, mlcheck_inputs: GateInputs, mlcheck_served_model: Any
+    request: pytest.FixtureRequest, mlcheck_run: Run, mlcheck_served_model: Any
 ) -> Any:
     """Real Prometheus (scraping the served model) and MLflow, kept until the reports are logged.
 
@@ -221,9 +239,9 @@ def mlcheck_stack(
 
     state = _state(request)
     if state.stack is None:
-        state.stack = StackSession(model=mlcheck_inputs.model_uri or "none")
+        state.stack = StackSession(model=mlcheck_run.model.uri or "none")
     state.stack.observe(g for results in state.results.values() for g in results)
-    options, policy = mlcheck_inputs.options, mlcheck_inputs.policy
+    options, policy = mlcheck_run.spec.options, mlcheck_run.spec.policy
     stack = state.stack.start(options.stack, policy.stack, mlcheck_served_model.url)
     if stack is None:
         pytest.skip(STACK_OFF_REASON)
@@ -258,11 +276,11 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     wanted = {"quality_metric", "slice_column"} & set(metafunc.fixturenames)
     if not wanted:
         return
-    inputs = metafunc.config.stash[STATE].inputs
+    run = metafunc.config.stash[STATE].run
     try:
-        quality = inputs.policy.quality
+        quality = run.spec.policy.quality
         # the thresholds depend on the task, which the model (and its outputs) may decide
-        rules = quality.rules(inputs.task) if "quality_metric" in wanted else ()
+        rules = quality.rules(run.scores.task) if "quality_metric" in wanted else ()
     except MlcheckError:
         for name in wanted:  # the fixtures raise the error again, as an ERROR gate
             metafunc.parametrize(name, ["policy-error"])
@@ -370,18 +388,18 @@ def pytest_collection(session: pytest.Session) -> bool | None:
     load (a package it needs is not installed, a registry that does not answer) stops the run
     at once with one ERROR gate, instead of an ERROR from each of the gates that need it."""
     state = session.config.stash.get(STATE, None)
-    if state is None or not state.enabled or state.inputs.model_uri is None:
+    if state is None or not state.enabled or state.run.model.uri is None:
         return None
     root = _builtin_suites()
     paths = [Path(arg.split("::")[0]) for arg in _args(session.config)]
     if not any(overlap(path, root) for path in paths):
         return None  # a user's own suites: the model loads when a gate asks for it
     try:
-        state.inputs.policy  # noqa: B018 - a policy error is each gate's, not the model's
+        state.run.spec.policy  # noqa: B018 - a policy error is each gate's, not the model's
     except MlcheckError:
         return None
     try:
-        state.inputs.model  # noqa: B018 - loaded once for the run; a failure is kept
+        state.run.model.model  # noqa: B018 - loaded once for the run; a failure is kept
     except MlcheckError as exc:
         state.fatal = GateResult.error("mlcheck.model", str(exc))
         session.items = []
@@ -410,7 +428,7 @@ def _timings(state: _State) -> dict[str, Any]:
     scores) and per test with the gates it recorded. A session fixture's work (the quality
     intervals, the drift statistics) counts in the first test that asked for it."""
     return {
-        "inputs": {name: round(seconds, 3) for name, seconds in state.inputs.timings.items()},
+        "inputs": {name: round(seconds, 3) for name, seconds in state.run.timings.items()},
         "tests": [
             {
                 "test": nodeid,
@@ -430,7 +448,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     if state is None or not state.enabled:
         return
     drift = any(_gate_name(item).startswith("drift.") for item in session.items)
-    if drift and _drift_report_rows(state.inputs):
+    if drift and _drift_report_rows(state.run):
         from mlcheck.reports.drift_html import preload
 
         threading.Thread(target=preload, name="mlcheck-preload", daemon=True).start()
@@ -438,11 +456,11 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         _launch_served_model(state)
 
 
-def _drift_report_rows(inputs: GateInputs) -> int:
+def _drift_report_rows(run: Run) -> int:
     """The policy's `[drift] report_rows` (0: no drift.html, nothing to preload); 0 when the
     policy is invalid (the gates report that)."""
     try:
-        return inputs.policy.drift.report_rows
+        return run.spec.policy.drift.report_rows
     except MlcheckError:
         return 0
 
@@ -451,14 +469,14 @@ def _launch_served_model(state: _State) -> None:
     """Start the served model's process without waiting for it (the fixture waits), once the
     model is loaded and says its task. Anything that stops it here is left to the fixture,
     which meets the same error in the test that needs the server and reports it there."""
-    inputs = state.inputs
-    if state.fatal is not None or inputs.model_uri is None:
+    run = state.run
+    if state.fatal is not None or run.model.uri is None:
         return
     from mlcheck.serving.process import ServedModel
 
     try:
-        if inputs.model.task is not None:  # a pyfunc learns its task from its first outputs
-            state.launched = ServedModel(inputs.serving_config()).launch()
+        if run.model.model.task is not None:  # a pyfunc learns its task from its first outputs
+            state.launched = ServedModel(run.serving.serving_config()).launch()
     except (MlcheckError, OSError):
         state.launched = None
 
@@ -473,7 +491,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         gates = [state.fatal]
     elif exitstatus == pytest.ExitCode.INTERRUPTED:
         gates.append(GateResult.error("mlcheck.run", "the run was interrupted; no verdict"))
-    context = state.inputs.context()
+    context = state.run.context()
     context["run_id"] = os.environ.get(RUN_ID_ENV, "")
     context["selection"] = Selection(
         only=state.only,
@@ -490,7 +508,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
     write_reports(state.suite, state.options.report_dir, index=False)
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
-    for note in write_artifacts(state.inputs, state.suite):  # never raises
+    for note in write_artifacts(state.run, state.suite):  # never raises
         if reporter is not None:
             reporter.write_line(f"mlcheck: {note}")
     if state.suite.verdict is Outcome.ERROR and session.exitstatus in (0, 1):
@@ -523,9 +541,9 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
         write_index(state.suite, state.options.report_dir)
     if state.stack is not None:
-        inputs = state.inputs
-        report_dir = Path(inputs.options.report_dir)
-        note = state.stack.finish(state.suite, report_dir, inputs.spec.run_params())  # never raises
+        spec = state.run.spec
+        report_dir = Path(spec.options.report_dir)
+        note = state.stack.finish(state.suite, report_dir, spec.run_params())  # never raises
         reporter = config.pluginmanager.get_plugin("terminalreporter")
         if note and reporter is not None:
             reporter.write_line(f"mlcheck stack: {note}")

@@ -375,7 +375,7 @@ class SuitesPolicy:
 class DataPolicy:
     """`[data]`: the label column and the task (`auto`: what the model and its outputs are).
 
-    Without a `target`, the run finds it (see `GateInputs.target`): the demo's is `y`."""
+    Without a `target`, the run finds it (see `Data.target`): the demo's is `y`."""
 
     target: str | None = text(None)
     task: TaskChoice = choice("auto", TASK_CHOICES)

@@ -129,7 +129,7 @@ def short_load(url: str, out: Path, workers: int = 0) -> tuple[LoadStats, int, s
     """Run `fast_load()` against `url` with the demo's current rows; (stats, exit code, output)."""
     from mlcheck.models.demo import demo_data_path
     from mlcheck.probes.locust import LoadRun, run_load
-    from mlcheck.run.inputs import LOCUSTFILE
+    from mlcheck.run.serving import LOCUSTFILE
 
     load = LoadRun(
         url, fast_load(), out, LOCUSTFILE, current=demo_data_path("current"), workers=workers

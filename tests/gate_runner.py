@@ -37,7 +37,7 @@ PRELOAD = (
     "mlcheck.cli",
     "mlcheck.commands.gate",
     "mlcheck.plugin",
-    "mlcheck.run.inputs",
+    "mlcheck.run.parts",
     "mlcheck.run.steps",
     "mlcheck.run.model_steps",
     "mlcheck.run.data_steps",

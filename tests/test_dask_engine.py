@@ -24,8 +24,8 @@ from mlcheck.errors import ConfigError, DataError, InfrastructureError
 from mlcheck.gates.quality import metric_gates, sketch_metric_gates
 from mlcheck.policy import MetricThreshold, QualityPolicy
 from mlcheck.results import Comparison
-from mlcheck.run.inputs import GateInputs
 from mlcheck.run.options import RunOptions
+from mlcheck.run.parts import Run
 from mlcheck.schema import infer_schema, merge_violation_groups, violation_groups
 from mlcheck.serving.process import free_port
 from mlcheck.stats.catalogue import task_metrics
@@ -301,8 +301,8 @@ def test_the_gate_runs_on_a_cluster_the_user_started(tmp_path):
             process.wait(timeout=30)
 
 
-def _inputs(tmp_path, **options) -> GateInputs:
-    return GateInputs(RunOptions(model="demo", **options))
+def _run(tmp_path, **options) -> Run:
+    return Run(RunOptions(model="demo", **options))
 
 
 def test_auto_picks_dask_only_for_parquet_past_its_share_of_memory(tmp_path, monkeypatch):
@@ -310,41 +310,41 @@ def test_auto_picks_dask_only_for_parquet_past_its_share_of_memory(tmp_path, mon
     _write_partitions(generate(2_000, seed=2), tmp_path / "current", 2)
     write_table(generate(2_000, seed=3), tmp_path / "current.csv")
     parquet = {"reference": str(tmp_path / "reference"), "current": str(tmp_path / "current")}
-    assert _inputs(tmp_path, **parquet).spec.engine == "local"  # far below a quarter of memory
+    assert _run(tmp_path, **parquet).spec.engine == "local"  # far below a quarter of memory
     monkeypatch.setattr("mlcheck.data.partitions.AUTO_MEMORY_SHARE", 0.0)
-    assert _inputs(tmp_path, **parquet).spec.engine == "dask"
+    assert _run(tmp_path, **parquet).spec.engine == "dask"
     as_csv = {**parquet, "current": str(tmp_path / "current.csv")}
-    assert _inputs(tmp_path, **as_csv).spec.engine == "local"  # CSV is read in memory
+    assert _run(tmp_path, **as_csv).spec.engine == "local"  # CSV is read in memory
     glob = {**parquet, "current": str(tmp_path / "current" / "part-*.parquet")}
-    assert _inputs(tmp_path, **glob).spec.engine == "dask"
+    assert _run(tmp_path, **glob).spec.engine == "dask"
     # served traffic (capture-*.parquet) is a capture folder, not partitions: read in memory
     capture = tmp_path / "capture"
     capture.mkdir()
     generate(500, seed=4).to_parquet(capture / "capture-0001.parquet", index=False)
-    served = _inputs(tmp_path, reference=parquet["reference"], current=str(capture))
+    served = _run(tmp_path, reference=parquet["reference"], current=str(capture))
     assert served.spec.engine == "local" and served.spec.current_is_capture
 
 
 def test_engine_options_are_checked(tmp_path):
     with pytest.raises(ConfigError, match="--engine='spark'"):
-        _ = _inputs(tmp_path, engine="spark").spec.engine
+        _ = _run(tmp_path, engine="spark").spec.engine
     with pytest.raises(ConfigError, match="--dask-scheduler"):
-        _ = _inputs(tmp_path, engine="local", dask_scheduler="tcp://127.0.0.1:8786").spec.engine
+        _ = _run(tmp_path, engine="local", dask_scheduler="tcp://127.0.0.1:8786").spec.engine
 
 
 def test_with_dask_the_rows_are_never_loaded_whole(tmp_path):
     _write_partitions(generate(2_000, seed=1), tmp_path / "reference", 2)
     _write_partitions(generate(2_000, seed=2), tmp_path / "current", 2)
-    inputs = _inputs(
+    run = _run(
         tmp_path,
         engine="dask",
         reference=str(tmp_path / "reference"),
         current=str(tmp_path / "current"),
     )
     with pytest.raises(ConfigError, match="--engine local"):
-        _ = inputs.current
-    assert len(inputs.records(5)) == 5  # the serving gates send rows of the first partition
-    assert not inputs.spec.current_is_capture
+        _ = run.data.current
+    assert len(run.data.records(5)) == 5  # the serving gates send rows of the first partition
+    assert not run.spec.current_is_capture
 
 
 def test_a_folder_or_glob_of_partitions_reads_as_one_frame_in_memory(tmp_path):
@@ -371,14 +371,14 @@ def test_a_scheduler_that_refuses_is_waited_on_once_per_run(tmp_path):
     import time
 
     from mlcheck.engine.dask import CONNECT_TIMEOUT_S
-    from mlcheck.run.inputs import GateInputs
     from mlcheck.run.options import RunOptions
+    from mlcheck.run.parts import Run
 
     frame = generate(2_000, seed=6)
     _write_partitions(frame, tmp_path / "ref", 2)
     _write_partitions(frame, tmp_path / "cur", 2)
     address = f"tcp://127.0.0.1:{free_port()}"
-    inputs = GateInputs(
+    run = Run(
         RunOptions(
             reference=str(tmp_path / "ref"), current=str(tmp_path / "cur"),
             engine="dask", dask_scheduler=address,
@@ -388,7 +388,7 @@ def test_a_scheduler_that_refuses_is_waited_on_once_per_run(tmp_path):
     for _ in range(2):
         started = time.monotonic()
         with pytest.raises(InfrastructureError, match=f"--dask-scheduler='{address}'") as caught:
-            inputs.summary  # noqa: B018 - the load is the point
+            run.scores.summary  # noqa: B018 - the load is the point
         waits.append(time.monotonic() - started)
         messages.append(str(caught.value))
     assert waits[0] < CONNECT_TIMEOUT_S + 20 and waits[1] < 0.5, waits

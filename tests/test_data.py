@@ -112,12 +112,12 @@ def test_a_one_column_csv_names_the_likely_cause(tmp_path):
 def test_a_truncated_parquet_file_names_the_option_when_its_footer_is_read(tmp_path):
     """The engine choice and the Dask sample read Parquet footers before any gate: a truncated
     file is a DataError naming the option, not pyarrow's traceback."""
-    from mlcheck.run.inputs import GateInputs
     from mlcheck.run.options import RunOptions
+    from mlcheck.run.spec import RunSpec
 
     whole = write_table(generate(2_000, 1), tmp_path / "whole.parquet").read_bytes()
     truncated = tmp_path / "truncated.parquet"
     truncated.write_bytes(whole[: len(whole) // 2])
     options = RunOptions(reference=str(tmp_path / "whole.parquet"), current=str(truncated))
     with pytest.raises(DataError, match=r"--current: .*truncated.parquet' is not a readable"):
-        GateInputs(options).spec.engine  # noqa: B018 - reading the footers is the point
+        RunSpec(options).engine  # noqa: B018 - reading the footers is the point

@@ -78,7 +78,7 @@ def test_core_paths_import_no_extra():
     import subprocess
 
     code = (
-        "import sys, mlcheck.cli, mlcheck.plugin, mlcheck.run.steps, mlcheck.run.inputs, "
+        "import sys, mlcheck.cli, mlcheck.plugin, mlcheck.run.steps, mlcheck.run.parts, "
         "mlcheck.serving.app, mlcheck.run.artifacts, mlcheck.stack.session\n"
         "heavy = ['xgboost', 'lightgbm', 'locust', 'gevent', 'dask', 'distributed', 'bokeh', "
         "'evidently', 'testcontainers']\n"

@@ -241,8 +241,8 @@ DELETE_MODEL_PLUGIN = textwrap.dedent(
 
 
     @pytest.fixture(scope="session", autouse=True)
-    def _delete_the_model_after_it_loaded(mlcheck_inputs):
-        path = mlcheck_inputs.model.info.path  # loaded in this process
+    def _delete_the_model_after_it_loaded(mlcheck_model):
+        path = mlcheck_model.info.path  # loaded in this process
         shutil.rmtree(path)
         with open(os.environ["MLCHECK_FAULT_STAMP"], "w") as stamp:
             stamp.write(repr(time.time()))

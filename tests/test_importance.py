@@ -12,8 +12,8 @@ from mlcheck.gates.importance import importance_shares, importance_stability_gat
 from mlcheck.policy import ImportancePolicy
 from mlcheck.results import Outcome
 from mlcheck.run.data_steps import importance_stability
-from mlcheck.run.inputs import GateInputs
 from mlcheck.run.options import RunOptions
+from mlcheck.run.parts import Run
 
 REFERENCE = {"duration": 0.20, "poutcome": 0.06, "contact": 0.03, "housing": 0.02, "age": 0.01}
 
@@ -66,23 +66,23 @@ def test_negative_importances_count_as_none():
     assert importance_shares({"a": -0.1}) == {"a": 0.0}
 
 
-def _inputs(tmp_path, current):
+def _scores(tmp_path, current):
     reference = tmp_path / "reference.parquet"
     write_table(generate(20_000, seed=1), reference)
     path = tmp_path / "current.parquet"
     write_table(current, path)
-    return GateInputs(RunOptions(model="demo", reference=str(reference), current=str(path)))
+    return Run(RunOptions(model="demo", reference=str(reference), current=str(path))).scores
 
 
 @pytest.mark.slow
 def test_the_demo_model_passes_on_clean_data_and_blocks_when_its_top_feature_breaks(tmp_path):
-    clean = importance_stability(_inputs(tmp_path, generate(20_000, seed=2)))
+    clean = importance_stability(_scores(tmp_path, generate(20_000, seed=2)))
     assert clean.outcome is Outcome.PASS, clean.message
     assert clean.details["method"].startswith("permutation importance")
     top = clean.details["ranked"][0]
     broken = generate(20_000, seed=3)
     # the top feature no longer goes with the label: its values are shuffled among the rows
     broken[top] = np.random.default_rng(0).permutation(broken[top].to_numpy())
-    gate = importance_stability(_inputs(tmp_path, broken))
+    gate = importance_stability(_scores(tmp_path, broken))
     assert gate.outcome is Outcome.FAIL, gate.message
     assert gate.details["largest_shift"]["feature"] == top

@@ -19,8 +19,8 @@ from mlcheck.data.partitions import partition_files
 from mlcheck.engine.dask import sample_partitions_seeded
 from mlcheck.probes.importance import permutation_importances
 from mlcheck.run.data_steps import importance_stability
-from mlcheck.run.inputs import GateInputs
 from mlcheck.run.options import RunOptions
+from mlcheck.run.parts import Run
 from mlcheck.stats.metrics import metric_values
 
 
@@ -85,8 +85,8 @@ def test_the_same_importances_as_scikit_learn_with_fewer_rows_predicted(rows, se
 def test_a_sample_of_5000_rows_ranks_the_features_as_all_rows_do(tmp_path):
     """The figures `SAMPLE_AGREEMENT` states: the demo model's importances on 5,000 sampled
     rows against all 50,000 rows (~25 s)."""
-    inputs = GateInputs(RunOptions(model="demo"))
-    model, features = inputs.model, inputs.feature_names
+    run = Run(RunOptions(model="demo"))
+    model, features = run.model.model, run.data.feature_names
     frame = generate(50_000, seed=2)
     args = (model, frame, features, "y", "binary", "roc_auc")
     full = permutation_importances(*args, rows=len(frame), repeats=5, seed=0)
@@ -140,7 +140,7 @@ def test_with_dask_the_gate_decides_on_the_rows_the_local_engine_samples(tmp_pat
         _write_partitions(generate(6_000, seed=seed), tmp_path / kind, 3)
     paths = {kind: str(tmp_path / kind) for kind in ("reference", "current")}
     gates = {
-        engine: importance_stability(GateInputs(RunOptions(model="demo", engine=engine, **paths)))
+        engine: importance_stability(Run(RunOptions(model="demo", engine=engine, **paths)).scores)
         for engine in ("local", "dask")
     }
     assert gates["dask"].outcome is gates["local"].outcome

@@ -26,8 +26,9 @@ from mlcheck.models.training import METADATA_KEY, MODEL_FORMAT, PYFUNC_LOADER, m
 from mlcheck.probes.http import records_from_frame
 from mlcheck.probes.pyfunc import mlflow_models_serve, mlflow_pyfunc_scores, pyfunc_serves_labels
 from mlcheck.results import Outcome
-from mlcheck.run.inputs import GateInputs
 from mlcheck.run.options import RunOptions
+from mlcheck.run.parts import Run
+from mlcheck.run.serving import Serving
 from mlcheck.run.steps import mlflow_parity
 from mlcheck.serving.process import free_port
 
@@ -99,8 +100,9 @@ def old_format_model(new_dir: Path, out: Path) -> Path:
     return out
 
 
-def run_inputs(model: Path, current: Path, **options: str) -> GateInputs:
-    return GateInputs(RunOptions(model=str(model), current=str(current), **options))
+def served(model: Path, current: Path, **options: str) -> Serving:
+    """The serving part of a run of `model` on `current`."""
+    return Run(RunOptions(model=str(model), current=str(current), **options)).serving
 
 
 @pytest.mark.slow
@@ -140,16 +142,16 @@ def test_mlflow_pyfunc_scores_json_rows_as_mlcheck_does(small_model_dir):
 @pytest.mark.slow
 def test_step_passes_a_trained_model_and_fails_one_mlflow_cannot_serve(small_model_dir, tmp_path):
     current = write_table(generate(400, seed=6), tmp_path / "current.parquet")
-    gate = mlflow_parity(run_inputs(small_model_dir, current))
+    gate = mlflow_parity(served(small_model_dir, current))
     assert gate.outcome is Outcome.PASS, gate.message
     assert gate.value is not None and gate.value <= 1e-6 and gate.details["rows"] == 200
 
     old = old_format_model(small_model_dir, tmp_path / "old")
-    inputs = run_inputs(old, current)
-    assert inputs.model.info.flavor == "xgboost"  # mlcheck's fast path scores it fine...
+    serving = served(old, current)
+    assert serving.scores.model.info.flavor == "xgboost"  # mlcheck's fast path scores it fine...
     with pytest.raises(DataError, match="MLflow's pyfunc could not score JSON-shaped rows"):
-        mlflow_pyfunc_scores(str(old), inputs.records(5))
-    gate = mlflow_parity(inputs)  # ...but MLflow's serving cannot: blocked, the error named
+        mlflow_pyfunc_scores(str(old), serving.data.records(5))
+    gate = mlflow_parity(serving)  # ...but MLflow's serving cannot: blocked, the error named
     assert gate.outcome is Outcome.FAIL, gate.message
     assert f"model={str(old)!r}: MLflow's pyfunc could not score JSON-shaped rows: " in gate.reason
     assert "Error: " in gate.reason and "job" in gate.reason
@@ -186,7 +188,7 @@ def test_step_skips_a_sklearn_model_whose_pyfunc_serves_labels(
     _, current = other_data
     path = write_table(current, tmp_path / "current.csv")
     assert pyfunc_serves_labels(str(sklearn_model_dir))
-    gate = mlflow_parity(run_inputs(sklearn_model_dir, path, target="label"))
+    gate = mlflow_parity(served(sklearn_model_dir, path, target="label"))
     assert gate.outcome is Outcome.SKIP, gate.message
 
 

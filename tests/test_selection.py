@@ -199,20 +199,19 @@ def test_a_model_that_cannot_load_stops_the_gate_run_at_once(
 
 def test_a_report_that_is_not_written_is_named(tmp_path, monkeypatch):
     from mlcheck.run import artifacts
-    from mlcheck.run.inputs import GateInputs
     from mlcheck.run.options import RunOptions
+    from mlcheck.run.parts import Run
 
     def broken(*args, **kwargs):
         raise TypeError("a renderer broke")
 
     monkeypatch.setattr(artifacts, "write_drift_report", broken)
-    inputs = GateInputs(RunOptions(report_dir=str(tmp_path)))
+    run = Run(RunOptions(report_dir=str(tmp_path)))
     frame = __import__("pandas").DataFrame({"x": [1.0, 2.0], "y": [0, 1]})
-    inputs.__dict__.update(
-        policy=inputs.policy, reference=frame, current=frame, kinds={"x": "numeric"}, target="y"
-    )
+    run.spec.policy  # noqa: B018 - loaded, as a run that gated would have
+    run.data.__dict__.update(reference=frame, current=frame, kinds={"x": "numeric"}, target="y")
     suite = SuiteResult.of([GateResult("drift.x", Outcome.PASS, "psi", 0.0)])
-    notes = artifacts.write_artifacts(inputs, suite)
+    notes = artifacts.write_artifacts(run, suite)
     assert notes == [f"{tmp_path / 'drift.html'} was not written: TypeError: a renderer broke"]
 
 

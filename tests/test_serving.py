@@ -119,16 +119,16 @@ def test_serving_config_names_the_bad_option(small_model_dir, changes, message):
 
 
 def test_the_run_serves_with_the_policy_threshold_and_schema(tmp_path, small_model_dir):
-    from mlcheck.run.inputs import GateInputs
     from mlcheck.run.options import RunOptions
+    from mlcheck.run.parts import Run
 
     policy = tmp_path / "gates.toml"
     schema = ROOT / "checks" / "schema.py"
     policy.write_text(f'[quality]\ndecision_threshold = 0.9\n[schema]\nfile = "{schema}"\n')
-    inputs = GateInputs(RunOptions(model=str(small_model_dir), policy=str(policy)))
-    config = inputs.serving_config()
+    run = Run(RunOptions(model=str(small_model_dir), policy=str(policy)))
+    config = run.serving.serving_config()
     assert config.decision_threshold == 0.9 and config.schema == str(schema)
-    assert config.model == inputs.model.info.path  # the loaded model, not fetched again
+    assert config.model == run.model.model.info.path  # the loaded model, not fetched again
 
 
 def test_a_model_without_a_signature_is_served_with_the_schema(tmp_path, other_data):
@@ -195,8 +195,8 @@ def test_the_gates_send_only_the_rows_serving_accepts(tmp_path, small_model_dir,
     """An unknown category is the schema gate's to report: parity, latency and load send the
     other rows (one fault, one verdict). A missing value is accepted (an inferred schema allows
     nulls; the missing-rate gate judges how many)."""
-    from mlcheck.run.inputs import GateInputs
     from mlcheck.run.options import RunOptions
+    from mlcheck.run.parts import Run
 
     current = small_bank.head(5).astype({"job": str}).reset_index(drop=True)
     current.loc[1, "job"] = "astronaut"
@@ -206,6 +206,6 @@ def test_the_gates_send_only_the_rows_serving_accepts(tmp_path, small_model_dir,
     reference = tmp_path / "reference.parquet"
     small_bank.to_parquet(reference)
     options = RunOptions(model=str(small_model_dir), current=str(path), reference=str(reference))
-    keep, records = GateInputs(options).served_records(5)
+    keep, records = Run(options).serving.served_records(5)
     assert keep == [0, 2, 3, 4] and [r["job"] for r in records] == list(current["job"][keep])
     assert records[2]["age"] is None

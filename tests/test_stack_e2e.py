@@ -24,8 +24,9 @@ from mlcheck.models.demo import demo_data_path, demo_model_path
 from mlcheck.probes.prometheus import next_scrape, read_window
 from mlcheck.reports import write_reports
 from mlcheck.results import GateResult, Outcome, SuiteResult
-from mlcheck.run.inputs import GateInputs
 from mlcheck.run.options import RunOptions
+from mlcheck.run.parts import Run
+from mlcheck.run.spec import RunSpec
 from mlcheck.run.steps import stack_after_load
 from mlcheck.serving.config import ServingConfig
 from mlcheck.serving.process import ServedModel
@@ -115,27 +116,27 @@ def _grafana_to_promql(expr: str) -> str:
 def test_a_clean_run_passes_fires_nothing_and_is_logged_to_mlflow(
     backend, fast_policy, demo_served, tmp_path
 ):
-    inputs = GateInputs(
+    run = Run(
         RunOptions(policy=str(fast_policy), report_dir=str(tmp_path / "reports"), stack=backend)
     )
     gate_metrics = GateMetrics(model="demo")
     gate_metrics.observe(GateResult("quality.accuracy", Outcome.PASS, "accuracy", value=0.93))
     gate_metrics.observe(GateResult("drift.dataset", Outcome.PASS, "drifted share", value=0.1))
     started = time.monotonic()
-    chosen, reason = choose_backend(backend, inputs.policy.stack)
+    chosen, reason = choose_backend(backend, run.spec.policy.stack)
     try:
         with start_stack(
             chosen,
             reason,
             demo_served.url,
             tmp_path / "work",
-            inputs.policy.stack,
+            run.spec.policy.stack,
             gates_url=gate_metrics.start(),
         ) as stack:
             _say(f"{stack.describe()}; started in {stack.started_s}")
             assert stack.backend == backend and "asked for" in stack.reason
             loaded = time.monotonic()
-            gates = stack_after_load(stack, demo_served.url, inputs)
+            gates = stack_after_load(stack, demo_served.url, run.serving)
             _say(f"{backend}: load + Prometheus gates in {time.monotonic() - loaded:.1f} s")
             for gate in gates:
                 _say(gate.message)
@@ -164,7 +165,7 @@ def test_a_clean_run_passes_fires_nothing_and_is_logged_to_mlflow(
             assert client.value('ml_model_accuracy{job="mlcheck-gates"}') == pytest.approx(0.93)
 
             suite = SuiteResult.of(gates, model="demo", run_id="e2e")
-            report_dir = Path(inputs.options.report_dir)
+            report_dir = Path(run.spec.options.report_dir)
             write_reports(suite, report_dir)
             params = gate_run_params("demo", {"current": demo_data_path("current")}, fast_policy)
             mlflow_url = stack.require("mlflow").url
@@ -207,7 +208,7 @@ def test_a_degraded_run_fires_its_alerts(backend, fast_policy, degraded_model, t
     gate_metrics.observe(GateResult("quality.accuracy", Outcome.FAIL, "accuracy", value=0.85))
     gate_metrics.observe(GateResult("drift.dataset", Outcome.FAIL, "drifted share", value=0.7))
     wait_s = 60.0  # [stack] alert_wait_s
-    stack_policy = GateInputs(RunOptions(policy=str(fast_policy))).policy.stack
+    stack_policy = RunSpec(RunOptions(policy=str(fast_policy))).policy.stack
     chosen, reason = choose_backend(backend, stack_policy, services=("prometheus",))
     served = ServedModel(ServingConfig(str(degraded_model))).start()
     try:
@@ -276,10 +277,10 @@ def _thaw(service) -> None:
 def test_prometheus_failing_during_a_run_is_a_clear_error_within_30_s(
     backend, how, fast_policy, demo_served, tmp_path
 ):
-    inputs = GateInputs(
+    run = Run(
         RunOptions(policy=str(fast_policy), report_dir=str(tmp_path / "reports"), stack=backend)
     )
-    policy, services = inputs.policy.stack, ("prometheus",)
+    policy, services = run.spec.policy.stack, ("prometheus",)
     chosen, reason = choose_backend(backend, policy, services=services)
     with start_stack(
         chosen, reason, demo_served.url, tmp_path / "work", policy, services=services
@@ -295,7 +296,7 @@ def test_prometheus_failing_during_a_run_is_a_clear_error_within_30_s(
         timer.start()
         try:
             with pytest.raises(InfrastructureError) as caught:
-                stack_after_load(stack, demo_served.url, inputs)
+                stack_after_load(stack, demo_served.url, run.serving)
             elapsed = time.monotonic() - broken[0]
         finally:
             timer.cancel()

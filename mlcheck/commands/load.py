@@ -19,7 +19,7 @@ def register(subparsers: Subparsers) -> None:
 
 
 def cmd_load(args: argparse.Namespace) -> int:
-    from mlcheck.run.inputs import LOCUSTFILE
+    from mlcheck.run.serving import LOCUSTFILE
 
     print(LOCUSTFILE)
     print(

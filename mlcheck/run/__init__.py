@@ -1,2 +1,3 @@
 """A gate run's context for the doors (CLI, pytest plugin, suites): the options both share,
-the inputs loaded once, and the steps that combine probes and gates."""
+the run's parts loaded once (`parts.Run`: spec, model, data, scores, serving), and the steps that
+combine probes and gates."""

@@ -5,18 +5,19 @@ from __future__ import annotations
 
 from mlcheck.engine.dask import DASK_SKIPS
 from mlcheck.errors import NotApplicable
-from mlcheck.run.inputs import GateInputs
+from mlcheck.run.data import Data
+from mlcheck.run.spec import RunSpec
 
 __all__ = ["in_memory", "needs_labels"]
 
 
-def needs_labels(inputs: GateInputs) -> None:
+def needs_labels(data: Data) -> None:
     """The gate scores the current labels: not before they are there."""
-    if inputs.missing_labels:
-        raise NotApplicable(inputs.missing_labels)
+    if data.missing_labels:
+        raise NotApplicable(data.missing_labels)
 
 
-def in_memory(inputs: GateInputs, gate: str) -> None:
+def in_memory(spec: RunSpec, gate: str) -> None:
     """Gates that need the rows together do not decide over partitions (yet)."""
-    if inputs.spec.engine == "dask":
+    if spec.engine == "dask":
         raise NotApplicable(DASK_SKIPS[gate])

@@ -26,7 +26,9 @@ from mlcheck.policy import DEFAULT_SLICE_METRIC
 from mlcheck.probes.importance import METHOD, SAMPLE_AGREEMENT, permutation_importances
 from mlcheck.results import GateResult
 from mlcheck.run.applies import in_memory, needs_labels
-from mlcheck.run.inputs import GateInputs
+from mlcheck.run.data import Data
+from mlcheck.run.scores import Scores
+from mlcheck.run.spec import RunSpec
 
 __all__ = [
     "data_quality",
@@ -38,32 +40,33 @@ __all__ = [
 ]
 
 
-def schema_inputs(inputs: GateInputs) -> GateResult:
+def schema_inputs(scores: Scores) -> GateResult:
     """Every schema violation of the current data, in one gate (counted per partition and
-    merged with --engine dask)."""
-    if inputs.spec.engine == "dask":
-        summary = inputs.summary
-        return violations_gate(summary.schema_groups, summary.current_rows, inputs.schema)
-    return schema_gate(inputs.current, inputs.current_schema)
+    merged with --engine dask: the partitions' summary is the `scores`', made in one pass)."""
+    data = scores.data
+    if scores.spec.engine == "dask":
+        summary = scores.summary
+        return violations_gate(summary.schema_groups, summary.current_rows, data.schema)
+    return schema_gate(data.current, data.current_schema)
 
 
-def data_quality(inputs: GateInputs) -> dict[str, GateResult]:
+def data_quality(data: Data) -> dict[str, GateResult]:
     """The data-quality gates by name (`data_quality.CHECK`)."""
-    in_memory(inputs, "data_quality")
+    in_memory(data.spec, "data_quality")
     gates = data_quality_gates(
-        inputs.reference, inputs.current, inputs.policy.data_quality, columns=list(inputs.kinds)
+        data.reference, data.current, data.spec.policy.data_quality, columns=list(data.kinds)
     )
     return {g.name: g for g in gates}
 
 
-def drift_family(inputs: GateInputs) -> dict[str, GateResult]:
+def drift_family(scores: Scores) -> dict[str, GateResult]:
     """The run's drift gates by name, decided as one family: each model input, the dataset
     share, the model's outputs (unless `[drift] prediction = false` or there is no model) and
     the labels (unless `[drift] target = false`; SKIP when a side has none)."""
-    policy = inputs.policy.drift
-    summary = inputs.summary if inputs.spec.engine == "dask" else None
+    data, policy = scores.data, scores.spec.policy.drift
+    summary = scores.summary if scores.spec.engine == "dask" else None
     outputs: dict[str, Member] = {}
-    if policy.prediction and inputs.model_uri is not None:
+    if policy.prediction and scores.run_model.uri is not None:
         if summary is not None:
             scored = summary.prediction
             outputs["drift.prediction"] = (
@@ -73,93 +76,92 @@ def drift_family(inputs: GateInputs) -> dict[str, GateResult]:
         else:
             try:
                 outputs["drift.prediction"] = prediction_member(
-                    inputs.reference_scores, inputs.scores, inputs.task
+                    scores.reference_scores, scores.scores, scores.task
                 )
             except DataError as exc:
                 outputs["drift.prediction"] = (str(exc), "numeric")
     target: Member | None = None
     if policy.target and summary is not None:
-        kind = "numeric" if inputs.label_task == "regression" else "categorical"
+        kind = "numeric" if data.label_task == "regression" else "categorical"
         target = (summary.target, kind) if summary.target is not None else None
     elif policy.target:
-        target = target_member(inputs.reference, inputs.current, inputs.target, inputs.label_task)
+        target = target_member(data.reference, data.current, data.target, data.label_task)
     if target is not None:
         outputs["drift.target"] = target
     if summary is not None:
-        gates = column_drift_gates(summary.drift, inputs.kinds, policy, outputs)
+        gates = column_drift_gates(summary.drift, data.kinds, policy, outputs)
     else:
-        gates = drift_gates(inputs.reference, inputs.current, inputs.kinds, policy, outputs)
+        gates = drift_gates(data.reference, data.current, data.kinds, policy, outputs)
     named = {g.name: g for g in gates}
     if policy.target and target is None:
-        named["drift.target"] = target_skip(inputs.target)
+        named["drift.target"] = target_skip(data.target)
     return named
 
 
-def prediction_drift(inputs: GateInputs, family: dict[str, GateResult]) -> GateResult:
+def prediction_drift(spec: RunSpec, family: dict[str, GateResult]) -> GateResult:
     """The model outputs' member of the drift `family`."""
-    if not inputs.policy.drift.prediction:
+    if not spec.policy.drift.prediction:
         raise NotApplicable("[drift] prediction = false")
-    if inputs.model_uri is None:
+    if spec.model_uri is None:
         raise NotApplicable(
             "no --model: prediction drift needs a model's scores (the data gates decide)"
         )
     return family["drift.prediction"]
 
 
-def target_drift(inputs: GateInputs, family: dict[str, GateResult]) -> GateResult:
+def target_drift(spec: RunSpec, family: dict[str, GateResult]) -> GateResult:
     """The labels' member of the drift `family`."""
-    if not inputs.policy.drift.target:
+    if not spec.policy.drift.target:
         raise NotApplicable("[drift] target = false")
     return family["drift.target"]
 
 
-def _importance_rows(
-    inputs: GateInputs, kind: str, rows: int, seed: int
-) -> tuple[pd.DataFrame, int]:
+def _importance_rows(data: Data, kind: str, rows: int, seed: int) -> tuple[pd.DataFrame, int]:
     """The reference or current data the importances are measured on, and its row count:
     the frame in memory (the probe samples it), or with --engine dask the same seeded sample
     drawn from the partitions one at a time."""
-    if inputs.spec.engine != "dask":
-        frame = getattr(inputs, kind)
+    if data.spec.engine != "dask":
+        frame = getattr(data, kind)
         return frame, len(frame)
-    files = partition_files(inputs.spec.data_location(kind), f"--{kind}")
+    files = partition_files(data.spec.data_location(kind), f"--{kind}")
     return sample_partitions_seeded(files, rows, seed), parquet_rows(files, f"--{kind}")
 
 
-def _importance_applies(inputs: GateInputs) -> None:
-    if not inputs.policy.importance.enabled:
+def _importance_applies(data: Data) -> None:
+    if not data.spec.policy.importance.enabled:
         raise NotApplicable("[importance] enabled = false")
-    if inputs.model_uri is None:
+    if data.run_model.uri is None:
         raise NotApplicable("no --model: importance needs a model (the data gates decide)")
-    needs_labels(inputs)
-    if inputs.target not in inputs.head("reference", 1).columns:
+    needs_labels(data)
+    if data.target not in data.head("reference", 1).columns:
         raise NotApplicable(
-            f"the reference data has no {inputs.target!r} labels to score importance on"
+            f"the reference data has no {data.target!r} labels to score importance on"
         )
 
 
-def importance_stability(inputs: GateInputs) -> GateResult:
+def importance_stability(scores: Scores) -> GateResult:
     """Each feature's permutation importance on a seeded sample of `[importance] rows` rows of
     the reference and of the current data (the same rows with either engine), and the gate on
     how far the ranking and the shares moved; the details state the sample."""
-    _importance_applies(inputs)
-    policy = inputs.policy.importance
-    metric = DEFAULT_SLICE_METRIC[inputs.task]
+    data = scores.data
+    _importance_applies(data)
+    policy = scores.spec.policy.importance
+    metric = DEFAULT_SLICE_METRIC[scores.task]
     measured, totals = [], {}
     for kind in ("reference", "current"):
-        frame, totals[kind] = _importance_rows(inputs, kind, policy.rows, policy.seed)
+        frame, totals[kind] = _importance_rows(data, kind, policy.rows, policy.seed)
         measured.append(
             permutation_importances(
-                inputs.model,
+                scores.model,
                 frame,
-                inputs.feature_names,
-                inputs.target,
-                inputs.task,
+                data.feature_names,
+                data.target,
+                scores.task,
                 metric,
                 rows=policy.rows,
                 repeats=policy.repeats,
                 seed=policy.seed,
-                threshold=inputs.policy.quality.decision_threshold,
+                threshold=scores.spec.policy.quality.decision_threshold,
                 name=f"{kind} data",
             )
         )

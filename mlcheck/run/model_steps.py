@@ -14,7 +14,7 @@ from mlcheck.gates.estimated import estimated_gates
 from mlcheck.gates.quality import baseline_gate, metric_gates, sketch_metric_gates, slice_gates
 from mlcheck.results import GateResult, Outcome
 from mlcheck.run.applies import in_memory, needs_labels
-from mlcheck.run.inputs import GateInputs
+from mlcheck.run.scores import Scores
 from mlcheck.stats.estimated import ESTIMABLE, realized_metrics
 from mlcheck.stats.metrics import metric_values
 
@@ -27,111 +27,113 @@ __all__ = [
 ]
 
 
-def quality_metrics(inputs: GateInputs) -> dict[str, GateResult]:
+def quality_metrics(scores: Scores) -> dict[str, GateResult]:
     """Each policy metric of the model's task with its interval, by metric name: from the rows
     in memory, or over partitions from their merged summaries (their rows gathered when few)."""
-    needs_labels(inputs)
-    summary = inputs.summary if inputs.spec.engine == "dask" else None
+    needs_labels(scores.data)
+    policy = scores.spec.policy.quality
+    summary = scores.summary if scores.spec.engine == "dask" else None
     if summary is not None and summary.quality is None:
-        raise NotApplicable(f"the current partitions have no {inputs.target!r} labels")
+        raise NotApplicable(f"the current partitions have no {scores.data.target!r} labels")
     if summary is not None and summary.quality is not None and summary.scores is None:
         # too many rows to gather: decided from the merged summaries
-        gates = sketch_metric_gates(summary.quality, inputs.policy.quality, inputs.model.classes)
+        gates = sketch_metric_gates(summary.quality, policy, scores.model.classes)
     else:
         gates = metric_gates(
-            inputs.labels,
-            inputs.scores,
-            inputs.policy.quality,
-            inputs.task,
-            inputs.model.classes,
-            rows=inputs.rows,
+            scores.labels,
+            scores.scores,
+            policy,
+            scores.task,
+            scores.model.classes,
+            rows=scores.rows,
         )
     return {g.metric: g for g in gates}
 
 
-def slices(inputs: GateInputs) -> dict[str, GateResult]:
+def slices(scores: Scores) -> dict[str, GateResult]:
     """The slice gates by name (`quality.slice.COLUMN`)."""
-    needs_labels(inputs)
-    in_memory(inputs, "slices")
+    needs_labels(scores.data)
+    in_memory(scores.spec, "slices")
     gates = slice_gates(
-        inputs.current,
-        inputs.labels,
-        inputs.scores,
-        inputs.policy.quality,
-        inputs.task,
-        rows=inputs.rows,
+        scores.data.current,
+        scores.labels,
+        scores.scores,
+        scores.spec.policy.quality,
+        scores.task,
+        rows=scores.rows,
     )
     return {g.name: g for g in gates}
 
 
-def regression_baseline(inputs: GateInputs) -> GateResult:
+def regression_baseline(scores: Scores) -> GateResult:
     """A regressor must beat predicting the reference mean; SKIP (recorded) for other tasks."""
-    if inputs.task != "regression" or not inputs.policy.quality.baseline:
+    policy = scores.spec.policy.quality
+    if scores.task != "regression" or not policy.baseline:
         why = (
             "[quality] baseline = false"
-            if inputs.policy.quality.baseline is False
-            else (f"the baseline gate is for regressors; this model is {inputs.task}")
+            if policy.baseline is False
+            else (f"the baseline gate is for regressors; this model is {scores.task}")
         )
         return GateResult("quality.baseline", Outcome.SKIP, "rmse difference", reason=why)
-    needs_labels(inputs)
-    in_memory(inputs, "baseline")
-    return baseline_gate(inputs.labels, inputs.scores, inputs.reference_mean, inputs.policy.quality)
+    needs_labels(scores.data)
+    in_memory(scores.spec, "baseline")
+    return baseline_gate(scores.labels, scores.scores, scores.reference_mean, policy)
 
 
-def champion_comparison(inputs: GateInputs) -> list[GateResult]:
+def champion_comparison(scores: Scores) -> list[GateResult]:
     """The paired comparison with the champion on the same rows; SKIP (recorded) without one."""
-    if inputs.champion is None:
+    if scores.champion is None:
         return [no_champion_gate()]
-    needs_labels(inputs)
-    in_memory(inputs, "compare")
+    needs_labels(scores.data)
+    in_memory(scores.spec, "compare")
+    policy = scores.spec.policy
     return compare_gates(
-        inputs.labels,
-        inputs.champion_scores,
-        inputs.scores,
-        inputs.policy.compare,
-        inputs.policy.quality.decision_threshold,
-        inputs.champion.info.uri,
-        inputs.task,
+        scores.labels,
+        scores.champion_scores,
+        scores.scores,
+        policy.compare,
+        policy.quality.decision_threshold,
+        scores.champion.info.uri,
+        scores.task,
     )
 
 
-def _estimable(inputs: GateInputs) -> None:
+def _estimable(scores: Scores) -> None:
     """Why quality cannot be estimated on this run, raised; nothing when it can."""
-    if inputs.policy.quality.estimated is None:
+    if scores.spec.policy.quality.estimated is None:
         raise NotApplicable("[quality.estimated] enabled = false")
-    in_memory(inputs, "estimated")
-    if inputs.task == "regression":
+    in_memory(scores.spec, "estimated")
+    if scores.task == "regression":
         raise NotApplicable("estimated from class probabilities: for classifiers only")
-    if not inputs.spec.has_reference:
+    if not scores.spec.has_reference:
         raise NotApplicable("no --reference: its labels are what says the model is calibrated")
-    if inputs.target not in inputs.reference.columns:
+    if scores.data.target not in scores.data.reference.columns:
         raise NotApplicable(
-            f"the reference data has no {inputs.target!r} labels to check calibration"
+            f"the reference data has no {scores.data.target!r} labels to check calibration"
         )
 
 
-def estimated_quality(inputs: GateInputs) -> list[GateResult]:
+def estimated_quality(scores: Scores) -> list[GateResult]:
     """The classification metrics estimated from the model's probabilities on the current
     data; the reference data's labels say whether the model is calibrated enough for it, and
     the current labels, once joined, show the realized value beside each estimate."""
-    _estimable(inputs)
-    task, threshold = inputs.task, inputs.policy.quality.decision_threshold
-    scores = inputs.reference_scores
-    count = scores.shape[1] if scores.ndim == 2 else 0
+    _estimable(scores)
+    data, quality = scores.data, scores.spec.policy.quality
+    task, threshold = scores.task, quality.decision_threshold
+    reference = scores.reference_scores
+    count = reference.shape[1] if reference.ndim == 2 else 0
     reference_labels = task_labels(
-        inputs.reference, inputs.target, task, inputs.model.classes, "reference data", count
+        data.reference, data.target, task, scores.model.classes, "reference data", count
     )
     calibration = metric_values(
-        reference_labels, scores, ["calibration_error"], threshold, task=task
+        reference_labels, reference, ["calibration_error"], threshold, task=task
     )["calibration_error"][0]
     realized = None
-    if not inputs.missing_labels and inputs.target in inputs.current.columns:
-        names = [r.metric for r in inputs.policy.quality.rules(task) if r.metric in ESTIMABLE[task]]
+    if not data.missing_labels and data.target in data.current.columns:
+        names = [r.metric for r in quality.rules(task) if r.metric in ESTIMABLE[task]]
         # one sort of the scores, not the rows the quality gates prepare for their intervals
-        realized = realized_metrics(inputs.labels, inputs.scores, names, task, threshold)
-    gates = estimated_gates(
-        inputs.scores, float(calibration), inputs.policy.quality, task, realized
-    )
+        realized = realized_metrics(scores.labels, scores.scores, names, task, threshold)
+    gates = estimated_gates(scores.scores, float(calibration), quality, task, realized)
     if not gates:
         raise NotApplicable(
             "none of the policy's metrics can be estimated (accuracy, precision, ...)"

@@ -8,5 +8,5 @@ from mlcheck.run.data_steps import importance_stability
 
 
 @pytest.mark.mlcheck_gate("drift.importance")
-def test_feature_importance_is_stable(mlcheck_inputs, record_gates):
-    record_gates(importance_stability(mlcheck_inputs))
+def test_feature_importance_is_stable(mlcheck_scores, record_gates):
+    record_gates(importance_stability(mlcheck_scores))

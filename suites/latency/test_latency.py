@@ -17,21 +17,21 @@ def _timings(benchmark):
 
 
 @pytest.mark.mlcheck_gate("latency.predict.single")
-def test_predict_one_row(benchmark, mlcheck_inputs, record_gates):
-    benchmark(mlcheck_inputs.model.predict, mlcheck_inputs.columns(1))
-    limit = mlcheck_inputs.policy.latency.single_p95_ms
+def test_predict_one_row(benchmark, mlcheck_scores, record_gates):
+    benchmark(mlcheck_scores.model.predict, mlcheck_scores.data.columns(1))
+    limit = mlcheck_scores.spec.policy.latency.single_p95_ms
     record_gates(timing_gate("latency.predict.single", _timings(benchmark), "p95_ms", limit))
 
 
 @pytest.mark.mlcheck_gate("latency.predict.batch")
-def test_predict_batch(benchmark, mlcheck_inputs, record_gates):
-    policy = mlcheck_inputs.policy.latency
-    benchmark(mlcheck_inputs.model.predict, mlcheck_inputs.columns(policy.batch_rows))
+def test_predict_batch(benchmark, mlcheck_scores, record_gates):
+    policy = mlcheck_scores.spec.policy.latency
+    benchmark(mlcheck_scores.model.predict, mlcheck_scores.data.columns(policy.batch_rows))
     record_gates(
         timing_gate("latency.predict.batch", _timings(benchmark), "p95_ms", policy.batch_p95_ms)
     )
 
 
 @pytest.mark.mlcheck_gate("latency.http")
-def test_http_latency(mlcheck_served_model, mlcheck_inputs, record_gates):
-    record_gates(http_latency(mlcheck_served_model.url, mlcheck_inputs))
+def test_http_latency(mlcheck_served_model, mlcheck_serving, record_gates):
+    record_gates(http_latency(mlcheck_served_model.url, mlcheck_serving))

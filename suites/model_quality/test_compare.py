@@ -6,5 +6,5 @@ from mlcheck.run.model_steps import champion_comparison
 
 
 @pytest.mark.mlcheck_gate("compare")
-def test_challenger_is_not_worse_than_champion(mlcheck_inputs, record_gates):
-    record_gates(champion_comparison(mlcheck_inputs))
+def test_challenger_is_not_worse_than_champion(mlcheck_scores, record_gates):
+    record_gates(champion_comparison(mlcheck_scores))

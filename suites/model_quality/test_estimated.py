@@ -7,5 +7,5 @@ from mlcheck.run.model_steps import estimated_quality
 
 
 @pytest.mark.mlcheck_gate("quality.estimated")
-def test_estimated_quality(mlcheck_inputs, record_gates):
-    record_gates(estimated_quality(mlcheck_inputs))
+def test_estimated_quality(mlcheck_scores, record_gates):
+    record_gates(estimated_quality(mlcheck_scores))

@@ -7,13 +7,13 @@ from mlcheck.run.model_steps import quality_metrics, regression_baseline, slices
 
 
 @pytest.fixture(scope="session")
-def quality_results(mlcheck_inputs):
-    return quality_metrics(mlcheck_inputs)
+def quality_results(mlcheck_scores):
+    return quality_metrics(mlcheck_scores)
 
 
 @pytest.fixture(scope="session")
-def slice_results(mlcheck_inputs):
-    return slices(mlcheck_inputs)
+def slice_results(mlcheck_scores):
+    return slices(mlcheck_scores)
 
 
 @pytest.mark.mlcheck_gate("quality.{quality_metric}")
@@ -27,5 +27,5 @@ def test_slice(slice_column, slice_results, record_gates):
 
 
 @pytest.mark.mlcheck_gate("quality.baseline")
-def test_regressor_beats_the_reference_mean(mlcheck_inputs, record_gates):
-    record_gates(regression_baseline(mlcheck_inputs))
+def test_regressor_beats_the_reference_mean(mlcheck_scores, record_gates):
+    record_gates(regression_baseline(mlcheck_scores))

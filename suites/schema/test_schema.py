@@ -7,13 +7,13 @@ from mlcheck.run.data_steps import data_quality, schema_inputs
 
 
 @pytest.mark.mlcheck_gate("schema.inputs")
-def test_current_data_matches_schema(mlcheck_inputs, record_gates):
-    record_gates(schema_inputs(mlcheck_inputs))
+def test_current_data_matches_schema(mlcheck_scores, record_gates):
+    record_gates(schema_inputs(mlcheck_scores))
 
 
 @pytest.fixture(scope="session")
-def quality_checks(mlcheck_inputs):
-    return data_quality(mlcheck_inputs)
+def quality_checks(mlcheck_data):
+    return data_quality(mlcheck_data)
 
 
 @pytest.mark.parametrize("check", DATA_QUALITY_CHECKS)

@@ -12,8 +12,8 @@ from mlcheck.stack.mlflow_log import check_tracking_server
 
 
 @pytest.fixture(scope="module")
-def stack_gates(mlcheck_stack, mlcheck_served_model, mlcheck_inputs):
-    gates = stack_after_load(mlcheck_stack, mlcheck_served_model.url, mlcheck_inputs)
+def stack_gates(mlcheck_stack, mlcheck_served_model, mlcheck_serving):
+    gates = stack_after_load(mlcheck_stack, mlcheck_served_model.url, mlcheck_serving)
     return {gate.name: gate for gate in gates}
 
 
