@@ -6,22 +6,11 @@ As in `model_steps`, a gate that does not apply raises `NotApplicable` with the 
 
 from __future__ import annotations
 
-import pandas as pd
-
-from mlcheck.data.partitions import parquet_rows, partition_files
-from mlcheck.engine.dask import sample_partitions_seeded
-from mlcheck.errors import DataError, NotApplicable
+from mlcheck.errors import NotApplicable
 from mlcheck.gates.data_quality import data_quality_gates
-from mlcheck.gates.drift import (
-    Member,
-    column_drift_gates,
-    drift_gates,
-    prediction_member,
-    target_member,
-    target_skip,
-)
+from mlcheck.gates.drift import Member, column_drift_gates, target_skip
 from mlcheck.gates.importance import importance_stability_gate
-from mlcheck.gates.schema import schema_gate, violations_gate
+from mlcheck.gates.schema import violations_gate
 from mlcheck.policy import DEFAULT_SLICE_METRIC
 from mlcheck.probes.importance import METHOD, SAMPLE_AGREEMENT, permutation_importances
 from mlcheck.results import GateResult
@@ -29,6 +18,7 @@ from mlcheck.run.applies import in_memory, needs_labels
 from mlcheck.run.data import Data
 from mlcheck.run.scores import Scores
 from mlcheck.run.spec import RunSpec
+from mlcheck.run.summaries import engine_summary
 
 __all__ = [
     "data_quality",
@@ -42,12 +32,9 @@ __all__ = [
 
 def schema_inputs(scores: Scores) -> GateResult:
     """Every schema violation of the current data, in one gate (counted per partition and
-    merged with --engine dask: the partitions' summary is the `scores`', made in one pass)."""
-    data = scores.data
-    if scores.spec.engine == "dask":
-        summary = scores.summary
-        return violations_gate(summary.schema_groups, summary.current_rows, data.schema)
-    return schema_gate(data.current, data.current_schema)
+    merged with --engine dask, in the pass that scores the partitions)."""
+    groups, rows = engine_summary(scores).schema_violations()
+    return violations_gate(groups, rows, scores.data.current_schema)
 
 
 def data_quality(data: Data) -> dict[str, GateResult]:
@@ -64,34 +51,14 @@ def drift_family(scores: Scores) -> dict[str, GateResult]:
     share, the model's outputs (unless `[drift] prediction = false` or there is no model) and
     the labels (unless `[drift] target = false`; SKIP when a side has none)."""
     data, policy = scores.data, scores.spec.policy.drift
-    summary = scores.summary if scores.spec.engine == "dask" else None
+    summary = engine_summary(scores)
     outputs: dict[str, Member] = {}
     if policy.prediction and scores.run_model.uri is not None:
-        if summary is not None:
-            scored = summary.prediction
-            outputs["drift.prediction"] = (
-                scored if scored is not None else "the partitions gave no model outputs",
-                summary.prediction_kind,
-            )
-        else:
-            try:
-                outputs["drift.prediction"] = prediction_member(
-                    scores.reference_scores, scores.scores, scores.task
-                )
-            except DataError as exc:
-                outputs["drift.prediction"] = (str(exc), "numeric")
-    target: Member | None = None
-    if policy.target and summary is not None:
-        kind = "numeric" if data.label_task == "regression" else "categorical"
-        target = (summary.target, kind) if summary.target is not None else None
-    elif policy.target:
-        target = target_member(data.reference, data.current, data.target, data.label_task)
+        outputs["drift.prediction"] = summary.prediction()
+    target = summary.target() if policy.target else None
     if target is not None:
         outputs["drift.target"] = target
-    if summary is not None:
-        gates = column_drift_gates(summary.drift, data.kinds, policy, outputs)
-    else:
-        gates = drift_gates(data.reference, data.current, data.kinds, policy, outputs)
+    gates = column_drift_gates(summary.drift_columns(), data.kinds, policy, outputs)
     named = {g.name: g for g in gates}
     if policy.target and target is None:
         named["drift.target"] = target_skip(data.target)
@@ -116,17 +83,6 @@ def target_drift(spec: RunSpec, family: dict[str, GateResult]) -> GateResult:
     return family["drift.target"]
 
 
-def _importance_rows(data: Data, kind: str, rows: int, seed: int) -> tuple[pd.DataFrame, int]:
-    """The reference or current data the importances are measured on, and its row count:
-    the frame in memory (the probe samples it), or with --engine dask the same seeded sample
-    drawn from the partitions one at a time."""
-    if data.spec.engine != "dask":
-        frame = getattr(data, kind)
-        return frame, len(frame)
-    files = partition_files(data.spec.data_location(kind), f"--{kind}")
-    return sample_partitions_seeded(files, rows, seed), parquet_rows(files, f"--{kind}")
-
-
 def _importance_applies(data: Data) -> None:
     if not data.spec.policy.importance.enabled:
         raise NotApplicable("[importance] enabled = false")
@@ -147,9 +103,11 @@ def importance_stability(scores: Scores) -> GateResult:
     _importance_applies(data)
     policy = scores.spec.policy.importance
     metric = DEFAULT_SLICE_METRIC[scores.task]
-    measured, totals = [], {}
+    measured, totals, summary = [], {}, engine_summary(scores)
     for kind in ("reference", "current"):
-        frame, totals[kind] = _importance_rows(data, kind, policy.rows, policy.seed)
+        # the frame in memory (the probe samples it), or the same seeded sample drawn from
+        # the partitions one at a time
+        frame, totals[kind] = summary.sample(kind, policy.rows, policy.seed)
         measured.append(
             permutation_importances(
                 scores.model,

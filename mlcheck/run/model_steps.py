@@ -15,6 +15,7 @@ from mlcheck.gates.quality import baseline_gate, metric_gates, sketch_metric_gat
 from mlcheck.results import GateResult, Outcome
 from mlcheck.run.applies import in_memory, needs_labels
 from mlcheck.run.scores import Scores
+from mlcheck.run.summaries import engine_summary
 from mlcheck.stats.estimated import ESTIMABLE, realized_metrics
 from mlcheck.stats.metrics import metric_values
 
@@ -32,12 +33,9 @@ def quality_metrics(scores: Scores) -> dict[str, GateResult]:
     in memory, or over partitions from their merged summaries (their rows gathered when few)."""
     needs_labels(scores.data)
     policy = scores.spec.policy.quality
-    summary = scores.summary if scores.spec.engine == "dask" else None
-    if summary is not None and summary.quality is None:
-        raise NotApplicable(f"the current partitions have no {scores.data.target!r} labels")
-    if summary is not None and summary.quality is not None and summary.scores is None:
-        # too many rows to gather: decided from the merged summaries
-        gates = sketch_metric_gates(summary.quality, policy, scores.model.classes)
+    sketch = engine_summary(scores).quality_sketch()
+    if sketch is not None:  # too many rows to gather: decided from the merged summaries
+        gates = sketch_metric_gates(sketch, policy, scores.model.classes)
     else:
         gates = metric_gates(
             scores.labels,
