@@ -24,7 +24,7 @@ import subprocess
 import sys
 import tempfile
 import traceback
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from tests.conftest import ROOT
@@ -112,14 +112,27 @@ def run_gate(
     env: Mapping[str, str] | None = None,
     timeout: float = 600,
     fresh: bool = False,
+    preexec_fn: Callable[[], None] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """`mlcheck gate ARGS` run in `cwd` (output captured), as a forked process; with `fresh`
-    (or `MLCHECK_TEST_GATE=subprocess`) as `python -m mlcheck gate` in a new interpreter."""
+    (or `MLCHECK_TEST_GATE=subprocess`) as `python -m mlcheck gate` in a new interpreter.
+
+    `preexec_fn` runs in the new interpreter's process before it starts (resource limits, as
+    `subprocess.run` takes it): it needs `fresh=True`, else ValueError, since a forked run
+    has no such step and would silently run without it."""
+    if preexec_fn is not None and not fresh:
+        raise ValueError("preexec_fn needs fresh=True: a forked gate run does not run it")
     argv = [str(a) for a in args]
     if fresh or os.environ.get("MLCHECK_TEST_GATE") == "subprocess":
         command = [sys.executable, "-m", "mlcheck", "gate", *argv]
         return subprocess.run(
-            command, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
+            command,
+            cwd=cwd,
+            env=env,
+            preexec_fn=preexec_fn,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
         )
     with tempfile.TemporaryDirectory(prefix="mlcheck-gate-run-") as folder:
         out, err = Path(folder, "stdout"), Path(folder, "stderr")

@@ -3,6 +3,7 @@ import pandas as pd
 import pytest
 
 from mlcheck.data.bank import generate
+from mlcheck.data.scenario_names import SCENARIO_NAMES
 from mlcheck.data.scenarios import SCENARIOS, apply_scenario
 from mlcheck.errors import ConfigError
 from mlcheck.gates.data_quality import data_quality_gates
@@ -69,6 +70,12 @@ def test_scenarios_are_seeded_and_documented(frames):
         apply_scenario(current, "nope")
     with pytest.raises(ConfigError, match="strength=-1 is out of range"):
         apply_scenario(current, "covariate_shift", -1)
+
+
+def test_the_command_lines_scenario_names_are_the_scenarios():
+    """`mlcheck data --scenario` offers the names from a module without pandas: the same, in
+    the same order."""
+    assert tuple(SCENARIOS) == SCENARIO_NAMES
 
 
 def test_prior_shift_changes_the_label_share(frames):

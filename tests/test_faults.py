@@ -30,7 +30,8 @@ from mlcheck.models.demo import demo_data_path, demo_model_path
 from mlcheck.models.training import train_xgboost
 from mlcheck.probes.locust import LoadRun, run_load
 from mlcheck.serving.process import free_port
-from tests.conftest import ROOT, fast_load
+from tests import gate_runner
+from tests.conftest import fast_load
 
 pytestmark = pytest.mark.slow
 
@@ -80,19 +81,15 @@ def run_gate(
     preexec_fn: Callable[[], None] | None = None,
     pytest_args: Sequence[str] = (),
 ) -> GateRun:
-    """`python -m mlcheck gate ARGS --report-dir REPORT_DIR [-- PYTEST_ARGS]` from the repo root."""
-    command = [sys.executable, "-m", "mlcheck", "gate", *args, "--report-dir", str(report_dir)]
+    """`python -m mlcheck gate ARGS --report-dir REPORT_DIR [-- PYTEST_ARGS]` from the repo root,
+    always in a new interpreter (`fresh`): the faults come from modules first on PYTHONPATH
+    and from resource limits set by `preexec_fn`, which a forked run would not have."""
+    argv = [*args, "--report-dir", str(report_dir)]
     if pytest_args:
-        command += ["--", *pytest_args]
+        argv += ["--", *pytest_args]
     started = time.time()
-    done = subprocess.run(
-        command,
-        cwd=ROOT,
-        env=dict(os.environ if env is None else env),
-        preexec_fn=preexec_fn,
-        capture_output=True,
-        text=True,
-        timeout=RUN_TIMEOUT_S,
+    done = gate_runner.run_gate(
+        argv, env=env, timeout=RUN_TIMEOUT_S, fresh=True, preexec_fn=preexec_fn
     )
     return GateRun(done.returncode, done.stdout, done.stderr, started, time.time(), report_dir)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from mlcheck.commands.args import EXIT_PASS, Subparsers, positive_int
-from mlcheck.data.scenarios import SCENARIOS
+from mlcheck.data.scenario_names import SCENARIO_NAMES
 
 __all__ = ["cmd_data", "register"]
 
@@ -23,7 +23,7 @@ def register(subparsers: Subparsers) -> None:
     data.add_argument(
         "--scenario",
         default="none",
-        choices=list(SCENARIOS),
+        choices=list(SCENARIO_NAMES),
         help="a named change to the rows, for gate tests (default none); see the README",
     )
     data.add_argument(

@@ -2,6 +2,8 @@
 
 `apply_scenario(frame, name, strength, seed)` returns a changed copy. Strength 0 changes
 nothing; 1 is a change a gate must catch at the demo policy; values above 1 exaggerate it.
+Their names, in this order, are also in `mlcheck.data.scenario_names` (the choices of
+`mlcheck data --scenario`, read without importing numpy and pandas).
 """
 
 from __future__ import annotations

@@ -2,6 +2,8 @@
 
 The cache is keyed by the generator version and seed, so a new generator never meets an old
 model. `MLCHECK_HOME` moves the cache (default: `.mlcheck` in the working directory).
+The data modules (numpy, pandas) are imported where they are used: the `mlcheck gate` process,
+which resolves the demo's name here but never makes it, does not import them.
 """
 
 from __future__ import annotations
@@ -14,8 +16,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from mlcheck.data.bank import BANK_FEATURES, GENERATOR_VERSION, TARGET, generate
-from mlcheck.data.io import write_table
 from mlcheck.extras import require
 
 __all__ = [
@@ -43,6 +43,8 @@ def mlcheck_home() -> Path:
 
 
 def demo_dir() -> Path:
+    from mlcheck.data.bank import GENERATOR_VERSION
+
     return mlcheck_home() / f"demo-v{GENERATOR_VERSION}-seed{DEMO_SEEDS['train']}"
 
 
@@ -60,6 +62,9 @@ def _locked(directory: Path) -> Iterator[None]:
 
 def demo_data_path(kind: str) -> Path:
     """Path of the demo table `kind` (train, reference or current), generated if missing."""
+    from mlcheck.data.bank import generate
+    from mlcheck.data.io import write_table
+
     if kind not in DEMO_SEEDS:
         raise ValueError(f"kind={kind!r}; expected one of {', '.join(DEMO_SEEDS)}")
     directory = demo_dir()
@@ -77,6 +82,7 @@ def demo_data_path(kind: str) -> Path:
 
 def demo_model_path() -> Path:
     """Path of the demo MLflow model directory, trained on first use."""
+    from mlcheck.data.bank import BANK_FEATURES, TARGET
     from mlcheck.data.io import read_table
     from mlcheck.models.training import MODEL_FORMAT, train_xgboost
 
