@@ -6,12 +6,14 @@ import functools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal, get_args
 
 import numpy as np
 import pandas as pd
 
 __all__ = [
+    "COLUMN_KINDS",
+    "ColumnKind",
     "FeatureKind",
     "FeatureSpec",
     "encode_frame",
@@ -21,11 +23,22 @@ __all__ = [
 ]
 
 
+#: How a column is compared for drift and summarised: by value, or by category.
+ColumnKind = Literal["numeric", "categorical"]
+COLUMN_KINDS: tuple[ColumnKind, ...] = get_args(ColumnKind)
+
+
 class FeatureKind(StrEnum):
     NUMERIC = "numeric"
     INTEGER = "integer"
     CATEGORICAL = "categorical"
     BOOLEAN = "boolean"
+
+    @property
+    def column_kind(self) -> ColumnKind:
+        """Numbers and whole numbers are compared by value, the rest by category."""
+        numeric = self in (FeatureKind.NUMERIC, FeatureKind.INTEGER)
+        return "numeric" if numeric else "categorical"
 
 
 @dataclass(frozen=True)

@@ -97,6 +97,23 @@ def test_the_task_names_are_the_task_types():
             as_task(text)
 
 
+def test_the_column_kinds_are_one_type():
+    """The drift tests' kinds are `ColumnKind`; a feature's kind maps onto one, and the labels
+    and a model's outputs are compared by the kind their task gives them."""
+    from mlcheck.features import COLUMN_KINDS, ColumnKind, FeatureKind
+    from mlcheck.stats.catalogue import KINDS, label_kind, output_kind
+
+    assert KINDS == COLUMN_KINDS == get_args(ColumnKind) == ("numeric", "categorical")
+    assert {kind: kind.column_kind for kind in FeatureKind} == {
+        FeatureKind.NUMERIC: "numeric",
+        FeatureKind.INTEGER: "numeric",
+        FeatureKind.CATEGORICAL: "categorical",
+        FeatureKind.BOOLEAN: "categorical",
+    }
+    assert [label_kind(task) for task in TASKS] == ["categorical", "categorical", "numeric"]
+    assert [output_kind(task) for task in TASKS] == ["numeric", "categorical", "numeric"]
+
+
 def test_a_class_the_model_never_saw_is_a_data_error():
     frame = pd.DataFrame({"y": ["red", "green", "purple"]})
     with pytest.raises(DataError, match=r"'purple'.*a class the model never saw"):

@@ -32,6 +32,7 @@ import pandas as pd
 
 from mlcheck.bench.report import Section, markdown_table
 from mlcheck.data.bank import generate
+from mlcheck.features import ColumnKind
 from mlcheck.stats.catalogue import METHODS
 from mlcheck.stats.drift import ColumnDrift, dataset_drift, frame_drift
 
@@ -39,7 +40,10 @@ __all__ = ["alibi_python", "drift_section"]
 
 NUMERIC = ["age", "balance", "duration", "campaign", "pdays", "previous"]
 CATEGORICAL = ["job", "marital", "education", "default", "housing", "loan", "contact", "poutcome"]
-KINDS = {**dict.fromkeys(NUMERIC, "numeric"), **dict.fromkeys(CATEGORICAL, "categorical")}
+KINDS: dict[str, ColumnKind] = {
+    **dict.fromkeys(NUMERIC, "numeric"),
+    **dict.fromkeys(CATEGORICAL, "categorical"),
+}
 TOLERANCE = 1e-6
 ALIBI_SCRIPT = Path(__file__).with_name("alibi_tabular.py")
 ALIBI_P_VALUE = 0.05  # TabularDrift's default

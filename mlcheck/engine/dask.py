@@ -29,8 +29,10 @@ from mlcheck.data.labels import task_labels
 from mlcheck.data.partitions import parquet_rows
 from mlcheck.errors import DataError, InfrastructureError
 from mlcheck.extras import require
+from mlcheck.features import ColumnKind
 from mlcheck.models.load import Predictor, load_model
 from mlcheck.schema import merge_violation_groups, violation_groups
+from mlcheck.stats.catalogue import label_kind, output_kind
 from mlcheck.stats.drift import ColumnData
 from mlcheck.stats.quality_sketch import QualitySketch
 from mlcheck.stats.sketch import (
@@ -87,7 +89,7 @@ class ModelSpec:
 class SummarySpec:
     """What to summarise: drift columns and their kinds, the label, the model, the schema."""
 
-    kinds: Mapping[str, str]
+    kinds: Mapping[str, ColumnKind]
     target: str
     label_task: str  # how the label drifts: regression = numeric, else categorical
     model: ModelSpec | None = None
@@ -107,7 +109,7 @@ class DataSummary:
     partitions: dict[str, int]
     drift: dict[str, ColumnData | str]  # a column, or why it cannot be compared
     prediction: ColumnData | None = None
-    prediction_kind: str = "numeric"
+    prediction_kind: ColumnKind = "numeric"
     target: ColumnData | str | None = None
     quality: QualitySketch | None = None
     #: The current labels and scores, when `SummarySpec.gather` asked for them.
@@ -133,14 +135,14 @@ def _scores(spec: ModelSpec, frame: pd.DataFrame, target: str, name: str) -> np.
     return model.scores(features, f"partition {name!r}")
 
 
-def _prediction(spec: ModelSpec, scores: np.ndarray) -> tuple[pd.Series, str]:
-    if spec.task == "multiclass":
+def _prediction(spec: ModelSpec, scores: np.ndarray) -> tuple[pd.Series, ColumnKind]:
+    if output_kind(spec.task) == "categorical":
         return pd.Series(np.argmax(scores, axis=1).astype(str)), "categorical"
     return pd.Series(scores), "numeric"
 
 
-def _label(frame: pd.DataFrame, target: str, label_task: str) -> tuple[pd.Series, str]:
-    if label_task == "regression":
+def _label(frame: pd.DataFrame, target: str, label_task: str) -> tuple[pd.Series, ColumnKind]:
+    if label_kind(label_task) == "numeric":
         return pd.to_numeric(frame[target], errors="coerce"), "numeric"
     return frame[target].astype(str), "categorical"
 
@@ -183,7 +185,7 @@ def sample_partitions_seeded(files: Sequence[str], rows: int, seed: int) -> pd.D
 
 def _columns(
     frame: pd.DataFrame, spec: SummarySpec, scores: np.ndarray | None
-) -> dict[str, tuple[pd.Series, str]]:
+) -> dict[str, tuple[pd.Series, ColumnKind]]:
     """The series a partition is summarised over, by name, with their kinds."""
     out = {c: (frame[c], k) for c, k in spec.kinds.items() if c in frame.columns}
     if spec.target in frame.columns:
@@ -413,7 +415,7 @@ class _Merged:
             if plan is not None:
                 self.plans[column] = plan
 
-    def data(self, column: str, kind: str) -> ColumnData | str:
+    def data(self, column: str, kind: ColumnKind) -> ColumnData | str:
         """The column's merged data, or why it cannot be compared."""
         if column in self.problems:
             return self.problems[column]
@@ -488,7 +490,7 @@ def _add_model_outputs(
 ) -> None:
     """The model's outputs (a DataError when they cannot be compared) and, when every
     current partition is labelled, the merged quality sketch (and gathered rows)."""
-    summary.prediction_kind = "categorical" if model.task == "multiclass" else "numeric"
+    summary.prediction_kind = output_kind(model.task)
     prediction = merged.data(PREDICTION, summary.prediction_kind)
     if isinstance(prediction, str):
         raise DataError(f"the model's outputs: {prediction}")
@@ -540,9 +542,7 @@ def summarise(
         worker_peak_mib=engine.worker_peaks(),
     )
     if TARGET in merged.ref and TARGET in merged.cur:
-        summary.target = merged.data(
-            TARGET, "numeric" if spec.label_task == "regression" else "categorical"
-        )
+        summary.target = merged.data(TARGET, label_kind(spec.label_task))
     if spec.model is not None:
         _add_model_outputs(summary, merged, parts["current"], spec, spec.model)
     if spec.schema is not None:

@@ -14,10 +14,10 @@ import numpy as np
 import pandas as pd
 
 from mlcheck.errors import DataError
-from mlcheck.features import FeatureKind, FeatureSpec, infer_features
+from mlcheck.features import ColumnKind, FeatureSpec, infer_features
 from mlcheck.policy import DriftPolicy
 from mlcheck.results import Comparison, GateResult, Outcome
-from mlcheck.stats.catalogue import METHODS
+from mlcheck.stats.catalogue import METHODS, label_kind
 from mlcheck.stats.drift import (
     ColumnData,
     ColumnDrift,
@@ -42,14 +42,10 @@ __all__ = [
 
 def column_kinds(
     features: Sequence[FeatureSpec] | None, reference: pd.DataFrame, exclude: Sequence[str] = ()
-) -> dict[str, str]:
+) -> dict[str, ColumnKind]:
     """numeric/categorical per input column: the model's features, else the reference's dtypes."""
     specs = features if features is not None else infer_features(reference, exclude=exclude)
-    return {
-        f.name: "numeric" if f.kind in (FeatureKind.NUMERIC, FeatureKind.INTEGER) else "categorical"
-        for f in specs
-        if f.name not in exclude
-    }
+    return {f.name: f.kind.column_kind for f in specs if f.name not in exclude}
 
 
 def _comparison(method: str) -> Comparison:
@@ -148,7 +144,9 @@ def _bound_details(drift: ColumnDrift) -> dict[str, object]:
     }
 
 
-def _unusable(column: str, kind: str, reference: pd.DataFrame, current: pd.DataFrame) -> str | None:
+def _unusable(
+    column: str, kind: ColumnKind, reference: pd.DataFrame, current: pd.DataFrame
+) -> str | None:
     """Why a column cannot be compared, or None."""
     for label, frame in (("current", current), ("reference", reference)):
         if column not in frame.columns:
@@ -166,7 +164,7 @@ def _unusable(column: str, kind: str, reference: pd.DataFrame, current: pd.DataF
 
 
 def frame_columns(
-    reference: pd.DataFrame, current: pd.DataFrame, kinds: Mapping[str, str]
+    reference: pd.DataFrame, current: pd.DataFrame, kinds: Mapping[str, ColumnKind]
 ) -> dict[str, ColumnData | str]:
     """Each column of both frames reduced for the drift tests, or why it cannot be."""
     out: dict[str, ColumnData | str] = {}
@@ -185,7 +183,7 @@ def frame_columns(
 def drift_gates(
     reference: pd.DataFrame,
     current: pd.DataFrame,
-    kinds: Mapping[str, str],
+    kinds: Mapping[str, ColumnKind],
     policy: DriftPolicy,
     outputs: Mapping[str, Member] | None = None,
 ) -> list[GateResult]:
@@ -196,7 +194,7 @@ def drift_gates(
 
 
 #: A family member other than an input column: its reduced data (or why it has none), kind.
-Member = tuple[ColumnData | str, str]
+Member = tuple[ColumnData | str, ColumnKind]
 
 #: How the members of a run's drift family are named in reasons.
 _SUBJECTS = {"drift.prediction": "the model's outputs", "drift.target": "the labels"}
@@ -204,7 +202,7 @@ _SUBJECTS = {"drift.prediction": "the model's outputs", "drift.target": "the lab
 
 def column_drift_gates(
     data: Mapping[str, ColumnData | str],
-    kinds: Mapping[str, str],
+    kinds: Mapping[str, ColumnKind],
     policy: DriftPolicy,
     outputs: Mapping[str, Member] | None = None,
 ) -> list[GateResult]:
@@ -219,7 +217,7 @@ def column_drift_gates(
     """
     results: dict[str, GateResult] = {}
     members: dict[str, ColumnData] = {}
-    member_kinds: dict[str, str] = {}
+    member_kinds: dict[str, ColumnKind] = {}
     subjects: dict[str, str] = {}
     given = {f"drift.{c}": (data[c], kind) for c, kind in kinds.items()}
     clash = sorted(set(given) & set(outputs or {}))
@@ -327,12 +325,12 @@ def target_member(
     regressor's target), or None when a side has no labels (`target_skip`)."""
     if target not in reference.columns or target not in current.columns:
         return None
-    if task == "regression":
+    kind = label_kind(task)
+    if kind == "numeric":
         ref = pd.to_numeric(reference[target], errors="coerce")
         cur = pd.to_numeric(current[target], errors="coerce")
-        kind = "numeric"
     else:
-        ref, cur, kind = reference[target].astype(str), current[target].astype(str), "categorical"
+        ref, cur = reference[target].astype(str), current[target].astype(str)
     try:
         return column_data(ref, cur, kind, target), kind
     except DataError as exc:

@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from mlcheck.extras import available, missing
+from mlcheck.features import ColumnKind
 
 __all__ = ["preload", "write_drift_report"]
 
@@ -39,7 +40,7 @@ def _sample(frame: pd.DataFrame, max_rows: int, seed: int) -> pd.DataFrame:
 def write_drift_report(
     reference: pd.DataFrame,
     current: pd.DataFrame,
-    kinds: Mapping[str, str],
+    kinds: Mapping[str, ColumnKind],
     path: str | Path,
     max_rows: int = 20_000,
     seed: int = 0,

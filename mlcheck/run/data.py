@@ -14,6 +14,7 @@ from mlcheck.data.capture import CAPTURE_COLUMNS
 from mlcheck.data.io import read_table
 from mlcheck.data.partitions import partition_files, sample_partitions
 from mlcheck.errors import ConfigError
+from mlcheck.features import ColumnKind
 from mlcheck.gates.drift import column_kinds
 from mlcheck.probes.http import records_from_frame
 from mlcheck.run.loads import Loads, timed
@@ -170,7 +171,7 @@ class Data:
         return self.spec.policy.schema.file is None
 
     @cached_property
-    def kinds(self) -> dict[str, str]:
+    def kinds(self) -> dict[str, ColumnKind]:
         """numeric/categorical of each model input (drift methods are chosen by kind)."""
         features = self.run_model.model.info.features if self.run_model.uri is not None else None
         return column_kinds(features, self.head("reference"), exclude=[self.target])

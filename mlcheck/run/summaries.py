@@ -20,6 +20,7 @@ from mlcheck.errors import DataError, NotApplicable
 from mlcheck.gates.drift import Member, frame_columns, prediction_member, target_member
 from mlcheck.run.scores import Scores
 from mlcheck.schema import violation_groups
+from mlcheck.stats.catalogue import label_kind
 from mlcheck.stats.drift import ColumnData
 from mlcheck.stats.quality_sketch import QualitySketch
 
@@ -111,8 +112,7 @@ class PartitionSummary:
 
     def target(self) -> Member | None:
         labels = self.scores.summary.target
-        kind = "numeric" if self.data.label_task == "regression" else "categorical"
-        return (labels, kind) if labels is not None else None
+        return (labels, label_kind(self.data.label_task)) if labels is not None else None
 
     def quality_sketch(self) -> QualitySketch | None:
         summary = self.scores.summary

@@ -7,8 +7,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from mlcheck.stats.tasks import TASKS, Task
+
+if TYPE_CHECKING:  # mlcheck.features imports numpy and pandas; this module must not
+    from mlcheck.features import ColumnKind
 
 __all__ = [
     "ERROR_QUANTILES",
@@ -77,7 +81,18 @@ def task_metrics(task: Task) -> list[str]:
 
 
 #: The column kinds the drift tests know.
-KINDS = ("numeric", "categorical")
+KINDS: tuple[ColumnKind, ...] = ("numeric", "categorical")  # COLUMN_KINDS, a test holds it
+
+
+def label_kind(task: str) -> ColumnKind:
+    """How labels are compared: a regressor's target by value, classes by category."""
+    return "numeric" if task == "regression" else "categorical"
+
+
+def output_kind(task: str) -> ColumnKind:
+    """How a model's outputs are compared: a multiclass model's predicted classes by category,
+    P(class 1) or predicted values by value."""
+    return "categorical" if task == "multiclass" else "numeric"
 
 
 @dataclass(frozen=True)
@@ -92,7 +107,7 @@ class MethodSpec:
     name: str
     is_p_value: bool
     default_threshold: float
-    kinds: tuple[str, ...]
+    kinds: tuple[ColumnKind, ...]
     display_name: str = ""
     inclusive: bool = True
 

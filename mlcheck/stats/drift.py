@@ -41,6 +41,7 @@ from scipy import stats
 from scipy.spatial import distance
 
 from mlcheck.errors import ConfigError, DataError
+from mlcheck.features import ColumnKind
 from mlcheck.stats.catalogue import KINDS, METHODS, MethodSpec
 
 __all__ = [
@@ -90,7 +91,7 @@ class ColumnDrift:
     """One column's drift test. `fdr_p_value` is set only by `frame_drift(..., fdr=True)`."""
 
     column: str
-    kind: str
+    kind: ColumnKind
     method: str
     statistic: float
     threshold: float
@@ -259,7 +260,7 @@ def _check_kind(column: str, kind: str) -> None:
         )
 
 
-def _check_method(column: str, kind: str, method: str) -> MethodSpec:
+def _check_method(column: str, kind: ColumnKind, method: str) -> MethodSpec:
     spec = METHODS.get(method)
     if spec is None:
         raise ConfigError(
@@ -417,13 +418,13 @@ def category_table(ref: pd.Series, cur: pd.Series, column: str) -> _Column:
     return _Column(False, False, counts=table)
 
 
-def column_data(reference: pd.Series, current: pd.Series, kind: str, column: str) -> _Column:
+def column_data(reference: pd.Series, current: pd.Series, kind: ColumnKind, column: str) -> _Column:
     """One column of both frames reduced for the tests (nulls and +-inf dropped)."""
     _check_kind(column, kind)
     return _column(reference, current, kind, column)
 
 
-def _column(reference: pd.Series, current: pd.Series, kind: str, column: str) -> _Column:
+def _column(reference: pd.Series, current: pd.Series, kind: ColumnKind, column: str) -> _Column:
     if kind == "numeric":
         return _numeric_column(reference, current, column)
     return _categorical_column(reference, current, column)
@@ -432,7 +433,7 @@ def _column(reference: pd.Series, current: pd.Series, kind: str, column: str) ->
 # --------------------------------------------------------------------------- the tests
 
 
-def _default_name(data: _Column, kind: str) -> str:
+def _default_name(data: _Column, kind: ColumnKind) -> str:
     """Evidently's `_get_default_stattest`, on non-null rows and distinct values of both frames,
     with one change: 3+ values in a small sample get the two-sample chi-square, not Evidently's
     goodness-of-fit chi-square (which takes the reference's shares as exact and blocked 21 of
@@ -699,7 +700,7 @@ def _column_name(reference: pd.Series, current: pd.Series) -> str:
     return "<unnamed>" if name is None else str(name)
 
 
-def default_method(reference: pd.Series, current: pd.Series, kind: str) -> str:
+def default_method(reference: pd.Series, current: pd.Series, kind: ColumnKind) -> str:
     """Evidently 0.7's default test for this column, with one change (see `_default_name`).
 
     With at most 1,000 non-null reference rows: numeric columns with more than 5 distinct values
@@ -714,7 +715,7 @@ def default_method(reference: pd.Series, current: pd.Series, kind: str) -> str:
 
 
 def _drift_of(
-    column: str, kind: str, data: _Column, method: str | None, threshold: float | None
+    column: str, kind: ColumnKind, data: _Column, method: str | None, threshold: float | None
 ) -> ColumnDrift:
     name = _default_name(data, kind) if method is None else method
     spec = METHODS[name]
@@ -745,7 +746,7 @@ def _drift_of(
 def column_drift(
     reference: pd.Series,
     current: pd.Series,
-    kind: str,
+    kind: ColumnKind,
     method: str | None = None,
     threshold: float | None = None,
 ) -> ColumnDrift:
@@ -766,7 +767,7 @@ def column_drift(
 POWER_TARGETS = {"sd": 0.5, "share": 0.15}
 
 
-def effect_size(data: ColumnData, kind: str) -> tuple[str, float]:
+def effect_size(data: ColumnData, kind: ColumnKind) -> tuple[str, float]:
     """The size of a column's shift whatever test judged it: the normed Wasserstein distance
     (in reference standard deviations) of a numeric column with more than five values, else
     the Jensen-Shannon distance of the shares. Binned data: the end of its bound toward drift."""
@@ -831,7 +832,7 @@ def _benjamini_hochberg(p_values: np.ndarray) -> np.ndarray:
 
 
 def _check_rules(
-    kinds: Mapping[str, str], rules: Mapping[str, DriftRule] | None
+    kinds: Mapping[str, ColumnKind], rules: Mapping[str, DriftRule] | None
 ) -> dict[str, DriftRule]:
     rules = dict(rules or {})
     unknown = sorted(set(rules) - set(kinds))
@@ -851,7 +852,7 @@ def _check_rules(
 def frame_drift(
     reference: pd.DataFrame,
     current: pd.DataFrame,
-    kinds: Mapping[str, str],
+    kinds: Mapping[str, ColumnKind],
     rules: Mapping[str, DriftRule] | None = None,
     fdr: bool = False,
 ) -> list[ColumnDrift]:
@@ -882,7 +883,7 @@ def frame_drift(
 
 def columns_drift(
     data: Mapping[str, ColumnData],
-    kinds: Mapping[str, str],
+    kinds: Mapping[str, ColumnKind],
     rules: Mapping[str, DriftRule] | None = None,
     fdr: bool = False,
     floors: Mapping[str, float] | None = None,
@@ -898,7 +899,7 @@ def columns_drift(
 
 def _decided(
     data: Mapping[str, ColumnData],
-    kinds: Mapping[str, str],
+    kinds: Mapping[str, ColumnKind],
     rules: Mapping[str, DriftRule],
     fdr: bool,
 ) -> list[ColumnDrift]:

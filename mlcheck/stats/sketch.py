@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
+from mlcheck.features import ColumnKind
 from mlcheck.stats.drift import (
     Binned,
     ColumnData,
@@ -105,7 +106,7 @@ class NumericSketch:
 Sketch = CategorySketch | NumericSketch
 
 
-def sketch(series: pd.Series, kind: str, column: str, frame: str) -> Sketch:
+def sketch(series: pd.Series, kind: ColumnKind, column: str, frame: str) -> Sketch:
     """One partition's summary of `series` (nulls and +-inf left out, as in memory)."""
     if kind != "numeric":
         table = _category_counts(series)
@@ -191,7 +192,7 @@ def bin_counts(series: pd.Series, plan: BinPlan, column: str, frame: str) -> Bin
 
 
 def merged_column(
-    kind: str,
+    kind: ColumnKind,
     reference: Sketch,
     current: Sketch,
     column: str,
