@@ -9,7 +9,7 @@ import importlib.util
 import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
 import pandas as pd
 import pandera.pandas as pa
@@ -20,6 +20,7 @@ from mlcheck.features import FeatureKind, FeatureSpec
 
 __all__ = [
     "MISSING_COLUMN",
+    "ViolationGroup",
     "category",
     "features_from_schema",
     "infer_schema",
@@ -35,13 +36,24 @@ _EXAMPLES = 5
 MISSING_COLUMN = "column is missing"
 
 
-def _groups(cases: pd.DataFrame, frame: pd.DataFrame) -> list[dict[str, Any]]:
+class ViolationGroup(TypedDict):
+    """The violations of one check on one column (as gate.json's schema gate lists them)."""
+
+    column: str
+    check: str
+    count: int
+    examples: list[str]  # a few failing values (for a column that is not numeric: its dtype)
+    rows: list[int]  # the first failing rows' positions
+    partition: NotRequired[str]  # over partitions: the one the examples come from
+
+
+def _groups(cases: pd.DataFrame, frame: pd.DataFrame) -> list[ViolationGroup]:
     """Failure cases grouped by column and check, structural problems first.
 
     When a column is not numeric at all, its range checks only repeat that (as TypeErrors),
     so they are folded into the one structural problem.
     """
-    groups = []
+    groups: list[ViolationGroup] = []
     cases = cases.assign(column=cases["column"].fillna("<frame>").astype(str))
     not_numeric = set(cases.loc[cases["check"].astype(str) == "numeric_dtype", "column"])
     for (column, check), rows in cases.groupby(["column", "check"], sort=False):
@@ -68,7 +80,7 @@ def _groups(cases: pd.DataFrame, frame: pd.DataFrame) -> list[dict[str, Any]]:
         index = [int(i) for i in rows["index"].dropna().head(_EXAMPLES)]
         groups.append(
             {
-                "column": column,
+                "column": str(column),  # already text: the column names were made str above
                 "check": check,
                 "count": len(rows),
                 "examples": examples,
@@ -79,7 +91,7 @@ def _groups(cases: pd.DataFrame, frame: pd.DataFrame) -> list[dict[str, Any]]:
     return groups
 
 
-def violation_groups(frame: pd.DataFrame, schema: pa.DataFrameSchema) -> list[dict[str, Any]]:
+def violation_groups(frame: pd.DataFrame, schema: pa.DataFrameSchema) -> list[ViolationGroup]:
     """Validate lazily: every violation of `frame`, grouped by column and check, counted."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
@@ -101,11 +113,11 @@ def violation_groups(frame: pd.DataFrame, schema: pa.DataFrameSchema) -> list[di
 
 
 def merge_violation_groups(
-    partitions: Sequence[tuple[str, list[dict[str, Any]]]],
-) -> list[dict[str, Any]]:
+    partitions: Sequence[tuple[str, list[ViolationGroup]]],
+) -> list[ViolationGroup]:
     """Each partition's groups (with the partition's name) merged: counts added, examples
     and row numbers kept from the first partitions, which name the partition they are in."""
-    merged: dict[tuple[str, str], dict[str, Any]] = {}
+    merged: dict[tuple[str, str], ViolationGroup] = {}
     for name, groups in partitions:
         for group in groups:
             key = (group["column"], group["check"])

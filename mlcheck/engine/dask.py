@@ -31,7 +31,7 @@ from mlcheck.errors import DataError, InfrastructureError
 from mlcheck.extras import require
 from mlcheck.features import ColumnKind
 from mlcheck.models.load import Predictor, load_model
-from mlcheck.schema import merge_violation_groups, violation_groups
+from mlcheck.schema import ViolationGroup, merge_violation_groups, violation_groups
 from mlcheck.stats.catalogue import label_kind, output_kind
 from mlcheck.stats.drift import ColumnData
 from mlcheck.stats.quality_sketch import QualitySketch
@@ -115,7 +115,7 @@ class DataSummary:
     #: The current labels and scores, when `SummarySpec.gather` asked for them.
     labels: np.ndarray | None = None
     scores: np.ndarray | None = None
-    schema_groups: list[dict[str, Any]] = field(default_factory=list)
+    schema_groups: list[ViolationGroup] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
     dashboard: str = ""
     worker_peak_mib: dict[str, float] = field(default_factory=dict)

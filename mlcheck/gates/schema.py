@@ -6,18 +6,16 @@ The schema itself (from the policy's file, or inferred from the reference) comes
 
 from __future__ import annotations
 
-from typing import Any
-
 import pandas as pd
 import pandera.pandas as pa
 
 from mlcheck.results import Comparison, GateResult, Outcome
-from mlcheck.schema import MISSING_COLUMN, violation_groups
+from mlcheck.schema import MISSING_COLUMN, ViolationGroup, violation_groups
 
 __all__ = ["schema_gate", "violations_gate"]
 
 
-def _describe(group: dict[str, Any]) -> str:
+def _describe(group: ViolationGroup) -> str:
     if group["check"] == MISSING_COLUMN:
         return f"{group['column']}: {MISSING_COLUMN}"
     if group["check"] == "numeric_dtype":
@@ -37,7 +35,7 @@ def schema_gate(
 
 
 def violations_gate(
-    groups: list[dict[str, Any]], rows: int, schema: pa.DataFrameSchema, name: str = "schema.inputs"
+    groups: list[ViolationGroup], rows: int, schema: pa.DataFrameSchema, name: str = "schema.inputs"
 ) -> GateResult:
     """The schema gate from violation groups (`violation_groups` of one frame, or merged over
     partitions by `merge_violation_groups`)."""

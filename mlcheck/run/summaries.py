@@ -10,7 +10,7 @@ reads it off the Dask engine's merged `DataSummary`. Steps get one of them from
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import Protocol
 
 import pandas as pd
 
@@ -19,7 +19,7 @@ from mlcheck.engine.dask import sample_partitions_seeded
 from mlcheck.errors import DataError, NotApplicable
 from mlcheck.gates.drift import Member, frame_columns, prediction_member, target_member
 from mlcheck.run.scores import Scores
-from mlcheck.schema import violation_groups
+from mlcheck.schema import ViolationGroup, violation_groups
 from mlcheck.stats.catalogue import label_kind
 from mlcheck.stats.drift import ColumnData
 from mlcheck.stats.quality_sketch import QualitySketch
@@ -30,7 +30,7 @@ __all__ = ["EngineSummary", "FrameSummary", "PartitionSummary", "engine_summary"
 class EngineSummary(Protocol):
     """The summaries a gate decides from, whichever engine holds the data."""
 
-    def schema_violations(self) -> tuple[list[dict[str, Any]], int]:
+    def schema_violations(self) -> tuple[list[ViolationGroup], int]:
         """The current data's schema violations grouped by column and check, and its rows."""
         ...
 
@@ -64,7 +64,7 @@ class FrameSummary:
         self.scores = scores
         self.data = scores.data
 
-    def schema_violations(self) -> tuple[list[dict[str, Any]], int]:
+    def schema_violations(self) -> tuple[list[ViolationGroup], int]:
         current = self.data.current
         return violation_groups(current, self.data.current_schema), len(current)
 
@@ -97,7 +97,7 @@ class PartitionSummary:
         self.scores = scores
         self.data = scores.data
 
-    def schema_violations(self) -> tuple[list[dict[str, Any]], int]:
+    def schema_violations(self) -> tuple[list[ViolationGroup], int]:
         summary = self.scores.summary
         return summary.schema_groups, summary.current_rows
 
