@@ -502,7 +502,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         deselected=state.deselected,
     ).to_dict()
     context["timings"] = _timings(state)
-    state.suite = SuiteResult.of(gates, **context)
+    state.suite = SuiteResult(gates=tuple(gates), context=context)
     from mlcheck.reports import write_reports
     from mlcheck.run.artifacts import write_artifacts
 

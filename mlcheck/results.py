@@ -9,7 +9,7 @@ import numbers
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypedDict, cast
 
 from mlcheck.errors import DataError
 
@@ -19,6 +19,7 @@ __all__ = [
     "Comparison",
     "GateResult",
     "Outcome",
+    "RunContext",
     "SuiteResult",
 ]
 
@@ -282,16 +283,36 @@ class GateResult:
         return cls(name=name, outcome=Outcome.ERROR, metric=metric, reason=reason)
 
 
+class RunContext(TypedDict, total=False):
+    """What a run was about: gate.json's `context`. Each key is there when the run knows it
+    (a run that stopped early says less)."""
+
+    model: str  # the model's URI, or "none (data gates only)"
+    policy: str  # the policy file, or "default"
+    reference: str  # where the data came from, with its rows
+    current: str
+    engine: str  # "dask (dashboard URL)" for a run over partitions
+    dask: dict[str, Any]  # the Dask engine's seconds and workers' peak memory
+    flavor: str  # the model's MLflow flavor
+    task: str
+    model_version: str | None  # the registry's version of the model, if it came from one
+    inputs: str  # how requests are validated when the model has no signature
+    run_id: str  # the `mlcheck gate` run that wrote the reports
+    selection: dict[str, Any]  # what the run selected of the suites (`Selection.to_dict`)
+    timings: dict[str, Any]  # seconds per loaded input and per test
+    non_finite: dict[str, Any]  # numbers written as null (`NON_FINITE_KEY`)
+
+
 @dataclass(frozen=True)
 class SuiteResult:
     """Every gate of one run, and the verdict and exit code they add up to."""
 
     gates: tuple[GateResult, ...]
-    context: Mapping[str, Any] = field(default_factory=dict)
+    context: RunContext = field(default_factory=lambda: RunContext())
 
     @classmethod
     def of(cls, gates: Iterable[GateResult], **context: Any) -> SuiteResult:
-        return cls(gates=tuple(gates), context=context)
+        return cls(gates=tuple(gates), context=cast("RunContext", context))
 
     def count(self, outcome: Outcome) -> int:
         return sum(1 for gate in self.gates if gate.outcome is outcome)
@@ -352,7 +373,7 @@ class SuiteResult:
         _restore(context, context.pop(NON_FINITE_KEY, None))
         return cls(
             gates=tuple(GateResult.from_dict(item) for item in data["gates"]),
-            context=context,
+            context=cast("RunContext", context),
         )
 
     @classmethod

@@ -5,8 +5,9 @@ served (`Serving`). Each loads on first use; steps and suites take the parts the
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
+from mlcheck.results import RunContext
 from mlcheck.run.data import Data
 from mlcheck.run.loads import Loads
 from mlcheck.run.model import RunModel
@@ -16,6 +17,9 @@ from mlcheck.run.serving import Serving
 from mlcheck.run.spec import RunSpec
 
 __all__ = ["Run"]
+
+#: The two data sets of a run, as report headers name them.
+SIDES: tuple[Literal["reference", "current"], ...] = ("reference", "current")
 
 
 class Run:
@@ -43,15 +47,15 @@ class Run:
                 return value
         return None
 
-    def context(self) -> dict[str, Any]:
+    def context(self) -> RunContext:
         """What the run was about, for report headers; never raises."""
         spec = self.spec
         policy = self.loaded("policy")
-        ctx: dict[str, Any] = {
+        ctx: RunContext = {
             "model": self.model.uri or "none (data gates only)",
             "policy": policy.source if policy is not None else spec.options.policy or "default",
         }
-        for kind in ("reference", "current"):
+        for kind in SIDES:
             frame = self.loaded(kind)
             label = spec.data_label(kind)
             if label:
@@ -63,7 +67,7 @@ class Run:
                 "seconds": summary.seconds,
                 "worker_peak_mib": summary.worker_peak_mib,
             }
-            for kind in ("reference", "current"):
+            for kind in SIDES:
                 rows = getattr(summary, f"{kind}_rows")
                 parts = summary.partitions[kind]
                 ctx[kind] = f"{spec.data_location(kind)} ({rows:,} rows, {parts} partitions)"
