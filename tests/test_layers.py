@@ -22,7 +22,7 @@ def test_imports_go_down_the_layers_only():
         timeout=120,
     )
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
-    assert "4 kept, 0 broken" in done.stdout
+    assert "5 kept, 0 broken" in done.stdout
 
 
 def test_the_contract_catches_an_import_that_goes_up(tmp_path):
@@ -69,7 +69,8 @@ FILE_IO_QUALIFIED = frozenset({("np", "load"), ("np", "save"), ("numpy", "load")
 PURE_PACKAGES = ("gates", "stats")
 #: Modules outside the package and the layers of mlcheck they must not import.
 OUTSIDE = {
-    "suites": ("mlcheck.cli", "mlcheck.commands", "mlcheck.bench"),
+    # the suites record what the steps return; an engine reaches them only through the run
+    "suites": ("mlcheck.cli", "mlcheck.commands", "mlcheck.bench", "mlcheck.engine"),
     "benchmarks": ("mlcheck.cli", "mlcheck.commands"),
 }
 
