@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from mlcheck.errors import MlcheckError, NotApplicable
+from mlcheck.errors import ConfigError, MlcheckError, NotApplicable
 from mlcheck.resources import resource
 from mlcheck.results import GateResult, Outcome, SuiteResult
 from mlcheck.run.options import RUN_ID_ENV, RunOptions, add_gate_options
@@ -187,6 +187,17 @@ def mlcheck_scores(mlcheck_run: Run) -> Scores:
 def mlcheck_serving(mlcheck_run: Run) -> Serving:
     """How the model is served: `serving_config()`, `served_records(n)`, `load_run(...)`."""
     return mlcheck_run.serving
+
+
+@pytest.fixture(scope="session")
+def mlcheck_inputs() -> Any:
+    """Gone: a suite that still asks for it is an ERROR that names what replaced it."""
+    raise ConfigError(
+        "the fixture mlcheck_inputs is replaced by the run's parts: mlcheck_data (reference, "
+        "current, target, schema, kinds), mlcheck_scores (model, task, labels, scores, "
+        "champion), mlcheck_serving (serving_config, served_records) and mlcheck_run (all of "
+        "them, and spec.policy); ask for the one the test uses"
+    )
 
 
 @pytest.fixture(scope="session")

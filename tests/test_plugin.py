@@ -71,6 +71,16 @@ def test_gates_are_recorded_and_errors_exit_2(pytester):
     assert "| demo.fail | m | 0.1000 |" in (pytester.path / "reports" / "summary.md").read_text()
 
 
+def test_a_suite_asking_for_the_old_inputs_fixture_is_told_what_replaced_it(pytester):
+    pytester.makeconftest(CONFTEST)
+    pytester.makepyfile(test_own="def test_rows(mlcheck_inputs, record_gates):\n    pass\n")
+    result = pytester.runpytest_subprocess("-p", "no:locust", "-p", "no:cacheprovider")
+    assert result.ret == 2
+    (gate,) = _gate_json(pytester)["gates"]
+    assert gate["outcome"] == "ERROR"
+    assert "mlcheck_inputs is replaced by the run's parts: mlcheck_data" in gate["reason"]
+
+
 def test_a_failed_gate_exits_1(pytester):
     pytester.makeconftest(CONFTEST)
     pytester.makepyfile(test_suite="\n".join(SUITE.split("@pytest.fixture")[0].splitlines()))
