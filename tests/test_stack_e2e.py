@@ -26,6 +26,7 @@ from mlcheck.reports import write_reports
 from mlcheck.results import GateResult, Outcome, SuiteResult
 from mlcheck.run.inputs import GateInputs
 from mlcheck.run.options import RunOptions
+from mlcheck.run.spec import RunSpec
 from mlcheck.run.steps import stack_after_load
 from mlcheck.serving.config import ServingConfig
 from mlcheck.serving.process import ServedModel
@@ -207,7 +208,7 @@ def test_a_degraded_run_fires_its_alerts(backend, fast_policy, degraded_model, t
     gate_metrics.observe(GateResult("quality.accuracy", Outcome.FAIL, "accuracy", value=0.85))
     gate_metrics.observe(GateResult("drift.dataset", Outcome.FAIL, "drifted share", value=0.7))
     wait_s = 60.0  # [stack] alert_wait_s
-    stack_policy = GateInputs(RunOptions(policy=str(fast_policy))).policy.stack
+    stack_policy = RunSpec(RunOptions(policy=str(fast_policy))).policy.stack
     chosen, reason = choose_backend(backend, stack_policy, services=("prometheus",))
     served = ServedModel(ServingConfig(str(degraded_model))).start()
     try:
