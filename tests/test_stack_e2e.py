@@ -218,8 +218,7 @@ def test_a_degraded_run_fires_its_alerts(backend, fast_policy, degraded_model, t
     stack_policy = RunSpec(RunOptions(policy=str(fast_policy))).policy.stack
     chosen, reason = choose_backend(backend, stack_policy, services=("prometheus",))
     started = time.monotonic()
-    served = ServedModel(ServingConfig(str(degraded_model))).start()
-    _say(f"{backend}: the degraded model served in {time.monotonic() - started:.1f} s")
+    served = ServedModel(ServingConfig(str(degraded_model))).launch()  # starts as Prometheus does
     try:
         with start_stack(
             chosen,
@@ -230,7 +229,11 @@ def test_a_degraded_run_fires_its_alerts(backend, fast_policy, degraded_model, t
             gates_url=gate_metrics.start(),
             services=("prometheus",),
         ) as stack:
-            _say(f"{backend}: Prometheus started in {stack.started_s}")
+            served.start()
+            _say(
+                f"{backend}: Prometheus started in {stack.started_s}; the degraded model "
+                f"served {time.monotonic() - started:.1f} s after its launch"
+            )
             client = stack.prometheus_client()
             before = next_scrape(client)
             # 5 s (not LOAD_S): the slow model answers a few a second, and the error ratio must
