@@ -1,5 +1,5 @@
 """The stack end to end, on both backends: real Prometheus and MLflow, a real serving core,
-locust load (a subprocess, 5 s). Containers are skipped only when no Docker engine answers.
+locust load (a subprocess, 3 or 5 s). Containers are skipped only when no Docker engine answers.
 
 Times of each step are printed (`pytest -s` shows them) for the CI log.
 """
@@ -21,6 +21,7 @@ import pytest
 from mlcheck.errors import InfrastructureError
 from mlcheck.gates.stack import prometheus_gates
 from mlcheck.models.demo import demo_data_path, demo_model_path
+from mlcheck.probes.http import predict_requests_counted
 from mlcheck.probes.prometheus import next_scrape, read_window
 from mlcheck.reports import write_reports
 from mlcheck.results import GateResult, Outcome, SuiteResult
@@ -39,6 +40,12 @@ from tests.gate_runner import run_gate
 pytestmark = pytest.mark.slow
 
 DASHBOARD = ROOT / "stack" / "grafana" / "dashboard.json"
+
+#: Seconds of the demo's load (`[load] run_time_s`) in the runs that assert nothing of how many
+#: requests it sent. Locust's clock starts before it has read the rows to send, which takes
+#: 2-3 s on a busy 2-core machine: a 3 s load then sent 57 requests, while the clean run
+#: asserts more than 100 and keeps 5 s.
+SHORT_LOAD_S = 3
 
 
 def _docker_engine_answers() -> str | None:
@@ -63,14 +70,25 @@ def backend(request) -> str:
     return request.param
 
 
-@pytest.fixture(scope="module")
-def fast_policy(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("policy") / "gates.toml"
+def _policy(folder: Path, run_time_s: float) -> Path:
+    path = folder / "gates.toml"
     path.write_text(
-        "[load]\nusers = 8\nspawn_rate = 8\nrun_time_s = 5\nmin_rps = 5\n"
+        f"[load]\nusers = 8\nspawn_rate = 8\nrun_time_s = {run_time_s}\nmin_rps = 5\n"
         "[stack]\nscrape_interval_s = 1.0\nalert_wait_s = 60\n"
     )
     return path
+
+
+@pytest.fixture(scope="module")
+def fast_policy(tmp_path_factory) -> Path:
+    """A 5 s load."""
+    return _policy(tmp_path_factory.mktemp("policy"), 5)
+
+
+@pytest.fixture(scope="module")
+def short_policy(tmp_path_factory) -> Path:
+    """The same policy with a SHORT_LOAD_S load."""
+    return _policy(tmp_path_factory.mktemp("short-policy"), SHORT_LOAD_S)
 
 
 @pytest.fixture(scope="module")
@@ -143,6 +161,7 @@ def test_a_clean_run_passes_fires_nothing_and_is_logged_to_mlflow(
             by_name = {g.name: g for g in gates}
             assert all(g.passed for g in gates), [g.message for g in gates if not g.passed]
             counted = by_name["stack.prometheus.requests"].details
+            _say(f"{backend}: {counted['sent']} requests sent in the 5 s load")
             assert counted["sent"] > 100 and counted["requests"] == counted["sent"]
             alerts = by_name["stack.alerts"].details
             assert alerts["firing"] == [] and alerts["pending"] == []
@@ -210,7 +229,8 @@ def test_a_degraded_run_fires_its_alerts(backend, fast_policy, degraded_model, t
     wait_s = 60.0  # [stack] alert_wait_s
     stack_policy = RunSpec(RunOptions(policy=str(fast_policy))).policy.stack
     chosen, reason = choose_backend(backend, stack_policy, services=("prometheus",))
-    served = ServedModel(ServingConfig(str(degraded_model))).start()
+    started = time.monotonic()
+    served = ServedModel(ServingConfig(str(degraded_model))).launch()  # starts as Prometheus does
     try:
         with start_stack(
             chosen,
@@ -221,9 +241,17 @@ def test_a_degraded_run_fires_its_alerts(backend, fast_policy, degraded_model, t
             gates_url=gate_metrics.start(),
             services=("prometheus",),
         ) as stack:
+            served.start()
+            _say(
+                f"{backend}: Prometheus started in {stack.started_s}; the degraded model "
+                f"served {time.monotonic() - started:.1f} s after its launch"
+            )
             client = stack.prometheus_client()
             before = next_scrape(client)
+            # 5 s: the slow model answers a few requests a second, and the error ratio must see
+            # some of the failing rows
             stats, _, _ = short_load(served.url, tmp_path)
+            _say(f"{backend}: {stats.requests} requests sent in the 5 s load")
             load_ended = time.monotonic()
             after = next_scrape(client)
             window = read_window(client, before, after, stack_policy.scrape_interval_s)
@@ -273,18 +301,36 @@ def _thaw(service) -> None:
         os.kill(service.process.pid, signal.SIGCONT)
 
 
+def _once_the_load_runs(url: str, action, cancel: threading.Event) -> threading.Thread:
+    """A thread that calls `action` as soon as the serving core at `url` has answered a
+    /predict request it had not answered yet (the load has begun), unless `cancel` is set
+    first; a failure to read /metrics ends it without calling `action`."""
+    answered = predict_requests_counted(url)
+
+    def watch() -> None:
+        while not cancel.wait(0.05):
+            if predict_requests_counted(url) > answered:
+                action()
+                return
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    return thread
+
+
 @pytest.mark.parametrize("how", ["killed", "frozen"])
 def test_prometheus_failing_during_a_run_is_a_clear_error_within_30_s(
-    backend, how, fast_policy, demo_served, tmp_path
+    backend, how, short_policy, demo_served, tmp_path
 ):
     run = Run(
-        RunOptions(policy=str(fast_policy), report_dir=str(tmp_path / "reports"), stack=backend)
+        RunOptions(policy=str(short_policy), report_dir=str(tmp_path / "reports"), stack=backend)
     )
     policy, services = run.spec.policy.stack, ("prometheus",)
     chosen, reason = choose_backend(backend, policy, services=services)
     with start_stack(
         chosen, reason, demo_served.url, tmp_path / "work", policy, services=services
     ) as stack:
+        _say(f"{backend}: Prometheus started in {stack.started_s}")
         prometheus = stack.require("prometheus")
         broken: list[float] = []
 
@@ -292,14 +338,18 @@ def test_prometheus_failing_during_a_run_is_a_clear_error_within_30_s(
             broken.append(time.monotonic())
             _break(prometheus, how)
 
-        timer = threading.Timer(2.0, fail)  # during the 5 s load
-        timer.start()
+        cancel = threading.Event()
+        watcher = _once_the_load_runs(demo_served.url, fail, cancel)  # during the load
+        run_started = time.monotonic()
         try:
             with pytest.raises(InfrastructureError) as caught:
                 stack_after_load(stack, demo_served.url, run.serving)
+            assert broken, "the load never reached the serving core"
             elapsed = time.monotonic() - broken[0]
+            _say(f"{backend}: Prometheus {how} {broken[0] - run_started:.1f} s into the run")
         finally:
-            timer.cancel()
+            cancel.set()
+            watcher.join(timeout=10)
             if how == "frozen" and broken:
                 _thaw(prometheus)  # so that stopping it is quick
     message = str(caught.value)
@@ -312,8 +362,8 @@ def test_prometheus_failing_during_a_run_is_a_clear_error_within_30_s(
         assert "timed out" in message and "is still running" in message
 
 
-def test_the_stack_suite_through_mlcheck_gate(backend, fast_policy, tmp_path):
-    args = ["suites/stack", "--stack", backend, "--policy", fast_policy, "--report-dir", tmp_path]
+def test_the_stack_suite_through_mlcheck_gate(backend, short_policy, tmp_path):
+    args = ["suites/stack", "--stack", backend, "--policy", short_policy, "--report-dir", tmp_path]
     run = run_gate(args)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
     gates = {g["name"]: g for g in json.loads((tmp_path / "gate.json").read_text())["gates"]}
