@@ -7,6 +7,10 @@ inputs (Dask among them) are imported by the fixtures and helpers that use them.
 
 from __future__ import annotations
 
+import fcntl
+import os
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +23,36 @@ if TYPE_CHECKING:
     from mlcheck.probes.readings import LoadStats
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+#: The pytest-xdist run this worker belongs to (None without xdist), read before the session
+#: starts and removes xdist's variables from the environment.
+XDIST_RUN = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """The gate runs that tests start (pytest in a child process) must not look like xdist
+    workers: pytest-benchmark disables itself there and the in-process latency gates skip."""
+    for name in ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_XDIST_TESTRUNUID"):
+        os.environ.pop(name, None)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item) -> Iterator[None]:
+    """Under pytest-xdist, a test marked `exclusive` runs alone: it takes an exclusive lock
+    that every other test (its set-up and teardown included) holds shared, so the other worker
+    pauses between two of its tests. Without xdist this does nothing."""
+    run = XDIST_RUN
+    if run is None:
+        yield
+        return
+    mode = fcntl.LOCK_EX if item.get_closest_marker("exclusive") else fcntl.LOCK_SH
+    with open(Path(tempfile.gettempdir()) / f"mlcheck-xdist-{run}.lock", "a") as handle:
+        fcntl.flock(handle, mode)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 @pytest.fixture(scope="session")

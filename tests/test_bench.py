@@ -35,6 +35,7 @@ def test_an_unknown_section_is_a_usage_error():
 
 
 @pytest.mark.slow
+@pytest.mark.exclusive  # its speed-ups compare timings: alone, not beside another test
 def test_a_quick_bench_measures_every_section_side_by_side(tmp_path):
     run = subprocess.run(
         [sys.executable, "-m", "mlcheck", "bench", "--quick", "--report-dir", str(tmp_path)],

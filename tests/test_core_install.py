@@ -180,6 +180,7 @@ def test_the_demo_without_xgboost_is_exit_2_in_one_line(core, tmp_path):
 # on record, and a model whose package is absent stops at once with one message.
 
 
+@pytest.mark.exclusive  # init measures the thresholds that the gate then holds latency to
 @pytest.mark.parametrize("task", ["regression", "multiclass"])
 def test_init_then_gate_pass_in_a_user_repository(core, tmp_path, task):
     from tests.test_init_tasks import seeded_repo

@@ -407,6 +407,8 @@ time.sleep(600)
 """
 
 
+# alone: any other stack start (another worker's gate run) removes the orphan first
+@pytest.mark.exclusive
 def test_services_of_a_killed_run_are_removed_by_the_next(backend, tmp_path):
     """A run killed with SIGKILL cannot clean up: the next run's start does it, not the
     choice of a backend."""
