@@ -78,6 +78,7 @@ def _pytest_here(
     import pytest
 
     assert list(command[:3]) == [sys.executable, "-m", "pytest"], command
+    os.environ.clear()  # the environment the subprocess would get, and nothing else
     os.environ.update(env)
     return int(pytest.main(list(command[3:]))), None
 

@@ -175,3 +175,45 @@ def test_a_slow_model_does_not_hold_the_event_loop(slow_served):
     elapsed = time.monotonic() - started
     assert statuses == [200] * 8
     assert elapsed < 8 * 0.05 * 0.75, elapsed  # serial on the loop would take >= 0.4 s
+
+
+def test_the_model_is_timed_when_the_gate_starts_inside_an_xdist_worker(tmp_path, monkeypatch):
+    """`mlcheck gate` started from a test under `pytest -n` inherits the worker's variables:
+    its own pytest must still time the model, not skip the in-process latency gates."""
+    from mlcheck.commands.gate import gate_environment
+
+    outer = {"PYTEST_XDIST_WORKER": "gw1", "PYTEST_XDIST_TESTRUNUID": "r", "PATH": "/bin"}
+    assert gate_environment(outer) == {"PATH": "/bin"}
+    monkeypatch.setenv("PYTEST_XDIST_WORKER", "gw1")
+    monkeypatch.setenv("PYTEST_XDIST_WORKER_COUNT", "2")
+    suite = "suites/latency/test_latency.py"
+    run = _gate(
+        f"{suite}::test_predict_one_row", f"{suite}::test_predict_batch", report_dir=tmp_path
+    )
+    assert (tmp_path / "gate.json").is_file(), run.stdout[-3000:] + run.stderr[-3000:]
+    gates = {g["name"]: g for g in json.loads((tmp_path / "gate.json").read_text())["gates"]}
+    assert {gates[n]["outcome"] for n in ("latency.predict.single", "latency.predict.batch")} == {
+        "PASS"
+    }, run.stdout[-3000:]
+    assert run.returncode == 0
+
+
+def test_latency_under_xdist_is_an_error_not_a_skip(tmp_path):
+    """pytest-benchmark turns itself off in an xdist worker: the suite run there by pytest
+    itself cannot time the model, and says so (exit 2), never SKIP with exit 0."""
+    import os
+
+    env = {**os.environ, "PYTEST_XDIST_WORKER": "gw0", "PYTEST_XDIST_WORKER_COUNT": "2"}
+    run = subprocess.run(
+        [
+            sys.executable, "-m", "pytest", "suites/latency/test_latency.py", "-k", "one_row",
+            "--mlcheck-gate-reports", "--mlcheck-stack", "off",
+            "--mlcheck-report-dir", str(tmp_path), "-p", "no:cacheprovider",
+        ],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    gates = {g["name"]: g for g in json.loads((tmp_path / "gate.json").read_text())["gates"]}
+    gate = gates["latency.predict.single"]
+    assert gate["outcome"] == "ERROR", run.stdout[-3000:]
+    assert "pytest-benchmark turns itself off under pytest-xdist (-n)" in gate["reason"]
+    assert run.returncode == 2

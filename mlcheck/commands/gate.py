@@ -7,7 +7,7 @@ import json
 import os
 import sys
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from mlcheck.commands.args import EXIT_ERROR, EXIT_PASS, Subparsers, add_suites_choice
@@ -87,7 +87,7 @@ def cmd_gate(args: argparse.Namespace, extra: Sequence[str]) -> int:
         *(["-v"] if getattr(args, "verbose", False) else []),
         *extra,
     ]
-    env = dict(os.environ, **{RUN_ID_ENV: run_id})
+    env = {**gate_environment(os.environ), RUN_ID_ENV: run_id}
     # Until this run decides, its report says ERROR: a killed run never leaves an older PASS.
     pending = f"{run_id}-pending"  # not this run's id: pytest's own gate.json must replace it
     _write_run_error(report_dir, options, pending, "the gate run started and did not finish")
@@ -101,6 +101,14 @@ def cmd_gate(args: argparse.Namespace, extra: Sequence[str]) -> int:
     _append_step_summary(report_dir)
     print(f"mlcheck gate: exit {code} ({why}){_partial_note(report_dir, run_id)}", file=sys.stderr)
     return code
+
+
+def gate_environment(environ: Mapping[str, str]) -> dict[str, str]:
+    """The environment the gate's pytest runs in: this one, less an outer pytest-xdist
+    worker's variables (`mlcheck gate` started from a test under `pytest -n`). With them,
+    pytest-benchmark would take the gate's pytest for a worker, turn itself off, and leave
+    the in-process latency gates nothing to measure."""
+    return {name: value for name, value in environ.items() if not name.startswith("PYTEST_XDIST_")}
 
 
 def _which_suites(args: argparse.Namespace, options: RunOptions) -> str:
