@@ -3,8 +3,8 @@ each model input reduced for the drift tests, the model's outputs and the labels
 members, the merged quality sketch when the rows are not gathered, and a seeded sample.
 
 `FrameSummary` computes each from the frames in memory on first use; `PartitionSummary`
-reads it off the Dask engine's merged `DataSummary`. Steps get one of them from
-`Scores.engine` and decide the same way from either.
+reads it off the Dask engine's merged `DataSummary`. Steps get the run's from
+`engine_summary(scores)` and decide the same way from either.
 """
 
 from __future__ import annotations
