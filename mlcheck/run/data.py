@@ -12,7 +12,7 @@ import pandas as pd
 from mlcheck.data.bank import TARGET
 from mlcheck.data.capture import CAPTURE_COLUMNS
 from mlcheck.data.io import read_table
-from mlcheck.data.partitions import partition_files, sample_partitions
+from mlcheck.data.partitions import sample_partitions
 from mlcheck.errors import ConfigError
 from mlcheck.features import ColumnKind
 from mlcheck.gates.drift import column_kinds
@@ -95,14 +95,13 @@ class Data:
         if self.spec.engine != "dask":
             frame: pd.DataFrame = getattr(self, kind)
         elif rows is None:
-            files = partition_files(self.spec.data_location(kind), f"--{kind}")
-            return sample_partitions(files, SAMPLE_ROWS, f"--{kind}")
+            return sample_partitions(self.spec.partitions(kind), SAMPLE_ROWS, f"--{kind}")
         else:
             frame = read_table(self.first_partition(kind), f"--{kind}")
         return frame if rows is None else frame.head(rows)
 
     def first_partition(self, kind: str) -> str:
-        return partition_files(self.spec.data_location(kind), f"--{kind}")[0]
+        return self.spec.partitions(kind)[0]
 
     @cached_property
     @timed

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from mlcheck.data.labels import regression_targets, task_labels
-from mlcheck.data.partitions import parquet_rows, partition_files
+from mlcheck.data.partitions import parquet_rows
 from mlcheck.engine.dask import DaskEngine, DataSummary, ModelSpec, SummarySpec, summarise
 from mlcheck.errors import ConfigError
 from mlcheck.models.load import Predictor, load_model
@@ -76,10 +76,7 @@ class Scores:
     def summary(self) -> DataSummary:
         """Both data sets' partitions summarised on a Dask cluster (--engine dask)."""
         data, policy = self.data, self.spec.policy
-        files = {
-            kind: partition_files(self.spec.data_location(kind), f"--{kind}")
-            for kind in ("reference", "current")
-        }
+        files = {kind: self.spec.partitions(kind) for kind in ("reference", "current")}
         model = None
         if self.run_model.uri is not None:
             model = ModelSpec(

@@ -103,6 +103,12 @@ class RunSpec:
         given = getattr(self.options, kind)
         return str(given) if given else str(self.data_path(kind))
 
+    def partitions(self, kind: str) -> list[str]:
+        """The Parquet files of the reference or current data, in order (--engine dask)."""
+        from mlcheck.data.partitions import partition_files  # pyarrow, fsspec: on use
+
+        return partition_files(self.data_location(kind), f"--{kind}")
+
     def data_label(self, kind: str) -> str | None:
         """What report headers call the `reference` or `current` data: the option as given,
         `demo` for the demo's, else None (not given)."""

@@ -14,7 +14,7 @@ from typing import Protocol
 
 import pandas as pd
 
-from mlcheck.data.partitions import parquet_rows, partition_files
+from mlcheck.data.partitions import parquet_rows
 from mlcheck.engine.dask import sample_partitions_seeded
 from mlcheck.errors import DataError, NotApplicable
 from mlcheck.gates.drift import Member, frame_columns, prediction_member, target_member
@@ -121,7 +121,7 @@ class PartitionSummary:
         return summary.quality if summary.scores is None else None  # None: rows gathered
 
     def sample(self, kind: str, rows: int, seed: int) -> tuple[pd.DataFrame, int]:
-        files = partition_files(self.data.spec.data_location(kind), f"--{kind}")
+        files = self.data.spec.partitions(kind)
         return sample_partitions_seeded(files, rows, seed), parquet_rows(files, f"--{kind}")
 
 
