@@ -31,10 +31,13 @@ XDIST_RUN = os.environ.get("PYTEST_XDIST_TESTRUNUID")
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
-    """The gate runs that tests start (pytest in a child process) must not look like xdist
-    workers: pytest-benchmark disables itself there and the in-process latency gates skip."""
-    for name in ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_XDIST_TESTRUNUID"):
-        os.environ.pop(name, None)
+    """The pytest runs that tests start in a child process (pytester, a suite run by pytest
+    itself) must not look like xdist workers either: the same variables `mlcheck gate` drops."""
+    from mlcheck.commands.gate import gate_environment
+
+    kept = gate_environment(os.environ)
+    os.environ.clear()
+    os.environ.update(kept)
 
 
 @pytest.hookimpl(hookwrapper=True)
