@@ -246,6 +246,8 @@ def test_sklearn_model_on_other_data_runs_by_configuration(tmp_path, sklearn_mod
         str(write_table(reference, tmp_path / "ref.csv")),
         "--current",
         str(write_table(current, tmp_path / "cur.csv")),
+        "--stack",
+        "off",  # the stack's gates have their own tests (test_stack_e2e.py)
     ]
     run = gate(*args, report_dir=tmp_path / "r")
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
