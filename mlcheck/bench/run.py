@@ -34,7 +34,7 @@ def _quick(name: str) -> Callable[[], Section]:
     if name == "dask":
         from mlcheck.bench.dask import dask_section
 
-        return lambda: dask_section((200_000,), 200_000, 100_000)
+        return lambda: dask_section((100_000,), 100_000, 50_000)
     from mlcheck.bench.gate import gate_section
 
     return lambda: gate_section((2_000,), reference_rows=5_000)
