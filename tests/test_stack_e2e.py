@@ -362,6 +362,8 @@ def test_prometheus_failing_during_a_run_is_a_clear_error_within_30_s(
         assert "timed out" in message and "is still running" in message
 
 
+# the processes backend through `mlcheck gate`: the installed wheel's gate (test_wheel.py)
+@pytest.mark.parametrize("backend", ["containers"], indirect=True)
 def test_the_stack_suite_through_mlcheck_gate(backend, short_policy, tmp_path):
     args = ["suites/stack", "--stack", backend, "--policy", short_policy, "--report-dir", tmp_path]
     run = run_gate(args)

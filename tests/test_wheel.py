@@ -188,6 +188,11 @@ def test_a_user_repository_runs_init_then_the_gate(installed, tmp_path):
     assert "validated with the schema" in run.stdout
     assert gates["stack.prometheus.requests"]["outcome"] == "PASS"
     assert gates["stack.alerts"]["details"]["stack_backend"] == "processes"
+    assert (
+        gates["stack.mlflow"]["outcome"] == "PASS" and "gate run logged to MLflow run" in run.stdout
+    )
+    assert (tmp_path / "good" / "stack" / "mlflow" / "mlflow.db").is_file()
+    assert (tmp_path / "good" / "stack" / "prometheus.log").is_file()
     run, gates = gate("shuffled", "bad", "--only", "quality", "--stack", "off")
     assert run.returncode == 1, run.stdout[-4000:] + run.stderr[-2000:]
     assert gates["quality.roc_auc"]["outcome"] == "FAIL"
