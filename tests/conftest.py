@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any
 #: scikit-learn's HistGradientBoosting; BLAS) get one thread, before numpy loads, and so do
 #: the gates, servers and locust runs the tests start: two workers' pools of two threads each
 #: on two cores wait on descheduled threads (a HistGradientBoosting pipeline's 1,000-row batch
-#: p95 went from ~0.3 s to 2.7 s beside the other worker). A one-worker run keeps the defaults.
+#: p95 reached 2.7 s beside the other worker, over the conformance matrix's 2 s). A one-worker
+#: run keeps the defaults.
 if os.environ.get("PYTEST_XDIST_WORKER") is not None:
     for _pool in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(_pool, "1")
